@@ -1,0 +1,135 @@
+"""Thin API views for tenants, members, me and tokens."""
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.api.base import TenantViewSet, resolve_request_tenant
+from accounts.models import Membership, Tenant
+
+from .serializers import (
+    MeSerializer,
+    MemberCreateSerializer,
+    MembershipSerializer,
+    MemberUpdateSerializer,
+    TenantSerializer,
+    TokenRequestSerializer,
+    TokenResponseSerializer,
+)
+
+
+class IsSuperuser(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_superuser)
+
+
+class TenantAPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Tenants: the platform superuser lists and creates them."""
+
+    serializer_class = TenantSerializer
+    permission_classes = [permissions.IsAuthenticated, IsSuperuser]
+    queryset = Tenant.objects.none()
+
+    def get_queryset(self):
+        return selectors.tenant_list(user=self.request.user)
+
+    def create(self, request):
+        serializer = TenantSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tenant = services.tenant_create(actor=request.user, **serializer.validated_data)
+        return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
+
+
+class MemberViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
+    """Members of the request's tenant; tenant admins add and change them."""
+
+    serializer_class = MembershipSerializer
+    queryset = Membership.objects.none()
+    filterset_fields = ["role", "is_active"]
+    search_fields = ["user__username", "user__email"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def scoped_queryset(self):
+        return selectors.membership_list(tenant=self.ctx.tenant)
+
+    def _require_admin(self):
+        if not self.ctx.is_admin:
+            raise PermissionDenied("Only a tenant admin can manage members.")
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MembershipSerializer})
+    def create(self, request):
+        self._require_admin()
+        serializer = MemberCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.member_add(
+            tenant=self.ctx.tenant, actor=request.user, **serializer.validated_data
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MemberUpdateSerializer, responses={200: MembershipSerializer})
+    def partial_update(self, request, pk=None):
+        membership = self.get_object()
+        self._require_admin()
+        serializer = MemberUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.member_update(
+            membership=membership, actor=request.user, **serializer.validated_data
+        )
+        return Response(MembershipSerializer(membership).data)
+
+
+class MeView(APIView):
+    """Who am I, in which tenant, with which role."""
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        memberships = [
+            {"tenant": m.tenant.slug, "role": m.role}
+            for m in selectors.active_memberships(user=request.user)
+        ]
+        try:
+            ctx = resolve_request_tenant(request)
+        except PermissionDenied:
+            if request.headers.get("X-Tenant"):
+                raise
+            ctx = None
+        body = {
+            "id": request.user.id,
+            "username": request.user.username,
+            "tenant": {"slug": ctx.tenant.slug, "name": ctx.tenant.name} if ctx else None,
+            "role": ctx.role if ctx else None,
+            "memberships": memberships,
+        }
+        return Response(body)
+
+
+class TokenView(APIView):
+    """Exchange a username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
+    def post(self, request):
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request=request._request, **serializer.validated_data)
+        if user is None or not user.is_active:
+            return Response(
+                {"non_field_errors": ["Unable to log in with the provided credentials."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+

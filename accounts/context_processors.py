@@ -1,0 +1,12 @@
+from .selectors import active_memberships
+
+
+def tenancy(request):
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated:
+        return {}
+    ctx = getattr(request, "page_tenant", None)
+    return {
+        "tenant_ctx": ctx if ctx else None,
+        "my_memberships": active_memberships(user=user),
+    }

@@ -1,0 +1,28 @@
+"""Resolve the tenant of page requests (session users); the API resolves its own after auth."""
+
+from django.utils.functional import SimpleLazyObject
+
+from .selectors import TenantAccessDenied, tenant_context_for
+
+
+def _page_tenant(request):
+    try:
+        return tenant_context_for(user=request.user, slug=request.session.get("tenant_slug"))
+    except TenantAccessDenied:
+        if request.session.get("tenant_slug"):
+            # A remembered tenant the user lost access to: fall back to the default one.
+            request.session.pop("tenant_slug", None)
+            try:
+                return tenant_context_for(user=request.user, slug=None)
+            except TenantAccessDenied:
+                return None
+        return None
+
+
+class TenantMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.page_tenant = SimpleLazyObject(lambda: _page_tenant(request))
+        return self.get_response(request)

@@ -1,0 +1,7 @@
+"""The one API router: every app's api/urls.py mounted under /api/v1/."""
+
+from django.urls import include, path
+
+api_urlpatterns = [
+    path("", include("accounts.api.urls")),
+]

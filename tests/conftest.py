@@ -1,0 +1,69 @@
+"""Shared fixtures: tenants, users with roles, and API clients acting as them."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.choices import Role
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(slug="globex", name="Globex")
+
+
+def _member(tenant, role, username):
+    user = UserFactory(username=username)
+    MembershipFactory(user=user, tenant=tenant, role=role)
+    return user
+
+
+@pytest.fixture
+def admin_user(tenant):
+    return _member(tenant, Role.ADMIN, "alice-admin")
+
+
+@pytest.fixture
+def dba_user(tenant):
+    return _member(tenant, Role.DBA, "dave-dba")
+
+
+@pytest.fixture
+def member_user(tenant):
+    return _member(tenant, Role.MEMBER, "mary-member")
+
+
+@pytest.fixture
+def other_member(tenant):
+    return _member(tenant, Role.MEMBER, "oscar-member")
+
+
+@pytest.fixture
+def outsider(other_tenant):
+    """An admin of another tenant."""
+    return _member(other_tenant, Role.ADMIN, "bob-globex")
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def api():
+    """`api(user)` returns an APIClient authenticated as that user (token auth)."""
+
+    def make(user=None, tenant=None):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        if tenant is not None:
+            client.credentials(HTTP_X_TENANT=tenant.slug)
+        return client
+
+    return make
