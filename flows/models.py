@@ -1,1 +1,184 @@
+"""Task flows, their nodes and edges, published versions and data sources."""
 
+from django.conf import settings
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from accounts.models import TenantOwned
+
+from . import crypto
+from .choices import Branch, ConcurrencyPolicy, Engine, ErrorPolicy, FlowStatus
+
+
+class DataSource(TenantOwned):
+    """A database registered by a tenant; its password is encrypted at rest and write-only."""
+
+    name = models.CharField(max_length=100)
+    engine = models.CharField(max_length=16, choices=Engine.choices)
+    host = models.CharField(max_length=255, blank=True, default="")
+    port = models.PositiveIntegerField(null=True, blank=True)
+    database = models.CharField(max_length=255, help_text="Database name (or file path for SQLite).")
+    username = models.CharField(max_length=150, blank=True, default="")
+    password_encrypted = models.TextField(blank=True, default="", editable=False)
+    options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["password_encrypted"])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="datasource_unique_name_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def password(self) -> str:
+        return crypto.decrypt(self.password_encrypted)
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self.password_encrypted = crypto.encrypt(value or "")
+
+
+class TaskFlow(TenantOwned):
+    """A DAG of task nodes: the editing version lives here, published ones in FlowVersion."""
+
+    name = models.CharField(max_length=128)
+    business_scenario = models.CharField(max_length=128, blank=True, default="")
+    description = models.TextField(blank=True, default="", max_length=4000)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_flows")
+    error_policy = models.CharField(
+        max_length=32, choices=ErrorPolicy.choices, default=ErrorPolicy.COMPLETE_RUNNING
+    )
+    concurrency_policy = models.CharField(
+        max_length=32, choices=ConcurrencyPolicy.choices, default=ConcurrencyPolicy.SKIP
+    )
+    is_public = models.BooleanField(default=False)
+    # [{"name", "type": "constant"|"time", "value" | "format", "offset"}]
+    variables = models.JSONField(default=list, blank=True)
+    # {"on_failure": true, "on_success": false, "emails": [...], "webhooks": [...], "max_duration_s": null}
+    notifications = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=FlowStatus.choices, default=FlowStatus.DRAFT)
+    is_frozen = models.BooleanField(default=False)
+    published_version = models.ForeignKey(
+        "flows.FlowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Bumped by every editing service; compared with published_revision to tell unpublished changes.
+    edit_revision = models.PositiveIntegerField(default=0)
+    published_revision = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at", "edit_revision", "published_revision"])
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("operate_taskflow", "Test-run the flow and operate its runs")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="taskflow_unique_name_per_tenant")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "owner"], name="taskflow_tenant_owner"),
+            models.Index(fields=["tenant", "is_public"], name="taskflow_tenant_public"),
+            models.Index(fields=["tenant", "status"], name="taskflow_tenant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_unpublished_changes(self) -> bool:
+        return self.published_revision != self.edit_revision
+
+
+class TaskFlowUserObjectPermission(UserObjectPermissionBase):
+    """Direct-FK guardian grants on flows (owner and stakeholders)."""
+
+    content_object = models.ForeignKey(TaskFlow, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+    class Meta(UserObjectPermissionBase.Meta):
+        indexes = [
+            models.Index(fields=["user", "permission", "content_object"], name="flow_uperm_user_perm_obj")
+        ]
+
+
+class TaskFlowGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(TaskFlow, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        pass
+
+
+class TaskNode(TenantOwned):
+    """One task of a flow's editing version; `type` names a module of flows.nodes."""
+
+    flow = models.ForeignKey(TaskFlow, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=128)
+    type = models.CharField(max_length=32)
+    config = models.JSONField(default=dict, blank=True)
+    position_x = models.FloatField(default=0)
+    position_y = models.FloatField(default=0)
+    retries = models.PositiveSmallIntegerField(default=0)
+    retry_interval = models.PositiveIntegerField(default=60, help_text="Seconds between attempts.")
+    timeout = models.PositiveIntegerField(default=3600, help_text="Seconds; enforced per attempt.")
+    priority = models.SmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "name"], name="tasknode_unique_name_per_flow")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Edge(TenantOwned):
+    """upstream → downstream inside one flow; edges leaving a condition carry a branch."""
+
+    flow = models.ForeignKey(TaskFlow, on_delete=models.CASCADE, related_name="edges")
+    upstream = models.ForeignKey(TaskNode, on_delete=models.CASCADE, related_name="out_edges")
+    downstream = models.ForeignKey(TaskNode, on_delete=models.CASCADE, related_name="in_edges")
+    branch = models.CharField(max_length=8, choices=Branch.choices, null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["upstream", "downstream"], name="edge_unique_pair"),
+            models.CheckConstraint(
+                condition=~models.Q(upstream=models.F("downstream")), name="edge_no_self_loop"
+            ),
+        ]
+
+
+class FlowVersion(TenantOwned):
+    """An immutable published snapshot: configuration, nodes, edges, variables, schedule, owner."""
+
+    flow = models.ForeignKey(TaskFlow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    comment = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "number"], name="flowversion_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow_id} v{self.number}"

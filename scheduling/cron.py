@@ -29,7 +29,8 @@ import calendar
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.schedules import crontab_parser
@@ -48,7 +49,13 @@ SIMPLE_KINDS = ("minutes", "hours", "daily", "weekly", "monthly")
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _FULL_DAY_NAMES = (
-    "sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+    "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
 )
 _MONTH_NAMES = tuple(m.lower() for m in calendar.month_abbr[1:])
 _FULL_MONTH_NAMES = tuple(m.lower() for m in calendar.month_name[1:])
@@ -85,6 +92,7 @@ class _Field:
     min: int
     max: int
     names: dict[str, int]  # accepted names (lower case) -> value
+    name_hint: str = ""
 
 
 _FIELDS = (
@@ -97,6 +105,7 @@ _FIELDS = (
         1,
         12,
         {n: i + 1 for names in (_MONTH_NAMES, _FULL_MONTH_NAMES) for i, n in enumerate(names)},
+        " or a name such as 'jan'",
     ),
     _Field(
         "day_of_week",
@@ -104,6 +113,7 @@ _FIELDS = (
         0,
         6,
         {n: i for names in (_DAY_NAMES, _FULL_DAY_NAMES) for i, n in enumerate(names)},
+        " or a name such as 'mon'",
     ),
 )
 
@@ -160,19 +170,22 @@ def _parse_field(field: _Field, text: str) -> frozenset[int]:
                 if not field.min <= value <= field.max:
                     raise CronError(
                         field.name,
-                        f"{value} is out of range for the {field.label} "
-                        f"({field.min}-{field.max})",
+                        f"{value} is out of range for the {field.label} ({field.min}-{field.max})",
                     )
             elif token.lower() not in field.names:
-                allowed = " or a name such as 'mon'" if field.name == "day_of_week" else (
-                    " or a name such as 'jan'" if field.name == "month" else ""
-                )
                 raise CronError(
                     field.name,
                     f"{token!r} is not a valid {field.label}: use a number "
-                    f"{field.min}-{field.max}{allowed}",
+                    f"{field.min}-{field.max}{field.name_hint}",
                 )
         step = m["step"]
+        if step is not None and m["start"] is not None and m["end"] is None:
+            # Celery has no "N/S" form (some crons read it as N-max/S); say so plainly.
+            raise CronError(
+                field.name,
+                f"{item!r} is not supported: give a range with the step, "
+                f"e.g. {m['start']}-{field.max}/{step}",
+            )
         if step is not None and (not step.isdigit() or int(step) < 1):
             raise CronError(
                 field.name,
@@ -232,7 +245,7 @@ def _parse_interval(interval: object, maximum: int, unit: str) -> int:
 def _parse_time(value: object) -> tuple[int, int]:
     if value is None or value == "":
         raise CronError("time", "a time of day HH:MM is required")
-    if isinstance(value, time):
+    if isinstance(value, dtime):
         if value.second or value.microsecond:
             raise CronError("time", "schedules run on whole minutes; drop the seconds")
         return value.hour, value.minute
@@ -250,10 +263,9 @@ def _parse_weekdays(days: Iterable[object] | None) -> list[int]:
         raise CronError("days", "choose at least one day of the week")
     out = set()
     for day in days:
-        if isinstance(day, str) and day.strip().lower()[:3] in _DAY_NAMES and (
-            day.strip().lower() in _DAY_NAMES or day.strip().lower() in _FULL_DAY_NAMES
-        ):
-            out.add(_DAY_NAMES.index(day.strip().lower()[:3]))
+        name = day.strip().lower() if isinstance(day, str) else None
+        if name in _DAY_NAMES or name in _FULL_DAY_NAMES:
+            out.add(_DAY_NAMES.index(name[:3]))
         elif isinstance(day, int) and not isinstance(day, bool) and 0 <= day <= 6:
             out.add(day)
         else:
@@ -279,7 +291,7 @@ def simple_to_cron(
     kind: str,
     *,
     interval: int | None = None,
-    time: str | time | None = None,  # noqa: F811 - public keyword name
+    time: str | dtime | None = None,
     days: Iterable[int | str] | None = None,
 ) -> str:
     """Convert a simple schedule form to a 5-field cron expression; raise CronError on bad input.
@@ -291,7 +303,9 @@ def simple_to_cron(
     if kind == "hours":
         return f"0 */{_parse_interval(interval, 23, 'hours')} * * *"
     if kind not in ("daily", "weekly", "monthly"):
-        raise CronError("kind", f"{kind!r} is not a schedule kind; use one of {', '.join(SIMPLE_KINDS)}")
+        raise CronError(
+            "kind", f"{kind!r} is not a schedule kind; use one of {', '.join(SIMPLE_KINDS)}"
+        )
     hour, minute = _parse_time(time)
     if kind == "daily":
         return f"{minute} {hour} * * *"
@@ -440,7 +454,9 @@ def _fire_times(
     until_utc = until.astimezone(UTC) if until is not None else None
     # Start a day early: a wall time late on the previous day can be pushed past
     # ``after`` by a gap that spans midnight.
-    first = after.astimezone(zone).date() - timedelta(days=1) if after.date() > date.min else date.min
+    first = after.astimezone(zone).date()
+    if first > date.min:
+        first -= timedelta(days=1)
     if start_date is not None and start_date > first:
         first = start_date
     last = end_date

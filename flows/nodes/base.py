@@ -1,0 +1,118 @@
+"""The contract every node type implements: a configuration schema, validation, execution.
+
+One module per type under flows/nodes/ registers one `NodeType` subclass with `@register`.
+Validation runs when a node is saved, when a graph is replaced and when a flow is published;
+execution runs on a Celery worker with the configuration already rendered (variables
+substituted). No executor runs arbitrary shell or Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass
+class ValidationContext:
+    """What validation may look up: only objects of the node's own tenant."""
+
+    tenant_id: int
+    flow_id: int | None = None
+    # Resolve ids of the same tenant; both return None for unknown or foreign ids.
+    datasource: Callable[[Any], Any] = lambda _id: None
+    flow: Callable[[Any], Any] = lambda _id: None
+
+
+@dataclass
+class ExecutionContext:
+    """Everything an executor gets; it must not reach into the ORM for other tenants."""
+
+    tenant_id: int
+    flow_id: int
+    run_id: int
+    node_run_id: int
+    node_id: int
+    node_name: str
+    config: dict  # rendered: ${variables} already substituted
+    timeout: float  # seconds for this attempt
+    business_time: datetime
+    attempt: int = 1
+    # State a deferred executor left for its next call (see NodeDeferred).
+    state: dict = field(default_factory=dict)
+    log: Callable[[str], None] = lambda _msg: None
+    # Executors doing long work poll this; stop_all / user stop set it.
+    cancelled: Callable[[], bool] = lambda: False
+    # An executor registers a callback that aborts its work from another thread (e.g. a
+    # PostgreSQL cancel request); the engine calls it when the run is stopped.
+    on_cancel: Callable[[Callable[[], None]], None] = lambda _cb: None
+
+
+@dataclass
+class NodeResult:
+    """A successful execution: output variables / figures, and a branch for conditions."""
+
+    output: dict = field(default_factory=dict)
+    branch: str | None = None
+
+
+class NodeFailed(Exception):
+    """The node failed; the message goes to its log (never include secrets)."""
+
+
+class NodeDeferred(Exception):
+    """Come back later without holding a worker (waits, dependency polling)."""
+
+    def __init__(self, seconds: float, state: dict | None = None, message: str = ""):
+        super().__init__(message or f"deferred for {seconds:.0f}s")
+        self.seconds = seconds
+        self.state = state or {}
+
+
+class NodeType:
+    """Base class of node types. Subclasses set the class attributes and override methods."""
+
+    type: ClassVar[str]
+    label: ClassVar[str]
+    # JSON Schema of `config`; the console generates the configuration form from it.
+    schema: ClassVar[dict] = {"type": "object", "properties": {}, "additionalProperties": False}
+    # Outgoing edges of a branching node carry "true" / "false".
+    has_branches: ClassVar[bool] = False
+
+    def validate(self, config: dict, ctx: ValidationContext) -> list[tuple[str, str]]:
+        """Return (field, message) pairs; empty when the configuration is valid."""
+        return []
+
+    def references(self, config: dict) -> dict[str, list]:
+        """Ids this configuration points at: {"datasources": [...], "flows": [...]}."""
+        return {"datasources": [], "flows": []}
+
+    def output_names(self, config: dict) -> list[str]:
+        """Variable names this node exports to downstream nodes, when known before running."""
+        return []
+
+    def execute(self, ctx: ExecutionContext) -> NodeResult:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, NodeType] = {}
+
+
+def register(cls: type[NodeType]) -> type[NodeType]:
+    REGISTRY[cls.type] = cls()
+    return cls
+
+
+def get(type_name: str) -> NodeType | None:
+    from . import load_all
+
+    load_all()
+    return REGISTRY.get(type_name)
+
+
+def all_types() -> dict[str, NodeType]:
+    from . import load_all
+
+    load_all()
+    return dict(REGISTRY)

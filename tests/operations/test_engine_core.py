@@ -1,0 +1,615 @@
+"""Property-based and example tests of the pure run-engine decision core.
+
+The simulator drives ``decide``/``apply`` the way the ORM layer will: after each decision,
+workers finish a random subset of the dispatched nodes (failing the ones the scenario says
+fail, and picking each condition's predetermined branch), until the run reports a status.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operations.engine.core import (
+    ACTIVE,
+    COMPLETE_RUNNING,
+    COMPLETE_UNRELATED,
+    FAILED,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+    STOP_ALL,
+    STOPPED,
+    SUCCEEDED,
+    TERMINAL,
+    UPSTREAM_FAILED,
+    WAITING,
+    Dag,
+    Decision,
+    apply,
+    critical_path,
+    decide,
+    descendants_closure,
+    nodes_to_rerun_from,
+    restorable,
+)
+
+POLICIES = [COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED]
+NOT_STARTED = {PENDING, WAITING}
+PROPERTY = settings(max_examples=200, deadline=None)
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def dags(draw, max_nodes=25):
+    """Random DAGs over ints; edges go from lower to higher ids, condition edges are labelled."""
+    n = draw(st.integers(0, max_nodes))
+    nodes = list(range(n))
+    if n < 2:
+        return Dag.build(nodes, [])
+    conditions = draw(st.sets(st.sampled_from(nodes), max_size=n // 3 + 1))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))
+    edges = set()
+    for a, b in pairs:
+        if a == b:
+            continue
+        u, v = min(a, b), max(a, b)
+        # Mostly labelled, sometimes unconditional: a condition may also feed a plain edge.
+        branch = draw(st.sampled_from(["true", "false", "true", "false", None])) if u in conditions else None
+        edges.add((u, v, branch))
+    return Dag.build(nodes, edges)
+
+
+def condition_nodes(dag: Dag) -> set:
+    return {u for u, _, branch in dag.edges if branch is not None}
+
+
+@dataclass
+class Scenario:
+    dag: Dag
+    fails: frozenset  # nodes that fail whenever they run
+    choice: dict  # condition node -> the branch it takes when it succeeds
+    rnd: random.Random
+
+
+@st.composite
+def scenarios(draw, max_nodes=25):
+    dag = draw(dags(max_nodes))
+    nodes = sorted(dag.nodes)
+    fails = frozenset()
+    if nodes:
+        fails = draw(st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from(nodes), max_size=3)))
+    choice = {c: draw(st.sampled_from(["true", "false"])) for c in sorted(condition_nodes(dag))}
+    return Scenario(dag, fails, choice, draw(st.randoms(use_true_random=False)))
+
+
+# --------------------------------------------------------------------------- oracles
+# Written independently of core.py, straight from the brief's definitions.
+
+
+def edge_satisfied(states, branches, u, branch) -> bool:
+    return states[u] == SUCCEEDED and (branch is None or branches[u] == branch)
+
+
+def edge_dead(states, branches, u, branch) -> bool:
+    return states[u] == SKIPPED or (
+        states[u] == SUCCEEDED and branch is not None and branches[u] != branch
+    )
+
+
+def live_nodes(dag: Dag, choice) -> set:
+    """Nodes with a path from a root crossing no not-taken branch (taking ``choice``)."""
+    live = set()
+    for n in nx.topological_sort(nx_graph(dag)):
+        ups = dag.upstream_edges(n)
+        if not ups or any(u in live and (b is None or choice[u] == b) for u, b in ups):
+            live.add(n)
+    return live
+
+
+def nx_graph(dag: Dag) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_nodes_from(dag.nodes)
+    g.add_edges_from((u, v) for u, v, _ in dag.edges)
+    return g
+
+
+def strict_descendants(dag: Dag, nodes) -> set:
+    g = nx_graph(dag)
+    return set().union(*(nx.descendants(g, n) for n in nodes)) if nodes else set()
+
+
+# --------------------------------------------------------------------------- simulator
+
+
+@dataclass
+class Step:
+    before: dict
+    decision: Decision
+    after: dict
+    blocked: frozenset
+    paused: bool
+    stopping: bool
+
+
+@dataclass
+class Outcome:
+    states: dict
+    branches: dict
+    run_status: str
+    steps: list = field(default_factory=list)
+
+
+def check_step(dag, policy, branches, step: Step) -> None:
+    """Invariants every single decision must satisfy, whatever led to it."""
+    before, d, after = step.before, step.decision, step.after
+    buckets = [d.ready, d.waiting, d.skipped, d.upstream_failed, d.stop]
+    assert sum(map(len, buckets)) == len(set().union(*buckets)), "a node got two transitions"
+    assert after == apply(before, d)
+
+    for n in d.ready | d.waiting | d.skipped | d.upstream_failed:
+        assert before[n] in NOT_STARTED, (n, before[n])
+    for n in d.stop:
+        assert before[n] not in TERMINAL, (n, before[n])
+
+    def eligible(n):
+        ups = dag.upstream_edges(n)
+        return all(
+            edge_satisfied(after, branches, u, b) or edge_dead(after, branches, u, b) for u, b in ups
+        ) and (not ups or any(edge_satisfied(after, branches, u, b) for u, b in ups))
+
+    # Nothing is made ready before its incoming edges are satisfied-or-dead, one satisfied.
+    for n in d.ready:
+        assert eligible(n), n
+    assert not (d.ready & step.blocked)
+    for n in d.waiting:
+        assert n in step.blocked and before[n] == PENDING and eligible(n), n
+    for n in d.skipped:
+        ups = dag.upstream_edges(n)
+        assert ups and all(edge_dead(after, branches, u, b) for u, b in ups), n
+    for n in d.upstream_failed:
+        assert any(
+            after[u] in (FAILED, UPSTREAM_FAILED) or before[u] == STOPPED
+            for u, _ in dag.upstream_edges(n)
+        ), n
+
+    failed_before = any(s == FAILED for s in before.values())
+    if step.paused:
+        assert not d.ready
+    if step.stopping:
+        assert d.stop == {n for n, s in before.items() if s not in TERMINAL}
+        assert d.run_status == "stopped"
+    elif d.stop:
+        assert failed_before and policy in (COMPLETE_RUNNING, STOP_ALL)
+    if failed_before and policy in (COMPLETE_RUNNING, STOP_ALL):
+        assert not d.ready, "a node started after a failure"
+        assert not any(s in NOT_STARTED for s in after.values())
+    if failed_before and policy == COMPLETE_RUNNING and not step.stopping:
+        assert {n for n in d.stop if before[n] in ACTIVE} == set(), "running node stopped"
+    if failed_before and policy == STOP_ALL and not step.stopping:
+        assert not any(s in ACTIVE for s in after.values())
+        assert d.run_status == "failed"
+
+    all_terminal = all(s in TERMINAL for s in after.values())
+    assert (d.run_status is not None) == all_terminal
+
+    # Idempotent: the same call on the applied states changes nothing.
+    again = decide(
+        dag,
+        after,
+        policy=policy,
+        branches=branches,
+        blocked=step.blocked,
+        paused=step.paused,
+        stopping=step.stopping,
+    )
+    assert again.is_noop, again
+    assert again.run_status == d.run_status
+
+
+def simulate(sc: Scenario, policy, *, gate=False, pause=False, stop_at=None) -> Outcome:
+    """Run the scenario to completion; ``gate``/``pause`` randomly hold nodes back."""
+    dag, rnd = sc.dag, sc.rnd
+    nodes = sorted(dag.nodes)
+    states = dict.fromkeys(nodes, PENDING)
+    branches: dict = {}
+    blocked: frozenset = frozenset()
+    paused = False
+    steps = []
+    # Each step finishes a node, or lifts the gate/pause so the next one does.
+    for index in range(3 * len(nodes) + 5):
+        stopping = stop_at is not None and index >= stop_at
+        d = decide(
+            dag,
+            states,
+            policy=policy,
+            branches=branches,
+            blocked=blocked,
+            paused=paused,
+            stopping=stopping,
+        )
+        step = Step(dict(states), d, apply(states, d), blocked, paused, stopping)
+        check_step(dag, policy, branches, step)
+        steps.append(step)
+        states = dict(step.after)
+        if d.run_status is not None:
+            return Outcome(states, branches, d.run_status, steps)
+
+        active = [n for n in nodes if states[n] in ACTIVE]
+        if not active:
+            # No deadlock: only the gate or a pause may leave a live run with nothing to do.
+            assert blocked or paused, states
+            blocked, paused = frozenset(), False
+            continue
+        for n in active:
+            if states[n] == QUEUED and rnd.random() < 0.5:
+                states[n] = RUNNING
+        for n in rnd.sample(active, rnd.randint(1, len(active))):
+            states[n] = FAILED if n in sc.fails else SUCCEEDED
+            if n in sc.choice and n not in sc.fails:
+                branches[n] = sc.choice[n]
+        if gate:
+            blocked = frozenset(rnd.sample(nodes, rnd.randint(0, len(nodes))))
+        if pause:
+            paused = rnd.random() < 0.3
+    raise AssertionError("the simulation did not terminate")
+
+
+def check_outcome(sc: Scenario, policy, out: Outcome) -> None:
+    """Invariants of a finished run that was not stopped by the user."""
+    dag, final = sc.dag, out.states
+    assert all(s in TERMINAL for s in final.values())
+    failed = {n for n, s in final.items() if s == FAILED}
+    by_state = {s: {n for n, t in final.items() if t == s} for s in TERMINAL}
+    assert failed <= sc.fails
+    assert (out.run_status == "failed") == bool(failed)
+    assert out.run_status in ("failed", "succeeded")
+
+    live = live_nodes(dag, sc.choice)
+    downstream_of_failure = strict_descendants(dag, failed)
+    # A skip needs every incoming edge dead, hence every root path crosses a not-taken branch.
+    assert by_state[SKIPPED] <= set(dag.nodes) - live
+    # upstream_failed always means "downstream of a node that failed".
+    assert by_state[UPSTREAM_FAILED] <= downstream_of_failure
+    assert not (downstream_of_failure & (failed | by_state[SUCCEEDED]))
+
+    if not failed:
+        # Without failures the skipped nodes are exactly the ones cut off by branches.
+        assert by_state[SKIPPED] == set(dag.nodes) - live
+        assert by_state[SUCCEEDED] == live
+    if policy == COMPLETE_UNRELATED:
+        assert by_state[UPSTREAM_FAILED] == downstream_of_failure
+        assert not by_state[STOPPED]
+        # Every node not downstream of a failure behaves as in a run without failures.
+        assert by_state[SKIPPED] == set(dag.nodes) - live - downstream_of_failure
+        assert by_state[SUCCEEDED] | failed == live - downstream_of_failure
+    if policy == COMPLETE_RUNNING:
+        first = next((i for i, s in enumerate(out.steps) if FAILED in s.before.values()), None)
+        if first is not None:
+            assert not any(s.decision.ready for s in out.steps[first:])
+    if policy == STOP_ALL:
+        first = next((i for i, s in enumerate(out.steps) if FAILED in s.before.values()), None)
+        if first is not None:
+            assert first == len(out.steps) - 1, "stop_all let the run go on after a failure"
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@PROPERTY
+@given(sc=scenarios(), policy=st.sampled_from(POLICIES))
+def test_simulated_runs_keep_every_invariant(sc, policy):
+    check_outcome(sc, policy, simulate(sc, policy))
+
+
+@PROPERTY
+@given(sc=scenarios(), policy=st.sampled_from(POLICIES))
+def test_concurrency_gate_and_pause_only_delay_nodes(sc, policy):
+    out = simulate(sc, policy, gate=True, pause=True)
+    check_outcome(sc, policy, out)
+    for step in out.steps:
+        if step.paused:
+            assert not step.decision.ready
+
+
+@PROPERTY
+@given(sc=scenarios(), policy=st.sampled_from(POLICIES), stop_at=st.integers(0, 30))
+def test_stopping_ends_with_every_node_terminal(sc, policy, stop_at):
+    out = simulate(sc, policy, gate=True, stop_at=stop_at)
+    assert all(s in TERMINAL for s in out.states.values())
+    if out.steps[-1].stopping:
+        assert out.run_status == "stopped"
+
+
+@st.composite
+def arbitrary_situations(draw):
+    """Any state map at all, including ones the simulator never reaches (O&M edits)."""
+    dag = draw(dags(max_nodes=15))
+    nodes = sorted(dag.nodes)
+    every_state = sorted(TERMINAL | ACTIVE | NOT_STARTED)
+    states = {n: draw(st.sampled_from(every_state)) for n in nodes}
+    branches = {
+        c: draw(st.sampled_from(["true", "false"]))
+        for c in sorted(condition_nodes(dag))
+        if states[c] == SUCCEEDED
+    }
+    blocked = draw(st.frozensets(st.sampled_from(nodes))) if nodes else frozenset()
+    return dag, states, branches, blocked
+
+
+@PROPERTY
+@given(
+    situation=arbitrary_situations(),
+    policy=st.sampled_from(POLICIES),
+    paused=st.booleans(),
+    stopping=st.booleans(),
+)
+def test_any_state_map_gives_a_consistent_idempotent_decision(situation, policy, paused, stopping):
+    dag, states, branches, blocked = situation
+    d = decide(
+        dag,
+        states,
+        policy=policy,
+        branches=branches,
+        blocked=blocked,
+        paused=paused,
+        stopping=stopping,
+    )
+    check_step(dag, policy, branches, Step(states, d, apply(states, d), blocked, paused, stopping))
+
+
+@PROPERTY
+@given(dag=dags(), data=st.data())
+def test_descendants_closure_matches_networkx(dag, data):
+    nodes = sorted(dag.nodes)
+    picked = data.draw(st.sets(st.sampled_from(nodes))) if nodes else set()
+    expected = set(picked) | strict_descendants(dag, picked)
+    assert descendants_closure(dag, picked) == expected
+    for n in picked:
+        assert nodes_to_rerun_from(dag, n) == {n} | strict_descendants(dag, {n})
+        assert dag.descendants(n) == strict_descendants(dag, {n})
+
+
+@PROPERTY
+@given(dag=dags(max_nodes=10), data=st.data())
+def test_critical_path_is_the_longest_chain_of_nodes_that_ran(dag, data):
+    nodes = sorted(dag.nodes)
+    ran = data.draw(st.sets(st.sampled_from(nodes))) if nodes else set()
+    timings = {}
+    for n in sorted(ran):
+        start = data.draw(st.integers(0, 100))
+        timings[n] = (start, start + data.draw(st.integers(0, 50)))
+
+    def length(path):
+        return sum(timings[n][1] - timings[n][0] for n in path)
+
+    g = nx_graph(dag).subgraph(ran)
+    best = max(
+        (length(p) for a, b in itertools.product(ran, ran) for p in nx.all_simple_paths(g, a, b)),
+        default=0,
+    )
+    best = max([best] + [length([n]) for n in ran])
+    path = critical_path(dag, timings)
+    assert bool(path) == bool(ran)
+    assert all(g.has_edge(a, b) for a, b in itertools.pairwise(path))
+    assert length(path) == best
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def run_all(dag, *, policy=COMPLETE_RUNNING, fails=(), choice=None) -> Outcome:
+    """Deterministic run: every dispatched node finishes at each step."""
+    states = dict.fromkeys(dag.nodes, PENDING)
+    branches = {}
+    while True:
+        d = decide(dag, states, policy=policy, branches=branches)
+        states = apply(states, d)
+        if d.run_status:
+            return Outcome(states, branches, d.run_status)
+        for n in [n for n, s in states.items() if s in ACTIVE]:
+            states[n] = FAILED if n in fails else SUCCEEDED
+            if choice and n in choice:
+                branches[n] = choice[n]
+
+
+def test_diamond_runs_in_order():
+    dag = Dag.build("abcd", [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
+    states = dict.fromkeys("abcd", PENDING)
+
+    d = decide(dag, states, policy=COMPLETE_RUNNING)
+    assert d.ready == {"a"} and d.run_status is None
+    states = apply(states, d) | {"a": SUCCEEDED}
+    d = decide(dag, states, policy=COMPLETE_RUNNING)
+    assert d.ready == {"b", "c"}
+    states = apply(states, d) | {"b": SUCCEEDED}
+    # The join waits for both of its upstreams.
+    assert decide(dag, states, policy=COMPLETE_RUNNING).is_noop
+    states |= {"c": SUCCEEDED}
+    d = decide(dag, states, policy=COMPLETE_RUNNING)
+    assert d.ready == {"d"}
+    states = apply(states, d) | {"d": SUCCEEDED}
+    assert decide(dag, states, policy=COMPLETE_RUNNING).run_status == "succeeded"
+
+
+@pytest.mark.parametrize("taken, ran, skipped", [("true", "t1", "f1"), ("false", "f1", "t1")])
+def test_condition_runs_one_branch_and_skips_the_other_transitively(taken, ran, skipped):
+    dag = Dag.build(
+        ["cond", "t1", "t2", "f1", "f2"],
+        [("cond", "t1", "true"), ("t1", "t2"), ("cond", "f1", "false"), ("f1", "f2")],
+    )
+    out = run_all(dag, choice={"cond": taken})
+    assert out.run_status == "succeeded"
+    assert out.states[ran] == SUCCEEDED
+    assert out.states[skipped] == SKIPPED
+    assert {out.states["t2"], out.states["f2"]} == {SUCCEEDED, SKIPPED}
+
+
+def test_skipping_propagates_in_one_call():
+    dag = Dag.build(["cond", "x", "y", "z"], [("cond", "x", "false"), ("x", "y"), ("y", "z")])
+    states = {"cond": SUCCEEDED, "x": PENDING, "y": PENDING, "z": WAITING}
+    d = decide(dag, states, policy=COMPLETE_RUNNING, branches={"cond": "true"})
+    assert d.skipped == {"x", "y", "z"}
+    assert d.run_status == "succeeded"
+
+
+def test_join_after_a_condition_runs_when_one_branch_was_taken():
+    dag = Dag.build(
+        ["cond", "yes", "no", "join"],
+        [("cond", "yes", "true"), ("cond", "no", "false"), ("yes", "join"), ("no", "join")],
+    )
+    out = run_all(dag, choice={"cond": "true"})
+    assert out.states == {"cond": SUCCEEDED, "yes": SUCCEEDED, "no": SKIPPED, "join": SUCCEEDED}
+    assert out.run_status == "succeeded"
+
+
+def test_join_of_only_not_taken_branches_is_skipped():
+    dag = Dag.build(["cond", "join"], [("cond", "join", "false"), ("cond", "join", "false")])
+    assert run_all(dag, choice={"cond": "true"}).states["join"] == SKIPPED
+
+
+def test_condition_marked_succeeded_without_a_branch_lets_both_branches_run():
+    dag = Dag.build(["cond", "yes", "no"], [("cond", "yes", "true"), ("cond", "no", "false")])
+    states = {"cond": SUCCEEDED, "yes": PENDING, "no": PENDING}
+    assert decide(dag, states, policy=COMPLETE_RUNNING).ready == {"yes", "no"}
+
+
+def test_complete_running_lets_running_nodes_finish_and_starts_nothing():
+    dag = Dag.build(["a", "b", "c", "d"], [("a", "b")])
+    states = {"a": FAILED, "b": PENDING, "c": RUNNING, "d": PENDING}
+    d = decide(dag, states, policy=COMPLETE_RUNNING)
+    assert d == Decision(upstream_failed={"b"}, stop={"d"})
+    states = apply(states, d) | {"c": SUCCEEDED}
+    assert decide(dag, states, policy=COMPLETE_RUNNING).run_status == "failed"
+
+
+def test_stop_all_stops_running_nodes_at_once():
+    dag = Dag.build(["a", "b", "c", "d"], [("a", "b")])
+    states = {"a": FAILED, "b": PENDING, "c": RUNNING, "d": PENDING}
+    d = decide(dag, states, policy=STOP_ALL)
+    assert d == Decision(upstream_failed={"b"}, stop={"c", "d"}, run_status="failed")
+
+
+def test_complete_unrelated_continues_everything_not_downstream():
+    dag = Dag.build(["a", "b", "b2", "c", "d"], [("a", "b"), ("b", "b2"), ("c", "d")])
+    states = {"a": FAILED, "b": PENDING, "b2": PENDING, "c": RUNNING, "d": PENDING}
+    d = decide(dag, states, policy=COMPLETE_UNRELATED)
+    assert d == Decision(upstream_failed={"b", "b2"})
+    states = apply(states, d) | {"c": SUCCEEDED}
+    d = decide(dag, states, policy=COMPLETE_UNRELATED)
+    assert d.ready == {"d"} and d.run_status is None
+    states = apply(states, d) | {"d": SUCCEEDED}
+    assert decide(dag, states, policy=COMPLETE_UNRELATED).run_status == "failed"
+
+
+def test_pause_starts_nothing_and_resume_continues():
+    dag = Dag.build("ab", [("a", "b")])
+    states = {"a": SUCCEEDED, "b": PENDING}
+    assert decide(dag, states, policy=COMPLETE_RUNNING, paused=True) == Decision()
+    assert decide(dag, states, policy=COMPLETE_RUNNING).ready == {"b"}
+
+
+def test_gate_holds_ready_nodes_in_waiting_until_released():
+    dag = Dag.build("ab", [("a", "b")])
+    states = {"a": PENDING, "b": PENDING}
+    d = decide(dag, states, policy=COMPLETE_RUNNING, blocked={"a", "b"})
+    # b is blocked but not yet eligible, so it stays pending.
+    assert d == Decision(waiting={"a"})
+    states = apply(states, d)
+    assert decide(dag, states, policy=COMPLETE_RUNNING).ready == {"a"}
+
+
+def test_stopping_stops_every_unfinished_node():
+    dag = Dag.build("abc", [("a", "b")])
+    states = {"a": RUNNING, "b": PENDING, "c": SUCCEEDED}
+    d = decide(dag, states, policy=COMPLETE_UNRELATED, stopping=True)
+    assert d == Decision(stop={"a", "b"}, run_status="stopped")
+
+
+def test_empty_dag_succeeds_at_once():
+    assert decide(Dag.build([], []), {}, policy=STOP_ALL).run_status == "succeeded"
+
+
+def test_mark_succeeded_then_restore_finishes_the_run():
+    dag = Dag.build("abcd", [("a", "b"), ("b", "c"), ("a", "d")])
+    out = run_all(dag, fails={"b"})
+    assert out.states == {"a": SUCCEEDED, "b": FAILED, "c": UPSTREAM_FAILED, "d": SUCCEEDED}
+    # Given the user marks b succeeded, when the run is restored, then c and d run.
+    states = out.states | {"b": SUCCEEDED}
+    states |= dict.fromkeys(restorable(states), PENDING)
+    out2_status = None
+    while out2_status is None:
+        d = decide(dag, states, policy=COMPLETE_RUNNING)
+        states = apply(states, d)
+        states |= {n: SUCCEEDED for n, s in states.items() if s in ACTIVE}
+        out2_status = d.run_status
+    assert out2_status == "succeeded" and set(states.values()) == {SUCCEEDED}
+
+
+def test_rerun_from_a_node_resets_it_and_its_downstream():
+    dag = Dag.build("abcd", [("a", "b"), ("b", "c"), ("a", "d")])
+    assert nodes_to_rerun_from(dag, "b") == {"b", "c"}
+    assert restorable({"a": SUCCEEDED, "b": FAILED, "c": UPSTREAM_FAILED, "d": STOPPED, "e": PENDING}) == {
+        "b",
+        "c",
+        "d",
+        "e",
+    }
+
+
+def test_build_rejects_cycles_unknown_nodes_and_bad_branches():
+    with pytest.raises(ValueError, match="cycle"):
+        Dag.build("ab", [("a", "b"), ("b", "a")])
+    with pytest.raises(ValueError, match="unknown node"):
+        Dag.build("a", [("a", "z")])
+    with pytest.raises(ValueError, match="branch"):
+        Dag.build("ab", [("a", "b", "maybe")])
+    assert Dag.build("ab", [("a", "b")]) == Dag.build("ab", [("a", "b", None)])
+
+
+def test_decide_rejects_missing_states_and_unknown_policy():
+    dag = Dag.build("ab", [("a", "b")])
+    with pytest.raises(ValueError, match="no state"):
+        decide(dag, {"a": PENDING}, policy=STOP_ALL)
+    with pytest.raises(ValueError, match="policy"):
+        decide(dag, {"a": PENDING, "b": PENDING}, policy="retry_forever")
+
+
+def test_critical_path_with_datetimes():
+    t0 = datetime(2024, 1, 15)
+    dag = Dag.build("abcd", [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
+    minutes = {"a": (0, 1), "b": (1, 10), "c": (1, 3), "d": (10, 11)}
+    timings = {n: (t0 + timedelta(minutes=s), t0 + timedelta(minutes=e)) for n, (s, e) in minutes.items()}
+    assert critical_path(dag, timings) == ["a", "b", "d"]
+    assert critical_path(dag, {}) == []
+
+
+def test_a_thousand_node_run_is_fast():
+    rnd = random.Random(7)
+    n = 1000
+    edges = {(i, j) for j in range(1, n) for i in rnd.sample(range(j), min(j, 3))}
+    dag = Dag.build(range(n), edges)
+    states = dict.fromkeys(dag.nodes, PENDING)
+    started = time.perf_counter()
+    calls = 0
+    while True:
+        d = decide(dag, states, policy=COMPLETE_UNRELATED)
+        calls += 1
+        states = apply(states, d)
+        if d.run_status:
+            break
+        states |= {n: SUCCEEDED for n, s in states.items() if s in ACTIVE}
+    assert d.run_status == "succeeded"
+    # Generous bound: it is about 1 ms per call on a laptop.
+    assert (time.perf_counter() - started) / calls < 0.05
