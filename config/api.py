@@ -5,6 +5,7 @@ from django.urls import include, path
 api_urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("flows.api.urls")),
+    path("", include("flows.api.datasource_urls")),
     path("", include("scheduling.api.urls")),
     path("", include("operations.api.urls")),
 ]

@@ -294,7 +294,9 @@ def nodes_to_rerun_from(dag: Dag, node) -> set:
 
 def restorable(states: Mapping) -> set:
     """The nodes that "restore" reruns: failed, upstream-failed, stopped and not-run ones."""
-    return {n for n, s in states.items() if s in (FAILED, UPSTREAM_FAILED, STOPPED, PENDING, WAITING)}
+    return {
+        n for n, s in states.items() if s in (FAILED, UPSTREAM_FAILED, STOPPED, PENDING, WAITING)
+    }
 
 
 def _seconds(value) -> float:

@@ -66,7 +66,11 @@ def dags(draw, max_nodes=25):
             continue
         u, v = min(a, b), max(a, b)
         # Mostly labelled, sometimes unconditional: a condition may also feed a plain edge.
-        branch = draw(st.sampled_from(["true", "false", "true", "false", None])) if u in conditions else None
+        branch = (
+            draw(st.sampled_from(["true", "false", "true", "false", None]))
+            if u in conditions
+            else None
+        )
         edges.add((u, v, branch))
     return Dag.build(nodes, edges)
 
@@ -89,7 +93,9 @@ def scenarios(draw, max_nodes=25):
     nodes = sorted(dag.nodes)
     fails = frozenset()
     if nodes:
-        fails = draw(st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from(nodes), max_size=3)))
+        fails = draw(
+            st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from(nodes), max_size=3))
+        )
     choice = {c: draw(st.sampled_from(["true", "false"])) for c in sorted(condition_nodes(dag))}
     return Scenario(dag, fails, choice, draw(st.randoms(use_true_random=False)))
 
@@ -166,7 +172,8 @@ def check_step(dag, policy, branches, step: Step) -> None:
     def eligible(n):
         ups = dag.upstream_edges(n)
         return all(
-            edge_satisfied(after, branches, u, b) or edge_dead(after, branches, u, b) for u, b in ups
+            edge_satisfied(after, branches, u, b) or edge_dead(after, branches, u, b)
+            for u, b in ups
         ) and (not ups or any(edge_satisfied(after, branches, u, b) for u, b in ups))
 
     # Nothing is made ready before its incoming edges are satisfied-or-dead, one satisfied.
@@ -560,7 +567,9 @@ def test_mark_succeeded_then_restore_finishes_the_run():
 def test_rerun_from_a_node_resets_it_and_its_downstream():
     dag = Dag.build("abcd", [("a", "b"), ("b", "c"), ("a", "d")])
     assert nodes_to_rerun_from(dag, "b") == {"b", "c"}
-    assert restorable({"a": SUCCEEDED, "b": FAILED, "c": UPSTREAM_FAILED, "d": STOPPED, "e": PENDING}) == {
+    assert restorable(
+        {"a": SUCCEEDED, "b": FAILED, "c": UPSTREAM_FAILED, "d": STOPPED, "e": PENDING}
+    ) == {
         "b",
         "c",
         "d",
@@ -590,7 +599,9 @@ def test_critical_path_with_datetimes():
     t0 = datetime(2024, 1, 15)
     dag = Dag.build("abcd", [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
     minutes = {"a": (0, 1), "b": (1, 10), "c": (1, 3), "d": (10, 11)}
-    timings = {n: (t0 + timedelta(minutes=s), t0 + timedelta(minutes=e)) for n, (s, e) in minutes.items()}
+    timings = {
+        n: (t0 + timedelta(minutes=s), t0 + timedelta(minutes=e)) for n, (s, e) in minutes.items()
+    }
     assert critical_path(dag, timings) == ["a", "b", "d"]
     assert critical_path(dag, {}) == []
 

@@ -1,0 +1,1 @@
+"""Admin for data sources (see flows/admin.py)."""

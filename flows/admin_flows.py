@@ -1,0 +1,1 @@
+"""Admin for flows, nodes, edges and versions (see flows/admin.py)."""

@@ -1,0 +1,84 @@
+"""The permission table of PRODUCT.md, in one place, for the API, pages, admin and tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q
+
+from accounts.selectors import TenantContext
+
+from .choices import PERM_OPERATE
+from .models import TaskFlow, TaskFlowUserObjectPermission
+
+# Actions named as the rest of the code asks for them.
+VIEW = "view"
+EDIT = "edit"  # nodes, edges, configuration, schedule
+OPERATE = "operate"  # test runs and O&M actions on runs
+PUBLISH = "publish"  # publish / unpublish / freeze
+MANAGE_STAKEHOLDERS = "manage_stakeholders"
+CHANGE_OWNER = "change_owner"
+ACTIONS = (VIEW, EDIT, OPERATE, PUBLISH, MANAGE_STAKEHOLDERS, CHANGE_OWNER)
+
+
+@dataclass(frozen=True)
+class FlowRights:
+    """What one user may do with one flow."""
+
+    view: bool = False
+    edit: bool = False
+    operate: bool = False
+    publish: bool = False
+    manage_stakeholders: bool = False
+    change_owner: bool = False
+
+    def allows(self, action: str) -> bool:
+        return bool(getattr(self, action))
+
+
+def stakeholder_subquery(user_id: int):
+    """EXISTS over guardian's direct-FK table: the user holds the stakeholder grant."""
+    return TaskFlowUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user_id=user_id, permission__codename=PERM_OPERATE
+    )
+
+
+def annotate_stakeholder(qs, user_id: int):
+    return qs.annotate(_is_stakeholder=Exists(stakeholder_subquery(user_id)))
+
+
+def visibility_filter(ctx: TenantContext) -> Q | None:
+    """None when the user sees every flow of the tenant (admins, DBAs)."""
+    if ctx.is_privileged:
+        return None
+    return (
+        Q(is_public=True)
+        | Q(owner_id=ctx.user.id)
+        | Q(Exists(stakeholder_subquery(ctx.user.id)))
+    )
+
+
+def is_stakeholder(flow: TaskFlow, user_id: int) -> bool:
+    cached = getattr(flow, "_is_stakeholder", None)
+    if cached is not None:
+        return bool(cached)
+    return TaskFlowUserObjectPermission.objects.filter(
+        content_object_id=flow.pk, user_id=user_id, permission__codename=PERM_OPERATE
+    ).exists()
+
+
+def flow_rights(ctx: TenantContext, flow: TaskFlow) -> FlowRights:
+    """The row of the permission table that applies to ctx.user for this flow."""
+    if flow.tenant_id != ctx.tenant.id:
+        return FlowRights()
+    owner = flow.owner_id == ctx.user.id
+    privileged = ctx.is_privileged
+    stakeholder = not owner and not privileged and is_stakeholder(flow, ctx.user.id)
+    return FlowRights(
+        view=owner or privileged or stakeholder or flow.is_public,
+        edit=owner,
+        operate=owner or stakeholder or privileged,
+        publish=owner,
+        manage_stakeholders=owner or privileged,
+        change_owner=owner or privileged,
+    )
