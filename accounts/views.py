@@ -1,16 +1,43 @@
-"""Pages for signing in and choosing the tenant."""
+"""Pages for signing in, choosing the tenant and (for tenant admins) managing members."""
 
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
+from . import selectors, services
+from .forms import MemberAddForm, MemberUpdateForm, apply_validation_error
 from .selectors import TenantAccessDenied, tenant_context_for
 
 
-@login_required
-def home(request):
-    return render(request, "home.html", {})
+def page_context(request):
+    """The page's TenantContext (accounts.middleware), unwrapped from its lazy proxy, or None."""
+    ctx = getattr(request, "page_tenant", None)
+    if ctx is None:
+        return None
+    # SimpleLazyObject around a TenantContext or None: evaluate it once.
+    return ctx if bool(ctx) else None
+
+
+def tenant_required(view):
+    """Signed in and an active member of a tenant; the view gets the context as `ctx`."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        ctx = page_context(request)
+        if ctx is None:
+            return render(request, "no_tenant.html", status=403)
+        return view(request, *args, ctx=ctx, **kwargs)
+
+    return wrapper
 
 
 @login_required
@@ -22,4 +49,62 @@ def switch_tenant(request):
     except TenantAccessDenied as exc:
         raise Http404(str(exc)) from exc
     request.session["tenant_slug"] = slug
-    return redirect(request.POST.get("next") or "home")
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    return redirect(target)
+
+
+def _require_admin(ctx) -> None:
+    if not ctx.is_admin:
+        raise PermissionDenied("Only a tenant admin can manage members.")
+
+
+@tenant_required
+@require_http_methods(["GET", "POST"])
+def member_list(request, *, ctx):
+    """Members of the tenant with their roles; tenant admins add members here."""
+    _require_admin(ctx)
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = services.member_add(tenant=ctx.tenant, actor=request.user, **form.service_kwargs())
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"{membership.user.username} was added as {membership.get_role_display()}.")
+            return redirect("member-list")
+    memberships = selectors.membership_list(tenant=ctx.tenant)
+    rows = [(m, MemberUpdateForm(initial={"role": m.role, "is_active": m.is_active}, prefix=f"m{m.pk}")) for m in memberships]
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/members.html", {"form": form, "rows": rows}, status=status)
+
+
+@tenant_required
+@require_POST
+def member_update(request, pk: int, *, ctx):
+    """Change a member's role or deactivate / reactivate them (the API's rules, via the service)."""
+    _require_admin(ctx)
+    membership = selectors.membership_list(tenant=ctx.tenant).filter(pk=pk).first()
+    if membership is None:
+        raise Http404("No such member.")
+    form = MemberUpdateForm(request.POST, prefix=f"m{membership.pk}")
+    if form.is_valid():
+        try:
+            services.member_update(
+                membership=membership,
+                actor=request.user,
+                role=form.cleaned_data["role"],
+                is_active=form.cleaned_data["is_active"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"{membership.user.username} was updated.")
+            return redirect("member-list")
+    memberships = selectors.membership_list(tenant=ctx.tenant)
+    rows = [
+        (m, form if m.pk == membership.pk else MemberUpdateForm(initial={"role": m.role, "is_active": m.is_active}, prefix=f"m{m.pk}"))
+        for m in memberships
+    ]
+    return render(request, "accounts/members.html", {"form": MemberAddForm(), "rows": rows}, status=400)

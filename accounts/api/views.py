@@ -14,10 +14,10 @@ from accounts.api.base import TenantViewSet, resolve_request_tenant
 from accounts.models import Membership, Tenant
 
 from .serializers import (
-    MeSerializer,
     MemberCreateSerializer,
     MembershipSerializer,
     MemberUpdateSerializer,
+    MeSerializer,
     TenantSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
