@@ -1,5 +1,10 @@
+"""/api/v1/datasources/: CRUD, POST {id}/test/, GET {id}/history/."""
+
 from rest_framework.routers import SimpleRouter
 
+from .datasources import DataSourceViewSet
+
 router = SimpleRouter()
+router.register("datasources", DataSourceViewSet, basename="datasource")
 
 urlpatterns = [*router.urls]

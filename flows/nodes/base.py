@@ -92,6 +92,11 @@ class NodeType:
         """Variable names this node exports to downstream nodes, when known before running."""
         return []
 
+    def outputs_dynamic(self, config: dict) -> bool:
+        """True when output_names() may not list every output (e.g. `SELECT *`): a validator
+        should then accept references to this node's outputs it cannot check before a run."""
+        return False
+
     def execute(self, ctx: ExecutionContext) -> NodeResult:
         raise NotImplementedError
 

@@ -1,0 +1,193 @@
+"""Helpers shared by node types: schema checks, data source lookups, SQL splitting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlparse
+from jsonschema import Draft202012Validator
+
+from .base import ExecutionContext, NodeFailed, ValidationContext
+
+Problems = list[tuple[str, str]]
+VAR_RE = re.compile(r"\$\{[^}]*\}")
+MAX_SQL_LENGTH = 100_000
+LOG_SQL_LENGTH = 300
+
+DATASOURCE_PROPERTY = {"type": "integer", "minimum": 1, "title": "Data source", "x-widget": "datasource"}
+SQL_PROPERTY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_SQL_LENGTH,
+    "title": "SQL",
+    "x-widget": "sql",
+}
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a text",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
+
+
+# Compiled validators by schema object: schemas are class attributes, built once.
+_SCHEMAS: dict[int, Draft202012Validator] = {}
+
+
+def schema_problems(schema: dict, config) -> Problems:
+    """The schema's complaints about `config`, as (field, message) pairs."""
+    if not isinstance(config, dict):
+        return [("config", "The configuration must be a JSON object.")]
+    key = id(schema)
+    validator = _SCHEMAS.get(key)
+    if validator is None:
+        validator = _SCHEMAS[key] = Draft202012Validator(schema)
+    problems: Problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path]):
+        for problem in _describe(error):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _describe(error) -> Problems:
+    field = ".".join(str(p) for p in error.path) or "config"
+    kind, value = error.validator, error.validator_value
+    if kind == "required":
+        missing = [n for n in value if isinstance(error.instance, dict) and n not in error.instance]
+        prefix = f"{field}." if field != "config" else ""
+        return [(f"{prefix}{name}", "This field is required.") for name in missing]
+    if kind == "additionalProperties":
+        extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        prefix = f"{field}." if field != "config" else ""
+        return [(f"{prefix}{name}", "Unknown field.") for name in extra] or [(field, error.message)]
+    if kind == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return [(field, "Must be " + " or ".join(_TYPE_NAMES.get(k, k) for k in kinds) + ".")]
+    if kind == "enum":
+        return [(field, "Must be one of: " + ", ".join(str(v) for v in value) + ".")]
+    if kind == "minimum":
+        return [(field, f"Must be at least {value}.")]
+    if kind == "maximum":
+        return [(field, f"Must be at most {value}.")]
+    if kind == "exclusiveMinimum":
+        return [(field, f"Must be greater than {value}.")]
+    if kind == "minLength":
+        return [(field, "Must not be empty." if value == 1 else f"Must be at least {value} characters.")]
+    if kind == "maxLength":
+        return [(field, f"Must be at most {value} characters.")]
+    if kind == "maxItems":
+        return [(field, f"Must have at most {value} items.")]
+    if kind == "minItems":
+        return [(field, f"Must have at least {value} item(s).")]
+    if kind in ("oneOf", "anyOf"):
+        return [(field, "Has an invalid value or type.")]
+    return [(field, error.message)]
+
+
+def has_variables(text) -> bool:
+    return isinstance(text, str) and "${" in text
+
+
+def datasource_problems(ctx: ValidationContext, config: dict, field: str) -> Problems:
+    """The data source `config[field]` must exist in the node's tenant."""
+    value = config.get(field)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return []  # the schema already complained
+    if ctx.datasource(value) is None:
+        return [(field, f"Data source {value} does not exist in this tenant.")]
+    return []
+
+
+def load_datasource(ctx: ExecutionContext, value, field: str):
+    """The tenant's data source for an execution, or NodeFailed."""
+    from flows.models import DataSource
+
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        raise NodeFailed(f"{field}: '{value}' is not a data source id.") from None
+    ds = DataSource.objects.filter(tenant_id=ctx.tenant_id, pk=pk).first()
+    if ds is None:
+        raise NodeFailed(f"{field}: data source {pk} does not exist in this tenant.")
+    return ds
+
+
+@contextmanager
+def open_connection(ds, ctx: ExecutionContext, field: str) -> Iterator:
+    """A connection whose work the run's stop can cancel; connector errors become NodeFailed."""
+    from flows import connectors
+
+    try:
+        conn = connectors.connect(ds, timeout=ctx.timeout)
+    except connectors.ConnectorError as exc:
+        raise NodeFailed(f"{field}: {exc}") from None
+    try:
+        ctx.on_cancel(conn.cancel)
+        yield conn
+    finally:
+        conn.close()
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of `sql` (sqlparse), without empty or comment-only pieces or the final ';'."""
+    out = []
+    for piece in sqlparse.split(sql or ""):
+        stripped = piece.strip()
+        if not sqlparse.format(stripped, strip_comments=True).strip().strip(";").strip():
+            continue
+        if stripped.endswith(";"):
+            stripped = stripped[:-1].rstrip()
+        out.append(stripped)
+    return out
+
+
+WRITE_TYPES = {"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE"}
+
+
+def single_read_problems(sql, field: str) -> Problems:
+    """`sql` must be exactly one statement, and not one that obviously writes."""
+    if not isinstance(sql, str):
+        return []
+    statements = split_statements(sql)
+    if not statements:
+        return [(field, "Write one SQL statement.")]
+    if len(statements) > 1:
+        return [(field, f"Exactly one statement is allowed here; found {len(statements)}.")]
+    kind = sqlparse.parse(statements[0])[0].get_type()
+    if kind in WRITE_TYPES:
+        return [(field, f"This check is read-only: a {kind} statement is not allowed.")]
+    return []
+
+
+def shorten(text: str, limit: int = LOG_SQL_LENGTH) -> str:
+    """One line, at most `limit` characters, for logs."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def truthy(value) -> bool:
+    """A check's verdict: non-zero, non-empty and not 'false' / '0'."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(bytes(value)) > 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "false", "f", "no", "off", "null", "none"):
+            return False
+        try:
+            return float(text) != 0
+        except ValueError:
+            return True
+    try:
+        return value != 0 and bool(value)
+    except Exception:  # noqa: BLE001 - exotic values are truthy when present
+        return True

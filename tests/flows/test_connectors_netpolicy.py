@@ -1,0 +1,146 @@
+"""The outbound network policy: what data sources and http nodes may reach."""
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from flows import connectors, netpolicy
+from flows.netpolicy import Endpoint, NetworkPolicyError, Policy
+from tests.factories import DataSourceFactory
+
+PLATFORM_DB = Endpoint("the platform's own database", "127.0.0.1", 5432, frozenset({"tributary"}))
+BROKER = Endpoint("the platform's message broker", "127.0.0.1", 6379)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "127.5.5.5", "::1", "::ffff:127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1",
+     "169.254.169.254", "100.64.0.1", "0.0.0.0", "fc00::1", "fe80::1"],
+)
+def test_default_policy_refuses_loopback_private_and_link_local(host):
+    with pytest.raises(NetworkPolicyError, match="loopback or private"):
+        Policy().check(host, 5432, database="x")
+
+
+def test_default_policy_allows_public_addresses():
+    assert Policy().check("93.184.216.34", 443) == ["93.184.216.34"]
+    assert Policy().check("[2606:4700::1]", 443) == ["2606:4700::1"]
+
+
+def test_allow_list_opens_networks_and_hosts():
+    policy = Policy(allow=("10.0.0.0/8", "localhost"))
+    assert policy.check("10.1.2.3", 5432) == ["10.1.2.3"]
+    assert "127.0.0.1" in policy.check("localhost", 5432)
+    with pytest.raises(NetworkPolicyError):
+        policy.check("192.168.0.1", 5432)
+
+
+def test_deny_list_wins_over_allow_and_public():
+    policy = Policy(allow=("10.0.0.0/8",), deny=("10.9.0.0/16", "93.184.216.0/24", ".evil.example"))
+    with pytest.raises(NetworkPolicyError, match="denied"):
+        policy.check("10.9.1.1", 80)
+    with pytest.raises(NetworkPolicyError, match="denied"):
+        policy.check("93.184.216.34", 443)
+    # A denied name is refused before any DNS lookup.
+    with pytest.raises(NetworkPolicyError, match="denied"):
+        policy.check("db.evil.example", 5432)
+    assert policy.check("10.8.1.1", 80) == ["10.8.1.1"]
+
+
+def test_platform_database_is_refused_even_when_allowed_but_other_databases_are_not():
+    policy = Policy(allow=("127.0.0.0/8", "::1", "localhost"), protected=(PLATFORM_DB,))
+    for host in ("127.0.0.1", "localhost", "0.0.0.0"):
+        with pytest.raises(NetworkPolicyError, match="platform's own database"):
+            policy.check(host, 5432, database="tributary")
+    # Same server, another database (as CI's PostgreSQL data sources): allowed.
+    assert policy.check("127.0.0.1", 5432, database="warehouse") == ["127.0.0.1"]
+    # Not a database connection (an http node): host:port alone is refused.
+    with pytest.raises(NetworkPolicyError, match="platform's own database"):
+        policy.check("127.0.0.1", 5432)
+    assert policy.check("127.0.0.1", 5433, database="tributary") == ["127.0.0.1"]
+
+
+def test_broker_is_refused_on_host_and_port_whatever_the_database():
+    policy = Policy(allow=("127.0.0.0/8",), protected=(BROKER,))
+    with pytest.raises(NetworkPolicyError, match="message broker"):
+        policy.check("127.0.0.1", 6379, database="0")
+    with pytest.raises(NetworkPolicyError, match="message broker"):
+        policy.check("127.0.0.2", 6379)
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/5", CELERY_RESULT_BACKEND="redis://localhost:6380/1")
+def test_settings_broker_and_result_backend_are_protected():
+    labels = {e.label for e in netpolicy.platform_endpoints()}
+    assert {"the platform's message broker", "the platform's result backend"} <= labels
+    # The test settings allow 127.0.0.0/8, yet the broker stays refused.
+    with pytest.raises(NetworkPolicyError, match="broker"):
+        netpolicy.check("127.0.0.1", 6379)
+    with pytest.raises(NetworkPolicyError, match="result backend"):
+        netpolicy.check("localhost", 6380)
+    assert netpolicy.check("127.0.0.1", 6390) == ["127.0.0.1"]
+
+
+@pytest.mark.django_db
+def test_a_data_source_on_the_platform_database_is_refused(tenant):
+    """Whatever the platform runs on, a data source pointing at its database cannot connect."""
+    live = connection.settings_dict
+    if connection.vendor == "sqlite":
+        ds = DataSourceFactory(tenant=tenant, database=str(live["NAME"]), options={})
+        match = "platform's own database"
+    else:
+        ds = DataSourceFactory(
+            tenant=tenant, engine="postgresql", host=live["HOST"] or "localhost",
+            port=int(live["PORT"] or 5432), database=live["NAME"], username=live["USER"], options={},
+        )
+        match = "platform's own database"
+    with pytest.raises(connectors.ConnectorError, match=match):
+        connectors.connect(ds, timeout=5)
+
+
+@override_settings(OUTBOUND_ALLOW=[])
+def test_without_the_test_allowance_loopback_is_refused():
+    with pytest.raises(NetworkPolicyError, match="loopback or private"):
+        netpolicy.check("127.0.0.1", 5432, database="warehouse")
+
+
+@pytest.mark.parametrize("host", ["/var/run/postgresql", "a,b", "host name", "-oProxyCommand", "", "x@y"])
+def test_hosts_that_would_bypass_the_checks_are_refused(host):
+    with pytest.raises(NetworkPolicyError):
+        Policy(allow=("0.0.0.0/0",)).check(host, 5432)
+
+
+def test_unresolvable_hosts_are_refused():
+    with pytest.raises(NetworkPolicyError, match="cannot be resolved"):
+        Policy().check("no-such-host.invalid", 5432)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("ftp://93.184.216.34/x", "Only http"),
+        ("file:///etc/passwd", "Only http"),
+        ("http:///nohost", "no host"),
+        ("http://169.254.169.254/latest/meta-data/", "loopback or private"),
+    ],
+)
+@override_settings(OUTBOUND_ALLOW=[])
+def test_check_url_refuses_other_schemes_and_internal_hosts(url, match):
+    with pytest.raises(NetworkPolicyError, match=match):
+        netpolicy.check_url(url)
+
+
+def test_sqlite_paths_must_be_absolute_and_may_be_confined(tmp_path):
+    with pytest.raises(NetworkPolicyError, match="absolute"):
+        netpolicy.check_sqlite_path("relative.db")
+    with pytest.raises(NetworkPolicyError, match="absolute"):
+        netpolicy.check_sqlite_path("file:/tmp/x.db?mode=rw")
+    inside = tmp_path / "ok" / "w.db"
+    with override_settings(SQLITE_DATASOURCE_DIRS=[str(tmp_path / "ok")]):
+        assert netpolicy.check_sqlite_path(str(inside)) == inside.resolve()
+        with pytest.raises(NetworkPolicyError, match="SQLITE_DATASOURCE_DIRS"):
+            netpolicy.check_sqlite_path(str(tmp_path / "elsewhere.db"))
+        # A symlink out of the allowed directory is resolved first.
+        (tmp_path / "ok").mkdir()
+        (tmp_path / "ok" / "link.db").symlink_to(tmp_path / "elsewhere.db")
+        with pytest.raises(NetworkPolicyError, match="SQLITE_DATASOURCE_DIRS"):
+            netpolicy.check_sqlite_path(str(tmp_path / "ok" / "link.db"))
