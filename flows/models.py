@@ -18,7 +18,9 @@ class DataSource(TenantOwned):
     engine = models.CharField(max_length=16, choices=Engine.choices)
     host = models.CharField(max_length=255, blank=True, default="")
     port = models.PositiveIntegerField(null=True, blank=True)
-    database = models.CharField(max_length=255, help_text="Database name (or file path for SQLite).")
+    database = models.CharField(
+        max_length=255, help_text="Database name (or file path for SQLite)."
+    )
     username = models.CharField(max_length=150, blank=True, default="")
     password_encrypted = models.TextField(blank=True, default="", editable=False)
     options = models.JSONField(default=dict, blank=True)
@@ -29,7 +31,9 @@ class DataSource(TenantOwned):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="datasource_unique_name_per_tenant")
+            models.UniqueConstraint(
+                fields=["tenant", "name"], name="datasource_unique_name_per_tenant"
+            )
         ]
 
     def __str__(self) -> str:
@@ -50,7 +54,9 @@ class TaskFlow(TenantOwned):
     name = models.CharField(max_length=128)
     business_scenario = models.CharField(max_length=128, blank=True, default="")
     description = models.TextField(blank=True, default="", max_length=4000)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_flows")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_flows"
+    )
     error_policy = models.CharField(
         max_length=32, choices=ErrorPolicy.choices, default=ErrorPolicy.COMPLETE_RUNNING
     )
@@ -75,13 +81,17 @@ class TaskFlow(TenantOwned):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at", "edit_revision", "published_revision"])
+    history = HistoricalRecords(
+        excluded_fields=["updated_at", "edit_revision", "published_revision"]
+    )
 
     class Meta:
         ordering = ["-id"]
         permissions = [("operate_taskflow", "Test-run the flow and operate its runs")]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="taskflow_unique_name_per_tenant")
+            models.UniqueConstraint(
+                fields=["tenant", "name"], name="taskflow_unique_name_per_tenant"
+            )
         ]
         indexes = [
             models.Index(fields=["tenant", "owner"], name="taskflow_tenant_owner"),
@@ -105,7 +115,9 @@ class TaskFlowUserObjectPermission(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         indexes = [
-            models.Index(fields=["user", "permission", "content_object"], name="flow_uperm_user_perm_obj")
+            models.Index(
+                fields=["user", "permission", "content_object"], name="flow_uperm_user_perm_obj"
+            )
         ]
 
 
@@ -182,3 +194,13 @@ class FlowVersion(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.flow_id} v{self.number}"
+
+    def save(self, *args, **kwargs):
+        # A published version is a record of what ran; rewriting it would falsify history.
+        if not self._state.adding:
+            raise FlowVersionImmutable("A published flow version cannot be changed.")
+        super().save(*args, **kwargs)
+
+
+class FlowVersionImmutable(Exception):
+    """Raised when code tries to update a saved FlowVersion."""

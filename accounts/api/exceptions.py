@@ -3,6 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404
@@ -27,6 +28,10 @@ def validation_error_body(exc: DjangoValidationError) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large."}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": "The request could not be read."}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ConflictError):
         return Response({exc.field: [exc.message]}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (Http404, DjangoPermissionDenied)):

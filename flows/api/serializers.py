@@ -1,0 +1,341 @@
+"""Shapes of the flows API: parse input for services, present output. No business rules here."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from flows import selectors
+from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
+from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
+
+
+class FlowSerializer(serializers.ModelSerializer):
+    """A flow as the API shows it."""
+
+    owner = serializers.IntegerField(source="owner_id", read_only=True)
+    stakeholders = serializers.SerializerMethodField()
+    published_version = serializers.SerializerMethodField()
+    has_unpublished_changes = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = TaskFlow
+        fields = [
+            "id",
+            "name",
+            "business_scenario",
+            "description",
+            "owner",
+            "stakeholders",
+            "error_policy",
+            "concurrency_policy",
+            "is_public",
+            "variables",
+            "notifications",
+            "status",
+            "is_frozen",
+            "published_version",
+            "has_unpublished_changes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_stakeholders(self, flow) -> list[int]:
+        return selectors.stakeholders_of(flow)
+
+    def get_published_version(self, flow) -> int | None:
+        return flow.published_version.number if flow.published_version_id else None
+
+
+class FlowWriteSerializer(serializers.Serializer):
+    """Fields a client may set on create (name required) and PATCH."""
+
+    name = serializers.CharField(max_length=128)
+    business_scenario = serializers.CharField(max_length=128, allow_blank=True, required=False)
+    description = serializers.CharField(max_length=4000, allow_blank=True, required=False)
+    error_policy = serializers.ChoiceField(choices=ErrorPolicy.choices, required=False)
+    concurrency_policy = serializers.ChoiceField(choices=ConcurrencyPolicy.choices, required=False)
+    is_public = serializers.BooleanField(required=False)
+    variables = serializers.JSONField(
+        required=False, help_text="[{name, type: constant|time, value | format, offset}]"
+    )
+    notifications = serializers.JSONField(
+        required=False,
+        help_text="{on_failure, on_success, emails: [...], webhooks: [...], max_duration_s}",
+    )
+
+
+class PositionSerializer(serializers.Serializer):
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    """A node of the editing version."""
+
+    position = serializers.SerializerMethodField()
+    flow = serializers.IntegerField(source="flow_id", read_only=True)
+
+    class Meta:
+        model = TaskNode
+        fields = [
+            "id",
+            "flow",
+            "name",
+            "type",
+            "config",
+            "position",
+            "retries",
+            "retry_interval",
+            "timeout",
+            "priority",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PositionSerializer)
+    def get_position(self, node) -> dict:
+        return {"x": node.position_x, "y": node.position_y}
+
+
+class NodeWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=128)
+    type = serializers.CharField(max_length=32)
+    config = serializers.JSONField(required=False)
+    position = PositionSerializer(required=False)
+    retries = serializers.IntegerField(required=False)
+    retry_interval = serializers.IntegerField(required=False)
+    timeout = serializers.IntegerField(required=False)
+    priority = serializers.IntegerField(required=False)
+
+    def service_fields(self) -> dict:
+        data = dict(self.validated_data)
+        position = data.pop("position", None)
+        if position is not None:
+            data["position_x"], data["position_y"] = position["x"], position["y"]
+        return data
+
+
+class EdgeSerializer(serializers.ModelSerializer):
+    upstream = serializers.IntegerField(source="upstream_id")
+    downstream = serializers.IntegerField(source="downstream_id")
+    flow = serializers.IntegerField(source="flow_id", read_only=True)
+
+    class Meta:
+        model = Edge
+        fields = ["id", "flow", "upstream", "downstream", "branch"]
+        read_only_fields = fields
+
+
+class EdgeWriteSerializer(serializers.Serializer):
+    upstream = serializers.IntegerField()
+    downstream = serializers.IntegerField()
+    branch = serializers.ChoiceField(
+        choices=Branch.choices, required=False, allow_null=True, allow_blank=True
+    )
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
+class NodeRefField(serializers.Field):
+    """A node id (number), or a client key / node name (text)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            raise serializers.ValidationError("Give a node id, a client key or a node name.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class GraphNodeInSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, allow_null=True)
+    key = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    name = serializers.CharField(max_length=128)
+    type = serializers.CharField(max_length=32)
+    config = serializers.JSONField(required=False)
+    position = PositionSerializer(required=False)
+    retries = serializers.IntegerField(required=False)
+    retry_interval = serializers.IntegerField(required=False)
+    timeout = serializers.IntegerField(required=False)
+    priority = serializers.IntegerField(required=False)
+
+
+class GraphEdgeInSerializer(serializers.Serializer):
+    upstream = NodeRefField()
+    downstream = NodeRefField()
+    branch = serializers.ChoiceField(
+        choices=Branch.choices, required=False, allow_null=True, allow_blank=True
+    )
+
+
+class GraphInSerializer(serializers.Serializer):
+    nodes = GraphNodeInSerializer(many=True)
+    edges = GraphEdgeInSerializer(many=True)
+
+    def service_nodes(self) -> list[dict]:
+        out = []
+        for item in self.validated_data["nodes"]:
+            data = dict(item)
+            position = data.pop("position", None)
+            if position is not None:
+                data["position_x"], data["position_y"] = position["x"], position["y"]
+            out.append(data)
+        return out
+
+
+class GraphSerializer(serializers.Serializer):
+    nodes = NodeSerializer(many=True)
+    edges = EdgeSerializer(many=True)
+    keys = serializers.DictField(child=serializers.IntegerField(), required=False)
+
+
+class StakeholdersSerializer(serializers.Serializer):
+    users = serializers.ListField(
+        child=serializers.IntegerField(), max_length=500, allow_empty=True
+    )
+
+
+class OwnerSerializer(serializers.Serializer):
+    owner = serializers.IntegerField()
+
+
+class PublishSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class PublishResultSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+
+
+class ProblemsSerializer(serializers.Serializer):
+    problems = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class FlowVersionSerializer(serializers.ModelSerializer):
+    owner = serializers.IntegerField(source="owner_id", read_only=True)
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+    flow = serializers.IntegerField(source="flow_id", read_only=True)
+
+    class Meta:
+        model = FlowVersion
+        fields = ["number", "flow", "owner", "created_by", "created_at", "comment"]
+        read_only_fields = fields
+
+
+class FlowVersionDetailSerializer(FlowVersionSerializer):
+    class Meta(FlowVersionSerializer.Meta):
+        fields = [*FlowVersionSerializer.Meta.fields, "snapshot"]
+        read_only_fields = fields
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class DiffNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    changes = FieldChangeSerializer(many=True, required=False)
+
+
+class DiffEdgeSerializer(serializers.Serializer):
+    upstream = serializers.IntegerField()
+    downstream = serializers.IntegerField()
+    upstream_name = serializers.CharField(allow_null=True)
+    downstream_name = serializers.CharField(allow_null=True)
+    branch = serializers.CharField(allow_null=True)
+
+
+class DiffNodesSerializer(serializers.Serializer):
+    added = DiffNodeSerializer(many=True)
+    removed = DiffNodeSerializer(many=True)
+    changed = DiffNodeSerializer(many=True)
+
+
+class DiffEdgesSerializer(serializers.Serializer):
+    added = DiffEdgeSerializer(many=True)
+    removed = DiffEdgeSerializer(many=True)
+
+
+class VersionDiffSerializer(serializers.Serializer):
+    # "from"/"to" are Python keywords: declared via the fields dict below.
+    empty = serializers.BooleanField()
+    configuration = FieldChangeSerializer(many=True)
+    nodes = DiffNodesSerializer()
+    edges = DiffEdgesSerializer()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.IntegerField()
+        fields["to"] = serializers.JSONField(help_text="A version number or 'editing'.")
+        return fields
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    user = serializers.IntegerField(required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class AuditQuerySerializer(HistoryQuerySerializer):
+    object_type = serializers.CharField(required=False, help_text="Comma-separated object types.")
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    user = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    object_type = serializers.CharField()
+    object_id = serializers.IntegerField()
+    object_repr = serializers.CharField()
+    flow = serializers.IntegerField(allow_null=True)
+    action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
+    reason = serializers.CharField(allow_blank=True)
+    changes = FieldChangeSerializer(many=True)
+
+
+class PreviewInSerializer(serializers.Serializer):
+    business_time = serializers.DateTimeField()
+    node = serializers.IntegerField(required=False, allow_null=True)
+
+
+class PreviewNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    config = serializers.JSONField()
+    undefined = serializers.ListField(child=serializers.CharField())
+    upstream_outputs = serializers.ListField(child=serializers.CharField())
+
+
+class PreviewSerializer(serializers.Serializer):
+    business_time = serializers.DateTimeField()
+    variables = serializers.DictField(child=serializers.CharField())
+    nodes = PreviewNodeSerializer(many=True)
+
+
+class ImportSerializer(serializers.Serializer):
+    document = serializers.CharField(
+        required=False,
+        help_text="The flow document as YAML or JSON text (or send the document itself as the body).",
+    )
+    name = serializers.CharField(
+        max_length=128, required=False, help_text="Name of the new flow (overrides the document's)."
+    )
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class DocumentField(serializers.JSONField):
+    pass
+
+
+class ExportSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    version = serializers.IntegerField()
+    name = serializers.CharField()
+    nodes = serializers.ListField(child=DocumentField())
+    edges = serializers.ListField(child=DocumentField())

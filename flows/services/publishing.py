@@ -1,0 +1,105 @@
+"""Publishing: validate the whole flow, write the next immutable version; unpublish, freeze."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max
+
+from accounts.errors import ConflictError
+from accounts.models import User
+from accounts.selectors import tenant_member_users
+
+from ..choices import FlowStatus
+from ..models import FlowVersion, TaskFlow
+from ..snapshot import flow_snapshot
+from . import validation as v
+from ._common import FlowProblems, lock_flow, schedule_sync, set_history
+
+
+def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[str]]:
+    """Everything that stops `flow` from being published, keyed by node name or "flow"."""
+    nodes = list(flow.nodes.all()) if nodes is None else nodes
+    edges = list(flow.edges.all()) if edges is None else edges
+    problems = v.graph_problems(
+        tenant_id=flow.tenant_id,
+        flow_id=flow.pk,
+        variables=flow.variables,
+        nodes=[v.NodeSpec(key=n.pk, name=n.name, type=n.type, config=n.config) for n in nodes],
+        edges=[
+            v.EdgeSpec(upstream=e.upstream_id, downstream=e.downstream_id, branch=e.branch)
+            for e in edges
+        ],
+        require_nodes=True,
+    )
+    if not tenant_member_users(tenant=flow.tenant).filter(pk=flow.owner_id).exists():
+        problems.setdefault(v.FLOW, []).append(
+            "owner: the owner is no longer an active member of this tenant; change the owner first"
+        )
+    return problems
+
+
+def flow_publish(*, flow: TaskFlow, user: User, comment: str = "") -> FlowVersion:
+    """Refuse an invalid flow with every problem, else write version n+1 and put it in production."""
+    with transaction.atomic():
+        locked = lock_flow(flow)
+        nodes = list(locked.nodes.all().order_by("id"))
+        edges = list(locked.edges.all().order_by("id"))
+        problems = flow_problems(flow=locked, nodes=nodes, edges=edges)
+        if problems:
+            raise FlowProblems(problems)
+        last = FlowVersion.objects.filter(flow=locked).aggregate(n=Max("number"))["n"] or 0
+        version = FlowVersion(
+            tenant_id=locked.tenant_id,
+            flow=locked,
+            number=last + 1,
+            snapshot=flow_snapshot(locked, nodes=nodes, edges=edges),
+            owner_id=locked.owner_id,
+            created_by=user,
+            comment=(comment or "")[:500],
+        )
+        version.save()
+        locked.published_version = version
+        locked.status = FlowStatus.PUBLISHED
+        locked.published_revision = locked.edit_revision
+        set_history(locked, user, f"published version {version.number}")
+        locked.save()
+        schedule_sync(locked)
+    return version
+
+
+def flow_unpublish(*, flow: TaskFlow, user: User) -> TaskFlow:
+    """Take the flow out of production: its schedule fires nothing until it is published again."""
+    with transaction.atomic():
+        locked = lock_flow(flow)
+        if locked.status != FlowStatus.PUBLISHED:
+            raise ConflictError("The flow is not published.", field="status")
+        locked.status = FlowStatus.UNPUBLISHED
+        locked.is_frozen = False
+        set_history(locked, user, "unpublished")
+        locked.save()
+        schedule_sync(locked)
+    return locked
+
+
+def _set_frozen(flow: TaskFlow, user: User, frozen: bool) -> TaskFlow:
+    with transaction.atomic():
+        locked = lock_flow(flow)
+        if locked.status != FlowStatus.PUBLISHED:
+            raise ConflictError("Only a published flow can be frozen or unfrozen.", field="status")
+        if locked.is_frozen == frozen:
+            return locked
+        locked.is_frozen = frozen
+        set_history(locked, user, "frozen" if frozen else "unfrozen")
+        locked.save()
+        schedule_sync(locked)
+    return locked
+
+
+def flow_freeze(*, flow: TaskFlow, user: User) -> TaskFlow:
+    """Keep the flow published but fire nothing."""
+    return _set_frozen(flow, user, True)
+
+
+def flow_unfreeze(*, flow: TaskFlow, user: User) -> TaskFlow:
+    """Let a frozen published flow fire again."""
+    return _set_frozen(flow, user, False)

@@ -1,0 +1,220 @@
+"""Whole-flow validation shared by graph replacement, publishing and import.
+
+Every check collects problems instead of stopping at the first one, keyed by node name
+(or "flow" for flow-wide ones), so the user sees everything wrong at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import dag
+from ..nodes import base as node_types
+from ..variables import BUILTIN_NAMES, UndefinedVariables, find_references, validate_definitions
+from ._common import MAX_CONFIG_BYTES, MAX_NODES, TenantLookups, json_size
+
+logger = logging.getLogger(__name__)
+
+FLOW = "flow"
+NAME_MAX = 128
+BRANCHES = ("true", "false")
+
+
+@dataclass
+class NodeSpec:
+    """A node as validation sees it; `key` is how edges refer to it (id or name)."""
+
+    key: Any
+    name: str
+    type: str
+    config: Any = field(default_factory=dict)
+
+
+@dataclass
+class EdgeSpec:
+    upstream: Any
+    downstream: Any
+    branch: str | None = None
+
+
+def validation_context(*, tenant_id: int, flow_id: int | None, lookups: TenantLookups):
+    return node_types.ValidationContext(
+        tenant_id=tenant_id, flow_id=flow_id, datasource=lookups.datasource, flow=lookups.flow
+    )
+
+
+def node_config_problems(
+    *, type_name: str, config: Any, tenant_id: int, flow_id: int | None, lookups: TenantLookups
+) -> list[tuple[str, str]]:
+    """(field, message) pairs for a node's type and configuration; field is "type" or "config[.x]"."""
+    try:
+        node_type = node_types.get(type_name) if isinstance(type_name, str) else None
+    except ImportError:
+        logger.exception("node type registry failed to load")
+        node_type = node_types.REGISTRY.get(type_name)
+    if node_type is None:
+        known = ", ".join(sorted(node_types.REGISTRY)) or "none"
+        return [("type", f"unknown node type {type_name!r}; choose one of {known}")]
+    if not isinstance(config, dict):
+        return [("config", "must be a JSON object")]
+    if json_size(config) > MAX_CONFIG_BYTES:
+        return [("config", f"is too large; keep it under {MAX_CONFIG_BYTES // 1024} KB")]
+    ctx = validation_context(tenant_id=tenant_id, flow_id=flow_id, lookups=lookups)
+    try:
+        found = [(f"config.{f}" if f else "config", m) for f, m in node_type.validate(config, ctx)]
+    except Exception:  # a node type's bug must not turn into a 500 for the user
+        logger.exception("node type %s failed validating a configuration", type_name)
+        return [("config", "could not be validated; check the values and try again")]
+    if found:
+        return found
+    refs = safe_references(node_type, config)
+    for ds in refs.get("datasources", []):
+        if lookups.datasource(ds) is None:
+            found.append(("config", f"data source {ds} does not exist in this tenant"))
+    for other in refs.get("flows", []):
+        if lookups.flow(other) is None:
+            found.append(("config", f"flow {other} does not exist in this tenant"))
+    return found
+
+
+def safe_references(node_type, config) -> dict[str, list]:
+    try:
+        refs = node_type.references(config) or {}
+    except Exception:
+        logger.exception("node type %s failed listing references", node_type.type)
+        return {"datasources": [], "flows": []}
+    return {
+        "datasources": list(refs.get("datasources") or []),
+        "flows": list(refs.get("flows") or []),
+    }
+
+
+def safe_output_names(type_name: str, config) -> list[str]:
+    node_type = node_types.REGISTRY.get(type_name)
+    if node_type is None or not isinstance(config, dict):
+        return []
+    try:
+        return list(node_type.output_names(config) or [])
+    except Exception:
+        logger.exception("node type %s failed listing output names", type_name)
+        return []
+
+
+def has_branches(type_name: str) -> bool:
+    node_type = node_types.REGISTRY.get(type_name)
+    return bool(node_type and node_type.has_branches)
+
+
+def variable_names(definitions) -> set[str]:
+    if not isinstance(definitions, list):
+        return set()
+    return {
+        d["name"] for d in definitions if isinstance(d, dict) and isinstance(d.get("name"), str)
+    }
+
+
+def undefined_message(config, defined: set[str]) -> str | None:
+    missing = find_references(config) - defined
+    if not missing:
+        return None
+    return UndefinedVariables(missing).message
+
+
+def graph_problems(
+    *,
+    tenant_id: int,
+    flow_id: int | None,
+    variables,
+    nodes: list[NodeSpec],
+    edges: list[EdgeSpec],
+    lookups: TenantLookups | None = None,
+    require_nodes: bool = False,
+) -> dict[str, list[str]]:
+    """Every problem of a flow's graph: names, types, configs, edges, cycles, variables."""
+    lookups = lookups or TenantLookups(tenant_id)
+    problems: dict[str, list[str]] = defaultdict(list)
+    # Load the registry up front so REGISTRY lookups below see every type.
+    try:
+        node_types.all_types()
+    except ImportError:
+        logger.exception("node type registry failed to load")
+
+    for message in validate_definitions(variables if variables is not None else []):
+        problems[FLOW].append(message)
+    if require_nodes and not nodes:
+        problems[FLOW].append("the flow has no nodes; add at least one")
+    if len(nodes) > MAX_NODES:
+        problems[FLOW].append(f"a flow has at most {MAX_NODES} nodes")
+
+    by_key: dict[Any, NodeSpec] = {}
+    seen_names: set[str] = set()
+    for index, spec in enumerate(nodes):
+        label = spec.name if isinstance(spec.name, str) and spec.name.strip() else f"nodes[{index}]"
+        if label != spec.name:
+            problems[label].append("name: a node needs a name")
+        elif len(spec.name) > NAME_MAX:
+            problems[label].append(f"name: at most {NAME_MAX} characters")
+        elif spec.name in seen_names:
+            problems[label].append(
+                f"name: two nodes are named {spec.name!r}; node names are unique in a flow"
+            )
+        seen_names.add(spec.name)
+        by_key[spec.key] = spec
+        for fld, msg in node_config_problems(
+            type_name=spec.type,
+            config=spec.config,
+            tenant_id=tenant_id,
+            flow_id=flow_id,
+            lookups=lookups,
+        ):
+            problems[label].append(f"{fld}: {msg}")
+
+    names = {key: spec.name for key, spec in by_key.items()}
+    pairs: list[tuple[Any, Any]] = []
+    seen_pairs: set[tuple[Any, Any]] = set()
+    for edge in edges:
+        up, down = by_key.get(edge.upstream), by_key.get(edge.downstream)
+        where = up.name if up is not None else FLOW
+        if up is None or down is None:
+            missing = edge.upstream if up is None else edge.downstream
+            problems[where].append(
+                f"edge {edge.upstream} → {edge.downstream}: no node {missing!r} in this flow"
+            )
+            continue
+        arrow = f"edge {up.name} → {down.name}"
+        if edge.upstream == edge.downstream:
+            problems[where].append(f"{arrow}: a node cannot depend on itself")
+            continue
+        if (edge.upstream, edge.downstream) in seen_pairs:
+            problems[where].append(f"{arrow}: duplicate edge")
+            continue
+        seen_pairs.add((edge.upstream, edge.downstream))
+        pairs.append((edge.upstream, edge.downstream))
+        if has_branches(up.type):
+            if edge.branch not in BRANCHES:
+                problems[where].append(
+                    f"{arrow}: branch must be 'true' or 'false' on edges leaving a {up.type} node"
+                )
+        elif edge.branch not in (None, ""):
+            problems[where].append(
+                f"{arrow}: branch is only allowed on edges leaving a branching node"
+            )
+
+    cycle = dag.find_cycle(by_key.keys(), pairs)
+    if cycle:
+        problems[FLOW].append(f"cycle: {dag.format_cycle(cycle, names)}; remove one of these edges")
+    else:
+        base = set(BUILTIN_NAMES) | variable_names(variables)
+        upstream_of = dag.ancestors(by_key.keys(), pairs)
+        for key, spec in by_key.items():
+            defined = set(base)
+            for ancestor in upstream_of.get(key, ()):
+                a = by_key[ancestor]
+                defined |= set(safe_output_names(a.type, a.config))
+            message = undefined_message(spec.config, defined)
+            if message:
+                problems[spec.name or FLOW].append(f"config: {message}")
+    return {key: msgs for key, msgs in problems.items() if msgs}
