@@ -172,6 +172,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "accounts.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -193,6 +198,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" / "mode": name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "operations.choices.RunStatus",
+        "NodeRunStatusEnum": "operations.choices.NodeStatus",
+        "RunModeEnum": "operations.choices.RunMode",
+        "RunCreateModeEnum": "operations.choices.USER_MODE_CHOICES",
+    },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "tokenAuth": {"type": "apiKey", "in": "header", "name": "Authorization"}
@@ -204,12 +216,13 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "in"),
         "data_folder_out": str(BROKER_DIR / "in"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -226,8 +239,22 @@ CELERY_TASK_TIME_LIMIT = 6 * 3600
 CELERY_TASK_SOFT_TIME_LIMIT = 6 * 3600 - 60
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+# DatabaseScheduler tuned to send thousands of simultaneous entries quickly (scheduling/beat.py).
+CELERY_BEAT_SCHEDULER = "scheduling.beat:TributaryScheduler"
+CELERY_BEAT_SCHEDULE: dict = {
+    # Fires due schedule fire times that beat skipped (e.g. a DST-shifted time), once each.
+    "scheduling-sweep-due-schedules": {
+        "task": "scheduling.tasks.sweep_due_schedules",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    # Run engine watchdog: nodes whose worker died, parked retries that are due, lost messages.
+    "operations-watchdog": {
+        "task": "operations.watchdog",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Data source passwords are encrypted with MultiFernet: the first key encrypts, all decrypt.

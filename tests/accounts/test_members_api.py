@@ -158,3 +158,10 @@ def test_superuser_adds_first_admin_of_new_tenant(api, superuser):
     res = client.post("/api/v1/members/", {"username": "boss", "password": "a-Strong-passw0rd", "role": "admin"})
     assert res.status_code == 201
     assert Membership.objects.get(user__username="boss").tenant.slug == "initech"
+
+
+def test_deeply_nested_json_is_400_not_500(api, admin_user):
+    body = "[" * 100000 + "]" * 100000
+    res = api(admin_user).post("/api/v1/members/", body, content_type="application/json")
+    assert res.status_code == 400
+    assert "nested" in res.json()["detail"]
