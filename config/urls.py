@@ -9,5 +9,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
+    path("", include("flows.urls")),
+    path("", include("operations.urls")),
     path("", include("accounts.urls")),
 ]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("flows/", views.flow_list, name="flow-list"),
+    path("flows/<int:pk>/", views.flow_detail, name="flow-detail"),
+    path("flows/<int:pk>/history/", views.flow_history, name="flow-history"),
+    path("flows/<int:pk>/versions/", views.flow_versions, name="flow-versions"),
+    path("flows/<int:pk>/variables/preview/", views.variables_preview, name="flow-variables-preview"),
+    path("datasources/", views.datasource_list, name="datasource-list"),
+]

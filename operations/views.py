@@ -1,0 +1,123 @@
+"""Pages of the O&M centre: dashboard, runs list and the live run page (thin views).
+
+The run page is reachable only when the run's flow is visible to the user
+(flows.selectors.flow_get); its action buttons follow flows.permissions.flow_rights().operate,
+and the actions themselves go through the REST API, which checks the same rights again.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accounts.views import tenant_required
+from flows import permissions
+from flows import selectors as flow_selectors
+from flows.views import node_type_catalog
+from scheduling import selectors as schedule_selectors
+from scheduling.choices import ScheduleState
+
+from .choices import RUN_TERMINAL, RunMode, RunStatus, RunTrigger
+from .dashboard import dashboard_stats
+from .models import FlowRun
+from .selectors import run_get
+
+
+@tenant_required
+@require_GET
+def dashboard(request, *, ctx):
+    """Flows and runs at a glance for the current tenant (public flows only for their owner)."""
+    return render(request, "operations/dashboard.html", {"stats": dashboard_stats(ctx=ctx)})
+
+
+@tenant_required
+@require_GET
+def run_list(request, *, ctx):
+    """Runs with filters; the rows are read from /api/v1/runs/ by the page."""
+    flows = list(flow_selectors.flow_list(ctx=ctx).order_by("name").values("id", "name"))
+    selected_flow = request.GET.get("flow", "")
+    if selected_flow and not any(str(f["id"]) == selected_flow for f in flows):
+        selected_flow = ""
+    return render(
+        request,
+        "operations/run_list.html",
+        {
+            "flows": flows,
+            "flow_info": _flow_info(ctx, selected_flow) if selected_flow else None,
+            "page_data": {
+                "flows": flows,
+                "statuses": RunStatus.choices,
+                "modes": RunMode.choices,
+                "triggers": RunTrigger.choices,
+                "initial": {
+                    "flow": selected_flow,
+                    "status": request.GET.get("status", ""),
+                    "mode": request.GET.get("mode", ""),
+                    "trigger": request.GET.get("trigger", ""),
+                },
+            },
+        },
+    )
+
+
+def _flow_info(ctx, flow_id) -> dict:
+    """The O&M centre's "Task flow information": creator, owner, version, schedule and its state."""
+    flow = flow_selectors.flow_get(ctx=ctx, flow_id=flow_id)
+    schedule = schedule_selectors.schedule_for_flow(flow=flow)
+    state, next_fire = (None, None)
+    if schedule is not None:
+        state, next_fire = schedule_selectors.schedule_state(schedule=schedule, flow=flow)
+    return {
+        "flow": flow,
+        "schedule": schedule,
+        "state": ScheduleState(state).label if state else None,
+        "next_fire": next_fire,
+        "rights": permissions.flow_rights(ctx, flow),
+    }
+
+
+def _run_graph(run: FlowRun) -> dict:
+    """Nodes and edges of the version the run executed (its own snapshot for test runs)."""
+    # run_list defers the snapshot column; reading it here costs one query for this one run.
+    snap = run.snapshot or (run.version.snapshot if run.version_id else None) or {}
+    nodes = [
+        {
+            "id": n.get("id"),
+            "name": n.get("name"),
+            "type": n.get("type"),
+            "position": n.get("position") or {"x": 0, "y": 0},
+        }
+        for n in snap.get("nodes", [])
+    ]
+    edges = [
+        {"upstream": e.get("upstream"), "downstream": e.get("downstream"), "branch": e.get("branch")}
+        for e in snap.get("edges", [])
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+@tenant_required
+@require_GET
+def run_detail(request, pk: int, *, ctx):
+    """A run's DAG coloured by node status (live), its Gantt timeline, logs, outputs and actions."""
+    # The API's selector: another tenant's run, or a run of a flow the user cannot see, is a 404.
+    run = run_get(ctx=ctx, run_id=pk)
+    flow = run.flow
+    rights = permissions.flow_rights(ctx, flow)
+    return render(
+        request,
+        "operations/run_detail.html",
+        {
+            "run": run,
+            "flow": flow,
+            "rights": rights,
+            "page_data": {
+                "run_id": run.pk,
+                "flow_id": flow.pk,
+                "can_operate": rights.operate,
+                "graph": _run_graph(run),
+                "type_labels": {t["type"]: t["label"] for t in node_type_catalog()},
+                "terminal": sorted(RUN_TERMINAL),
+            },
+        },
+    )

@@ -1,0 +1,245 @@
+/* Tributary console: the one way pages talk to /api/v1/ (session auth + CSRF), plus small UI helpers. */
+(function () {
+  "use strict";
+
+  function meta(name) {
+    const el = document.querySelector('meta[name="' + name + '"]');
+    return el ? el.getAttribute("content") : "";
+  }
+
+  /** An API answer that was not 2xx: `status` and the parsed JSON `body` ({field: [msg]} or {detail}). */
+  class ApiError extends Error {
+    constructor(status, body) {
+      super(ApiError.summary(status, body));
+      this.status = status;
+      this.body = body || {};
+    }
+    static summary(status, body) {
+      if (status === 0) return "The server could not be reached; check your connection and try again.";
+      if (status === 403 && body && body.detail) return body.detail;
+      if (status === 404) return (body && body.detail) || "Not found (it may have been deleted, or you may not see it).";
+      if (status >= 500) return "The server had a problem; it has been logged. Please try again.";
+      const msgs = flattenErrors(body);
+      return msgs.length ? msgs.join(" ") : "Request failed (" + status + ").";
+    }
+  }
+
+  /** Flatten a DRF error body into "field: message" strings (nested dicts and lists too). */
+  function flattenErrors(body, prefix) {
+    const out = [];
+    if (body == null) return out;
+    if (typeof body === "string") { out.push(prefix ? prefix + ": " + body : body); return out; }
+    if (Array.isArray(body)) {
+      body.forEach(function (item, i) {
+        if (typeof item === "string") out.push(prefix ? prefix + ": " + item : item);
+        else out.push.apply(out, flattenErrors(item, prefix ? prefix + "[" + i + "]" : "[" + i + "]"));
+      });
+      return out;
+    }
+    if (typeof body === "object") {
+      Object.keys(body).forEach(function (key) {
+        const label = key === "non_field_errors" || key === "detail" ? prefix : (prefix ? prefix + "." + key : key);
+        out.push.apply(out, flattenErrors(body[key], label));
+      });
+    }
+    return out;
+  }
+
+  /** A refused graph / publish answer as [{where, message}]: `where` is a node name, "flow" or null. */
+  function problems(body) {
+    if (body && body.problems && typeof body.problems === "object" && !Array.isArray(body.problems)) {
+      const out = [];
+      Object.keys(body.problems).forEach(function (where) {
+        [].concat(body.problems[where]).forEach(function (m) { out.push({ where: where, message: String(m) }); });
+      });
+      return out;
+    }
+    return flattenErrors(body).map(function (m) { return { where: null, message: m }; });
+  }
+
+  async function request(method, url, data, opts) {
+    opts = opts || {};
+    const headers = { Accept: "application/json" };
+    const init = { method: method, headers: headers, credentials: "same-origin" };
+    if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = meta("csrf-token");
+    if (data !== undefined && data !== null) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(data);
+    }
+    let resp;
+    try {
+      resp = await fetch(url, init);
+    } catch (e) {
+      throw new ApiError(0, {});
+    }
+    const type = resp.headers.get("Content-Type") || "";
+    let body = null;
+    if (resp.status !== 204) {
+      if (type.indexOf("json") >= 0) {
+        try { body = await resp.json(); } catch (e) { body = null; }
+      } else if (opts.text) {
+        body = await resp.text();
+      } else {
+        // Never show an HTML error page's source to the user.
+        body = null;
+      }
+    }
+    if (!resp.ok) throw new ApiError(resp.status, body);
+    return body;
+  }
+
+  /** Fetch every page of a paginated list (bounded, so a huge list cannot freeze the page). */
+  async function all(url, maxPages) {
+    let next = url, results = [], pages = 0;
+    while (next && pages < (maxPages || 20)) {
+      const body = await request("GET", next);
+      if (Array.isArray(body)) return body;
+      results = results.concat(body.results || []);
+      next = body.next;
+      pages += 1;
+    }
+    return results;
+  }
+
+  function esc(value) {
+    return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  function toast(message, kind) {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const el = document.createElement("div");
+    el.className = "toast " + (kind || "");
+    el.setAttribute("role", kind === "error" ? "alert" : "status");
+    el.textContent = message;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, kind === "error" ? 9000 : 4000);
+  }
+
+  /**
+   * Show a 400 body next to the fields of `form` (elements with name= or data-field=);
+   * what matches no field goes to the form's [data-errors] box. Returns the unmatched messages.
+   */
+  function showFormErrors(form, err) {
+    clearFormErrors(form);
+    const body = (err && err.body) || {};
+    const general = [];
+    if (!err || err.status !== 400 || typeof body !== "object" || Array.isArray(body)) {
+      general.push(err ? err.message : "Request failed.");
+    } else {
+      Object.keys(body).forEach(function (key) {
+        const msgs = flattenErrors(body[key]);
+        const target = form.querySelector('[data-field="' + key + '"]') || form.querySelector('[name="' + key + '"]');
+        if (target && key !== "non_field_errors" && key !== "detail") {
+          const holder = target.closest("[data-field-wrap]") || target.parentElement;
+          holder.classList.add("has-error");
+          const ul = document.createElement("ul");
+          ul.className = "errorlist field-error";
+          msgs.forEach(function (m) { const li = document.createElement("li"); li.textContent = m; ul.appendChild(li); });
+          holder.appendChild(ul);
+        } else {
+          msgs.forEach(function (m) { general.push(key === "non_field_errors" || key === "detail" ? m : key + ": " + m); });
+        }
+      });
+    }
+    const box = form.querySelector("[data-errors]");
+    if (box && general.length) {
+      box.innerHTML = '<div class="banner error" role="alert">' + general.map(esc).join("<br>") + "</div>";
+    }
+    return general;
+  }
+
+  function clearFormErrors(form) {
+    form.querySelectorAll(".field-error").forEach(function (el) { el.remove(); });
+    form.querySelectorAll(".has-error").forEach(function (el) { el.classList.remove("has-error"); });
+    const box = form.querySelector("[data-errors]");
+    if (box) box.innerHTML = "";
+  }
+
+  function jsonScript(id) {
+    const el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  function fmtTime(iso, withSeconds) {
+    if (!iso) return "—";
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    const pad = function (n) { return String(n).padStart(2, "0"); };
+    let s = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+    if (withSeconds !== false) s += ":" + pad(d.getSeconds());
+    return s;
+  }
+
+  function fmtDuration(startIso, endIso) {
+    if (!startIso) return "—";
+    const ms = (endIso ? new Date(endIso) : new Date()) - new Date(startIso);
+    if (!(ms >= 0)) return "—";
+    if (ms < 1000) return ms + " ms";
+    const s = ms / 1000;
+    if (s < 60) return s.toFixed(s < 10 ? 1 : 0) + " s";
+    const m = Math.floor(s / 60), r = Math.round(s % 60);
+    if (m < 60) return m + " min " + r + " s";
+    return Math.floor(m / 60) + " h " + (m % 60) + " min";
+  }
+
+  /** A value of an <input type="datetime-local"> as an ISO string with the browser's offset. */
+  function localInputToIso(value) {
+    if (!value) return null;
+    const d = new Date(value);
+    if (isNaN(d)) return null;
+    const off = -d.getTimezoneOffset(), sign = off >= 0 ? "+" : "-", pad = function (n) { return String(Math.floor(Math.abs(n))).padStart(2, "0"); };
+    return value.length === 16 ? value + ":00" + sign + pad(off / 60) + ":" + pad(off % 60)
+      : value + sign + pad(off / 60) + ":" + pad(off % 60);
+  }
+
+  function nowLocalInput() {
+    const d = new Date(), pad = function (n) { return String(n).padStart(2, "0"); };
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+
+  window.Tributary = {
+    ApiError: ApiError,
+    api: {
+      get: function (url) { return request("GET", url); },
+      text: function (url) { return request("GET", url, null, { text: true }); },
+      post: function (url, data) { return request("POST", url, data === undefined ? {} : data); },
+      put: function (url, data) { return request("PUT", url, data); },
+      patch: function (url, data) { return request("PATCH", url, data); },
+      del: function (url) { return request("DELETE", url); },
+      all: all,
+    },
+    flattenErrors: flattenErrors,
+    problems: problems,
+    showFormErrors: showFormErrors,
+    clearFormErrors: clearFormErrors,
+    esc: esc,
+    toast: toast,
+    jsonScript: jsonScript,
+    fmtTime: fmtTime,
+    fmtDuration: fmtDuration,
+    localInputToIso: localInputToIso,
+    nowLocalInput: nowLocalInput,
+  };
+
+  // <select data-autosubmit> submits its form on change (no inline handlers: the CSP forbids them).
+  document.addEventListener("change", function (ev) {
+    if (ev.target.matches && ev.target.matches("select[data-autosubmit]") && ev.target.form) ev.target.form.submit();
+  });
+
+  // Dialog openers: <button data-open="dialog-id">, <button data-close> inside a dialog.
+  document.addEventListener("click", function (ev) {
+    const opener = ev.target.closest("[data-open]");
+    if (opener) {
+      const dlg = document.getElementById(opener.getAttribute("data-open"));
+      if (dlg && dlg.showModal) { ev.preventDefault(); dlg.showModal(); }
+    }
+    const closer = ev.target.closest("[data-close]");
+    if (closer) {
+      const dlg = closer.closest("dialog");
+      if (dlg) { ev.preventDefault(); dlg.close(); }
+    }
+  });
+})();

@@ -1,0 +1,647 @@
+/* The DAG canvas of a task flow: palette drag-and-drop, node configuration, connections with
+ * client-side cycle refusal, delete, auto-layout, atomic save through PUT /graph/, run buttons,
+ * publish / unpublish / freeze. Read-only (no palette, no drag, no connect) without the edit right.
+ */
+(function () {
+  "use strict";
+  const T = window.Tributary, D = window.TributaryDag, SF = window.TributarySchemaForm;
+  const page = T.jsonScript("page-data");
+  const nodeTypes = T.jsonScript("node-types") || [];
+  const typeMap = {};
+  nodeTypes.forEach(function (t) { typeMap[t.type] = t; });
+  const rights = page.rights;
+  const canEdit = !!rights.edit;
+  const flowUrl = "/api/v1/flows/" + page.flow_id + "/";
+
+  const wrap = document.getElementById("canvas-wrap");
+  const banner = document.getElementById("canvas-banner");
+  const emptyHint = document.getElementById("canvas-empty");
+  const dirtyFlag = document.getElementById("dirty-flag");
+  const deleteBtn = document.getElementById("btn-delete");
+
+  let dirty = false;
+  let tmpCounter = 0;
+  let datasources = [];
+  let bannerTimer = null;
+  const cy = D.create(document.getElementById("cy"), { readOnly: !canEdit });
+
+  document.querySelectorAll("[data-color-for]").forEach(function (el) {
+    el.style.background = D.typeColor(el.getAttribute("data-color-for"));
+  });
+
+  // ------------------------------------------------------------------ state helpers
+  function setDirty(value) {
+    dirty = !!value;
+    if (dirtyFlag) dirtyFlag.hidden = !dirty;
+  }
+  window.addEventListener("beforeunload", function (ev) {
+    if (dirty) { ev.preventDefault(); ev.returnValue = ""; return ""; }
+  });
+
+  function showBanner(html, kind, ms) {
+    clearTimeout(bannerTimer);
+    banner.innerHTML = '<div class="banner ' + (kind || "error") + '" data-testid="canvas-message">' + html + "</div>";
+    if (ms) bannerTimer = setTimeout(clearBanner, ms);
+  }
+  function clearBanner() { banner.innerHTML = ""; }
+
+  function updateEmpty() { emptyHint.hidden = cy.nodes().length > 0; }
+
+  function typeLabel(type) { return (typeMap[type] && typeMap[type].label) || type; }
+
+  function nodeData(n, id) {
+    return {
+      id: id, serverId: n.id == null ? null : n.id, name: n.name, type: n.type, config: n.config || {},
+      retries: n.retries == null ? 0 : n.retries, retry_interval: n.retry_interval == null ? 60 : n.retry_interval,
+      timeout: n.timeout == null ? 3600 : n.timeout, priority: n.priority == null ? 0 : n.priority,
+      color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type)),
+    };
+  }
+
+  function addNode(n, position) {
+    const id = n.id == null ? "k" + (++tmpCounter) : "n" + n.id;
+    return cy.add({ group: "nodes", data: nodeData(n, id), position: position || n.position || { x: 0, y: 0 } });
+  }
+
+  function uniqueName(type) {
+    const taken = {};
+    cy.nodes().forEach(function (n) { taken[n.data("name")] = true; });
+    let i = 1;
+    while (taken[type + "_" + i]) i += 1;
+    return type + "_" + i;
+  }
+
+  function nodeByName(name) {
+    return cy.nodes().filter(function (n) { return n.data("name") === name; })[0];
+  }
+
+  // ------------------------------------------------------------------ loading and saving
+  function render(graph, keepViewport) {
+    const pan = cy.pan(), zoom = cy.zoom();
+    cy.elements().remove();
+    (graph.nodes || []).forEach(function (n) { addNode(n); });
+    (graph.edges || []).forEach(function (e) {
+      const data = { id: "e" + (e.id != null ? e.id : (++tmpCounter)), source: "n" + e.upstream, target: "n" + e.downstream };
+      if (e.branch) data.branch = e.branch;
+      if (cy.getElementById(data.source).nonempty() && cy.getElementById(data.target).nonempty()) cy.add({ group: "edges", data: data });
+    });
+    if (keepViewport) { cy.viewport({ zoom: zoom, pan: pan }); }
+    else if (D.needsLayout(graph.nodes || [])) D.layout(cy, false);
+    else D.fit(cy);
+    updateEmpty();
+  }
+
+  async function load(keepViewport) {
+    try {
+      const graph = await T.api.get(flowUrl + "graph/");
+      render(graph, keepViewport);
+      setDirty(false);
+    } catch (err) {
+      showBanner("The graph could not be loaded: " + T.esc(err.message));
+    }
+  }
+
+  function payload() {
+    const ref = function (n) { return n.data("serverId") != null ? n.data("serverId") : n.id(); };
+    const nodes = cy.nodes().map(function (n) {
+      const d = n.data(), p = n.position();
+      const out = {
+        name: d.name, type: d.type, config: d.config || {}, position: { x: Math.round(p.x), y: Math.round(p.y) },
+        retries: d.retries, retry_interval: d.retry_interval, timeout: d.timeout, priority: d.priority,
+      };
+      if (d.serverId != null) out.id = d.serverId; else out.key = n.id();
+      return out;
+    });
+    const edges = cy.edges().map(function (e) {
+      const out = { upstream: ref(e.source()), downstream: ref(e.target()) };
+      if (e.data("branch")) out.branch = e.data("branch");
+      return out;
+    });
+    return { nodes: nodes, edges: edges };
+  }
+
+  /** Mark the nodes named in the server's problems; return the lines for the banner. */
+  function applyProblems(body) {
+    cy.nodes().removeClass("problem").data("problems", null);
+    return T.problems(body).map(function (p) {
+      const node = p.where ? nodeByName(p.where) : null;
+      if (node) {
+        node.addClass("problem");
+        const field = /^([\w.[\]]+):\s+(.*)$/.exec(p.message);
+        const list = node.data("problems") || [];
+        list.push(field ? [field[1], field[2]] : ["", p.message]);
+        node.data("problems", list);
+        return "Node “" + p.where + "”: " + p.message;
+      }
+      return p.where && p.where !== "flow" ? p.where + ": " + p.message : p.message;
+    });
+  }
+  function problemsHtml(title, lines) {
+    return "<strong>" + title + "</strong><ul>" + lines.map(function (m) { return "<li>" + T.esc(m) + "</li>"; }).join("") + "</ul>";
+  }
+
+  let saving = null;
+  async function save() {
+    if (!canEdit) return true;
+    if (saving) return saving;
+    const names = {};
+    let duplicate = null;
+    cy.nodes().forEach(function (n) { if (names[n.data("name")]) duplicate = n.data("name"); names[n.data("name")] = true; });
+    if (duplicate) { showBanner("Two nodes are named “" + T.esc(duplicate) + "”: node names are unique in a flow."); return false; }
+    const button = document.getElementById("btn-save");
+    button.disabled = true;
+    saving = (async function () {
+      try {
+        const result = await T.api.put(flowUrl + "graph/", payload());
+        cy.nodes().removeClass("problem").data("problems", null);
+        if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); }
+        else await load(true);
+        clearBanner();
+        T.toast("Saved.", "success");
+        return true;
+      } catch (err) {
+        if (err.status === 400) {
+          showBanner(problemsHtml("Not saved.", applyProblems(err.body)));
+        } else {
+          showBanner("<strong>Not saved.</strong> " + T.esc(err.message));
+        }
+        return false;
+      } finally {
+        button.disabled = false;
+        saving = null;
+      }
+    })();
+    return saving;
+  }
+
+  // ------------------------------------------------------------------ toolbar
+  document.getElementById("btn-layout").addEventListener("click", function () {
+    D.layout(cy, true);
+    if (canEdit && cy.nodes().length) setDirty(true);
+  });
+  document.getElementById("btn-fit").addEventListener("click", function () { D.fit(cy); });
+  if (canEdit) {
+    document.getElementById("btn-save").addEventListener("click", save);
+    document.addEventListener("keydown", function (ev) {
+      if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") { ev.preventDefault(); save(); }
+    });
+  }
+
+  // ------------------------------------------------------------------ editing (owner only)
+  function deleteSelected() {
+    const sel = cy.$(":selected");
+    if (!sel.length) return;
+    sel.remove();
+    setDirty(true);
+    updateEmpty();
+    updateDeleteButton();
+  }
+  function updateDeleteButton() {
+    if (deleteBtn) deleteBtn.disabled = cy.$(":selected").length === 0;
+  }
+
+  let eh = null;
+  let handle = null;
+  let handleNode = null;
+  let hideTimer = null;
+
+  function cycleMessage(source, target) {
+    if (source.same(target)) return "A node cannot depend on itself.";
+    if (source.edgesTo(target).length) return "“" + source.data("name") + "” is already connected to “" + target.data("name") + "”.";
+    const path = D.pathBetween(cy, target.id(), source.id());
+    if (!path) return null;
+    const names = [source.data("name")].concat(path.map(function (id) { return cy.getElementById(id).data("name"); }));
+    return "Connecting “" + source.data("name") + "” → “" + target.data("name") + "” would close the cycle " + names.join(" → ") + ".";
+  }
+
+  function flashCycle(source, target) {
+    const path = D.pathBetween(cy, target.id(), source.id()) || [target.id()];
+    const eles = cy.collection().union(source);
+    path.forEach(function (id) { eles.merge(cy.getElementById(id)); });
+    eles.addClass("refused");
+    setTimeout(function () { eles.removeClass("refused"); }, 2500);
+  }
+
+  function setupEditing() {
+    cy.on("select unselect remove", updateDeleteButton);
+    if (deleteBtn) deleteBtn.addEventListener("click", deleteSelected);
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Delete" && ev.key !== "Backspace") return;
+      const tag = (document.activeElement && document.activeElement.tagName) || "";
+      if (/INPUT|TEXTAREA|SELECT/.test(tag) || !document.getElementById("node-drawer").hidden) return;
+      ev.preventDefault();
+      deleteSelected();
+    });
+    cy.on("dragfree", "node", function () { setDirty(true); });
+
+    // connections: hover a node, drag from the circle on its right edge to the downstream node
+    eh = cy.edgehandles({
+      canConnect: function (source, target) { return !target.hasClass("eh-ghost-node") && cycleMessage(source, target) === null; },
+      edgeParams: function () { return { data: {} }; },
+      hoverDelay: 60, snap: true, snapThreshold: 24, snapFrequency: 30, noEdgeEventsInDraw: true, disableBrowserGestures: true,
+    });
+    handle = document.createElement("div");
+    handle.className = "eh-handle";
+    handle.title = "Drag to a downstream node to connect";
+    handle.setAttribute("data-testid", "connect-handle");
+    handle.hidden = true;
+    wrap.appendChild(handle);
+
+    function placeHandle(node) {
+      const bb = node.renderedBoundingBox({ includeLabels: false });
+      handle.style.left = bb.x2 + "px";
+      handle.style.top = (bb.y1 + bb.y2) / 2 + "px";
+    }
+    function showHandle(node) {
+      clearTimeout(hideTimer);
+      handleNode = node;
+      placeHandle(node);
+      handle.hidden = false;
+    }
+    function hideHandle() { handle.hidden = true; handleNode = null; }
+    cy.on("mouseover mousemove", "node", function (ev) {
+      if (eh.active || ev.target.hasClass("eh-ghost-node")) return;
+      if (handleNode && handleNode.same(ev.target) && !handle.hidden) { clearTimeout(hideTimer); return; }
+      showHandle(ev.target);
+    });
+    cy.on("mouseout", "node", function () { clearTimeout(hideTimer); hideTimer = setTimeout(hideHandle, 600); });
+    handle.addEventListener("mouseenter", function () { clearTimeout(hideTimer); });
+    handle.addEventListener("mouseleave", function () { if (!eh.active) { hideTimer = setTimeout(hideHandle, 300); } });
+    cy.on("grab pan zoom remove", function () { hideHandle(); });
+    cy.on("position", "node", function (ev) { if (handleNode && ev.target.same(handleNode)) placeHandle(handleNode); });
+    handle.addEventListener("mousedown", function (ev) {
+      if (!handleNode) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      const node = handleNode;
+      hideHandle();
+      eh.start(node);
+    });
+    // The gesture began outside Cytoscape's canvas, so it may not see the release: end it here.
+    window.addEventListener("mouseup", function () { if (eh.active) eh.stop(); });
+
+    cy.on("ehstop", function (ev, source) {
+      const pos = ev.position || {};
+      const target = cy.nodes().filter(function (n) {
+        if (n.same(source) || n.hasClass("eh-ghost-node")) return false;
+        const bb = n.boundingBox({ includeLabels: false });
+        return pos.x >= bb.x1 && pos.x <= bb.x2 && pos.y >= bb.y1 && pos.y <= bb.y2;
+      })[0];
+      if (!target) return;
+      const message = cycleMessage(source, target);
+      if (message && !source.edgesTo(target).length) {
+        showBanner("<strong>Connection refused.</strong> " + T.esc(message), "error", 8000);
+        flashCycle(source, target);
+      } else if (message) {
+        showBanner(T.esc(message), "warning", 4000);
+      }
+    });
+    cy.on("ehcomplete", function (ev, source, target, edge) {
+      const type = typeMap[source.data("type")];
+      if (type && type.has_branches) {
+        const used = source.outgoers("edge").map(function (e) { return e.data("branch"); });
+        edge.data("branch", used.indexOf("true") < 0 ? "true" : "false");
+      }
+      clearBanner();
+      setDirty(true);
+    });
+    // Double-click a branch edge to flip true / false.
+    cy.on("dbltap", "edge[branch]", function (ev) {
+      const e = ev.target;
+      e.data("branch", e.data("branch") === "true" ? "false" : "true");
+      setDirty(true);
+    });
+
+    setupPalette();
+  }
+
+  /** Move a model position down until a new node there would not cover an existing one. */
+  function freeSpot(model) {
+    const spot = { x: model.x, y: model.y };
+    for (let i = 0; i < 50; i++) {
+      const hit = cy.nodes().some(function (n) {
+        const p = n.position();
+        return Math.abs(p.x - spot.x) < 170 && Math.abs(p.y - spot.y) < 56;
+      });
+      if (!hit) break;
+      spot.y += 64;
+    }
+    return spot;
+  }
+
+  function addNodeOfType(type, renderedPos, avoidOverlap) {
+    const pan = cy.pan(), zoom = cy.zoom();
+    let model = { x: (renderedPos.x - pan.x) / zoom, y: (renderedPos.y - pan.y) / zoom };
+    if (avoidOverlap) model = freeSpot(model);
+    const node = addNode({ name: uniqueName(type), type: type, config: {} }, model);
+    cy.$(":selected").unselect();
+    node.select();
+    setDirty(true);
+    updateEmpty();
+    return node;
+  }
+
+  function setupPalette() {
+    const palette = document.getElementById("palette");
+    if (!palette) return;
+    let drag = null;
+    function inside(ev) {
+      const r = wrap.getBoundingClientRect();
+      return ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
+    }
+    function onMove(ev) {
+      if (!drag) return;
+      if (!drag.ghost && Math.hypot(ev.clientX - drag.x, ev.clientY - drag.y) > 4) {
+        drag.ghost = document.createElement("div");
+        drag.ghost.className = "drag-ghost";
+        drag.ghost.textContent = typeLabel(drag.type);
+        document.body.appendChild(drag.ghost);
+      }
+      if (drag.ghost) {
+        drag.ghost.style.left = ev.clientX + 8 + "px";
+        drag.ghost.style.top = ev.clientY + 8 + "px";
+        wrap.classList.toggle("drop-target", inside(ev));
+      }
+    }
+    function onUp(ev) {
+      document.removeEventListener("pointermove", onMove);
+      if (!drag) return;
+      const d = drag;
+      drag = null;
+      wrap.classList.remove("drop-target");
+      if (d.ghost) {
+        d.ghost.remove();
+        if (inside(ev)) {
+          const r = wrap.getBoundingClientRect();
+          addNodeOfType(d.type, { x: ev.clientX - r.left, y: ev.clientY - r.top });
+        }
+      } else {
+        // A click without dragging adds the node in the middle of the view, clear of the others.
+        addNodeOfType(d.type, { x: wrap.clientWidth / 2, y: wrap.clientHeight / 3 }, true);
+      }
+    }
+    palette.addEventListener("pointerdown", function (ev) {
+      const item = ev.target.closest(".ptype");
+      if (!item || ev.button !== 0) return;
+      ev.preventDefault();
+      drag = { type: item.getAttribute("data-type"), x: ev.clientX, y: ev.clientY, ghost: null };
+      document.addEventListener("pointermove", onMove);
+      document.addEventListener("pointerup", onUp, { once: true });
+    });
+    palette.addEventListener("keydown", function (ev) {
+      const item = ev.target.closest(".ptype");
+      if (item && (ev.key === "Enter" || ev.key === " ")) {
+        ev.preventDefault();
+        addNodeOfType(item.getAttribute("data-type"), { x: wrap.clientWidth / 2, y: wrap.clientHeight / 3 }, true);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ node configuration drawer
+  const drawer = document.getElementById("node-drawer");
+  const nodeForm = document.getElementById("node-form");
+  let drawerNode = null;
+  let configForm = null;
+
+  function openDrawer(node) {
+    drawerNode = node;
+    const d = node.data();
+    const type = typeMap[d.type] || { schema: { properties: {} }, label: d.type };
+    document.getElementById("nd-title").textContent = (canEdit ? "Configure " : "") + d.name;
+    nodeForm.elements.name.value = d.name;
+    document.getElementById("nd-type").value = type.label;
+    nodeForm.elements.retries.value = d.retries;
+    nodeForm.elements.retry_interval.value = d.retry_interval;
+    nodeForm.elements.timeout.value = d.timeout;
+    ["name", "retries", "retry_interval", "timeout"].forEach(function (n) { nodeForm.elements[n].disabled = !canEdit; });
+    T.clearFormErrors(nodeForm);
+    configForm = SF.render(document.getElementById("nd-config"), type.schema, d.config, {
+      datasources: datasources, flows: page.flows || [], readOnly: !canEdit, idPrefix: "cfg",
+    });
+    document.getElementById("nd-preview-out").innerHTML = "";
+    const problems = d.problems || [];
+    if (problems.length) {
+      const byField = {};
+      const general = [];
+      problems.forEach(function (p) {
+        if (p[0].indexOf("config") === 0) (byField[p[0]] = byField[p[0]] || []).push(p[1]);
+        else if (nodeForm.elements[p[0]]) T.showFormErrors(nodeForm, { status: 400, body: (function () { const b = {}; b[p[0]] = [p[1]]; return b; })() });
+        else general.push((p[0] ? p[0] + ": " : "") + p[1]);
+      });
+      const rest = configForm.showErrors(byField).concat(general);
+      if (rest.length) nodeForm.querySelector("[data-errors]").innerHTML = '<div class="banner error">' + rest.map(T.esc).join("<br>") + "</div>";
+    }
+    drawer.hidden = false;
+    if (canEdit) nodeForm.elements.name.focus();
+  }
+  function closeDrawer() { drawer.hidden = true; drawerNode = null; }
+
+  function readInt(name, min, errors) {
+    const raw = nodeForm.elements[name].value.trim();
+    const v = Number(raw);
+    if (raw === "" || !Number.isInteger(v) || v < min) { errors[name] = ["Give a whole number of at least " + min + "."]; return null; }
+    return v;
+  }
+
+  function applyDrawer() {
+    if (!drawerNode || !canEdit) return;
+    const errors = {};
+    const name = nodeForm.elements.name.value.trim();
+    if (!name) errors.name = ["A node needs a name."];
+    else if (cy.nodes().some(function (n) { return !n.same(drawerNode) && n.data("name") === name; })) errors.name = ["Another node is already named “" + name + "”."];
+    const retries = readInt("retries", 0, errors);
+    const retryInterval = readInt("retry_interval", 0, errors);
+    const timeout = readInt("timeout", 1, errors);
+    const cfg = configForm.read();
+    T.clearFormErrors(nodeForm);
+    configForm.clear();
+    if (Object.keys(errors).length || Object.keys(cfg.errors).length) {
+      if (Object.keys(errors).length) T.showFormErrors(nodeForm, { status: 400, body: errors });
+      configForm.showErrors(cfg.errors);
+      return;
+    }
+    drawerNode.data({
+      name: name, retries: retries, retry_interval: retryInterval, timeout: timeout, config: cfg.value,
+      label: D.nodeLabel(name, typeLabel(drawerNode.data("type"))), problems: null,
+    });
+    drawerNode.removeClass("problem");
+    setDirty(true);
+    closeDrawer();
+  }
+
+  async function previewNode() {
+    const out = document.getElementById("nd-preview-out");
+    const bt = T.localInputToIso(document.getElementById("nd-bt").value || T.nowLocalInput());
+    const cfg = configForm.read();
+    const vars = window.TributaryPanel ? window.TributaryPanel.currentVariables() : undefined;
+    try {
+      const body = { business_time: bt, config: cfg.value };
+      if (vars) body.variables = vars;
+      const res = await T.api.post(page.urls.variables_preview, body);
+      out.innerHTML = res.render_error
+        ? '<div class="banner error">' + T.esc(res.render_error) + "</div>"
+        : "<pre>" + T.esc(JSON.stringify(res.rendered, null, 2)) + "</pre>";
+    } catch (err) {
+      out.innerHTML = '<div class="banner error">' + T.esc(err.message) + "</div>";
+    }
+  }
+
+  cy.on("dbltap", "node", function (ev) { if (!ev.target.hasClass("eh-ghost-node")) openDrawer(ev.target); });
+  document.getElementById("nd-close").addEventListener("click", closeDrawer);
+  document.getElementById("nd-cancel").addEventListener("click", closeDrawer);
+  document.getElementById("nd-preview").addEventListener("click", previewNode);
+  if (canEdit) {
+    document.getElementById("nd-apply").addEventListener("click", applyDrawer);
+    nodeForm.addEventListener("submit", function (ev) { ev.preventDefault(); applyDrawer(); });
+  }
+  document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && !drawer.hidden) closeDrawer(); });
+
+  // ------------------------------------------------------------------ runs
+  async function startRun(body, dialogForm) {
+    if (canEdit && dirty) {
+      const ok = await save();
+      if (!ok) { if (dialogForm) T.showFormErrors(dialogForm, { status: 400, body: { detail: ["Save the canvas first: it has problems."] } }); return; }
+    }
+    try {
+      const res = await T.api.post(flowUrl + "runs/", body);
+      if (res && res.runs) {
+        T.toast(res.runs.length + " runs created.", "success");
+        window.location.href = page.urls.runs;
+      } else if (res && res.id) {
+        window.location.href = "/runs/" + res.id + "/";
+      }
+    } catch (err) {
+      if (dialogForm) T.showFormErrors(dialogForm, err);
+      else showBanner("<strong>The run was not started.</strong> " + T.esc(err.message));
+    }
+  }
+  const tryBtn = document.getElementById("btn-try");
+  if (tryBtn) {
+    tryBtn.addEventListener("click", function () { startRun({ mode: "try" }); });
+    document.getElementById("btn-dry").addEventListener("click", function () { startRun({ mode: "dry" }); });
+    document.getElementById("rp-bt").value = T.nowLocalInput();
+    document.getElementById("form-point").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      const bt = T.localInputToIso(document.getElementById("rp-bt").value);
+      if (!bt) { T.showFormErrors(ev.target, { status: 400, body: { business_time: ["Give a date and time."] } }); return; }
+      startRun({ mode: "point_in_time", business_time: bt }, ev.target);
+    });
+    document.getElementById("form-range").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      const start = T.localInputToIso(document.getElementById("rr-start").value);
+      const end = T.localInputToIso(document.getElementById("rr-end").value);
+      const errors = {};
+      if (!start) errors.start = ["Give a start."];
+      if (!end) errors.end = ["Give an end."];
+      if (start && end && new Date(end) < new Date(start)) errors.end = ["The end is before the start."];
+      if (Object.keys(errors).length) { T.showFormErrors(ev.target, { status: 400, body: errors }); return; }
+      startRun({
+        mode: "time_range", start: start, end: end, order: document.getElementById("rr-order").value,
+        parallelism: Number(document.getElementById("rr-par").value) || 1,
+      }, ev.target);
+    });
+  }
+
+  // ------------------------------------------------------------------ publishing
+  /** What changed since the last published version (GET .../versions/{n}/diff/?against=editing). */
+  function renderDiff(res) {
+    const parts = [];
+    if (!res) {
+      parts.push('<div class="banner info">First publication: this becomes version 1 with ' + cy.nodes().length + " node(s) and " + cy.edges().length + " connection(s).</div>");
+      parts.push("<ul>" + cy.nodes().map(function (n) { return "<li>" + T.esc(n.data("name")) + ' <span class="muted">(' + T.esc(typeLabel(n.data("type"))) + ")</span></li>"; }).join("") + "</ul>");
+      return parts.join("");
+    }
+    const d = res;
+    if (res.empty) parts.push('<div class="banner warning">Nothing changed since version ' + T.esc(res.from) + ".</div>");
+    else parts.push('<p class="muted">Changes since version ' + T.esc(res.from) + ":</p>");
+    function list(title, items, cls, fmt) {
+      if (!items || !items.length) return;
+      parts.push("<h3>" + title + "</h3><ul>" + items.map(function (i) { return '<li class="' + cls + '">' + fmt(i) + "</li>"; }).join("") + "</ul>");
+    }
+    const fmtVal = function (v) { return T.esc(typeof v === "string" ? v : JSON.stringify(v)); };
+    list("Configuration", d.configuration, "", function (c) { return "<code>" + T.esc(c.field) + "</code>: " + fmtVal(c.old) + " → " + fmtVal(c.new); });
+    list("Nodes added", d.nodes.added, "", function (n) { return '<span class="badge ok">+</span> ' + T.esc(n.name) + ' <span class="muted">(' + T.esc(typeLabel(n.type)) + ")</span>"; });
+    list("Nodes removed", d.nodes.removed, "", function (n) { return '<span class="badge bad">−</span> ' + T.esc(n.name); });
+    list("Nodes changed", d.nodes.changed, "", function (n) {
+      return '<span class="badge warn">~</span> ' + T.esc(n.name) + ": " + n.changes.map(function (c) { return "<code>" + T.esc(c.field) + "</code>"; }).join(", ");
+    });
+    list("Connections added", d.edges.added, "", function (e) { return T.esc(e.upstream_name) + " → " + T.esc(e.downstream_name); });
+    list("Connections removed", d.edges.removed, "", function (e) { return T.esc(e.upstream_name) + " → " + T.esc(e.downstream_name); });
+    return parts.join("");
+  }
+
+  const publishBtn = document.getElementById("btn-publish");
+  if (publishBtn) {
+    const dlg = document.getElementById("dlg-publish");
+    const form = document.getElementById("form-publish");
+    publishBtn.addEventListener("click", async function () {
+      if (dirty) { const ok = await save(); if (!ok) return; }
+      T.clearFormErrors(form);
+      document.getElementById("publish-diff").innerHTML = "Loading what changed…";
+      dlg.showModal();
+      try {
+        const res = page.latest_version == null ? null
+          : await T.api.get(flowUrl + "versions/" + page.latest_version + "/diff/?against=editing");
+        document.getElementById("publish-diff").innerHTML = renderDiff(res);
+      } catch (err) {
+        document.getElementById("publish-diff").innerHTML = '<div class="banner error">' + T.esc(err.message) + "</div>";
+      }
+    });
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const comment = document.getElementById("pub-comment").value.trim();
+        const res = await T.api.post(flowUrl + "publish/", comment ? { comment: comment } : {});
+        T.toast("Published version " + (res && res.version != null ? res.version : "") + ".", "success");
+        setDirty(false);
+        window.location.reload();
+      } catch (err) {
+        T.showFormErrors(form, err);
+        const box = form.querySelector("[data-errors]");
+        if (err.status === 400 && box && err.body && err.body.problems) {
+          box.innerHTML = '<div class="banner error" role="alert" data-testid="publish-problems">' + problemsHtml("Not published.", applyProblems(err.body)) + "</div>";
+        }
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+  function simpleAction(id, path, question, done) {
+    const b = document.getElementById(id);
+    if (!b) return;
+    b.addEventListener("click", async function () {
+      if (question && !window.confirm(question)) return;
+      try {
+        await T.api.post(flowUrl + path, {});
+        T.toast(done, "success");
+        setDirty(false);
+        window.location.reload();
+      } catch (err) {
+        showBanner(T.esc(err.message));
+      }
+    });
+  }
+  simpleAction("btn-unpublish", "unpublish/", "Unpublish this flow? Its schedule stops firing until it is published again.", "Unpublished.");
+  simpleAction("btn-freeze", "freeze/", "Freeze this flow? It stays published but its schedule fires nothing.", "Frozen.");
+  simpleAction("btn-unfreeze", "unfreeze/", null, "Unfrozen.");
+
+  // ------------------------------------------------------------------ start
+  if (canEdit) setupEditing();
+  load(false);
+  T.api.all("/api/v1/datasources/").then(function (list) { datasources = list; }).catch(function () { datasources = []; });
+
+  // For the browser tests and for curious users in the console.
+  window.tributaryEditor = {
+    cy: cy, save: save, isDirty: function () { return dirty; }, nodeByName: nodeByName,
+    renderedCenter: function (name) {
+      const n = nodeByName(name);
+      if (!n) return null;
+      const bb = n.renderedBoundingBox({ includeLabels: false });
+      const r = wrap.getBoundingClientRect();
+      return { x: r.left + (bb.x1 + bb.x2) / 2, y: r.top + (bb.y1 + bb.y2) / 2, right: r.left + bb.x2, top: r.top + bb.y1 };
+    },
+    setDirty: setDirty,
+  };
+})();

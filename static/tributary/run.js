@@ -1,0 +1,234 @@
+/* The run page: DAG coloured by node status, polled every second while the run is not finished,
+ * a Gantt timeline of node durations, node output and log, and the O&M actions the user may take.
+ */
+(function () {
+  "use strict";
+  const T = window.Tributary, D = window.TributaryDag;
+  const page = T.jsonScript("page-data");
+  const runUrl = "/api/v1/runs/" + page.run_id + "/";
+  const terminal = page.terminal;
+  const cy = D.create(document.getElementById("run-cy"), { readOnly: true });
+  let run = null;
+  let selected = null;   // node id (string) of the selected node
+  let timer = null;
+  let lastLogAt = 0;
+
+  // ------------------------------------------------------------------ the DAG of the version that ran
+  const graph = page.graph;
+  const typeLabel = function (type) { return (page.type_labels || {})[type] || type; };
+  graph.nodes.forEach(function (n) {
+    cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type)) }, position: n.position || { x: 0, y: 0 } });
+  });
+  graph.edges.forEach(function (e, i) {
+    const data = { id: "e" + i, source: "n" + e.upstream, target: "n" + e.downstream };
+    if (e.branch) data.branch = e.branch;
+    if (cy.getElementById(data.source).nonempty() && cy.getElementById(data.target).nonempty()) cy.add({ group: "edges", data: data });
+  });
+  if (D.needsLayout(graph.nodes)) D.layout(cy, false); else D.fit(cy);
+  cy.on("tap", "node", function (ev) { select(ev.target.id()); });
+
+  // ------------------------------------------------------------------ rendering
+  function latestByNode() {
+    // The newest attempt of each node is its status (older attempts stay for the record).
+    const out = {};
+    (run.node_runs || []).forEach(function (nr) {
+      const key = nr.node != null ? "n" + nr.node : "name:" + nr.node_name;
+      if (!out[key] || (nr.attempt || 0) >= (out[key].attempt || 0)) out[key] = nr;
+    });
+    return out;
+  }
+  function nodeKeyFor(nr) {
+    if (nr.node != null && cy.getElementById("n" + nr.node).nonempty()) return "n" + nr.node;
+    const hit = cy.nodes().filter(function (n) { return n.data("name") === nr.node_name; })[0];
+    return hit ? hit.id() : null;
+  }
+  function paintGraph(latest) {
+    cy.nodes().forEach(function (n) {
+      Object.keys(D.STATUS_COLORS).forEach(function (s) { n.removeClass("st-" + s); });
+    });
+    Object.keys(latest).forEach(function (k) {
+      const nr = latest[k];
+      const id = nodeKeyFor(nr);
+      if (!id) return;
+      const n = cy.getElementById(id);
+      n.addClass("st-" + nr.status);
+      // Name and status: the colour stripe already tells the type.
+      n.data("label", n.data("name") + "\n" + nr.status.replace("_", " "));
+      n.data("status", nr.status);
+    });
+  }
+  function renderActions() {
+    const status = run.status;
+    const finished = terminal.indexOf(status) >= 0;
+    const show = {
+      pause: status === "running" || status === "queued" || status === "waiting",
+      resume: status === "paused",
+      stop: !finished,
+      restore: finished && (status === "failed" || status === "stopped"),
+      rerun: finished,
+    };
+    document.querySelectorAll("[data-run-action]").forEach(function (b) { b.hidden = !show[b.getAttribute("data-run-action")]; });
+  }
+  function renderHeader() {
+    const badge = document.getElementById("run-status");
+    badge.className = "badge " + run.status;
+    badge.textContent = run.status;
+    document.getElementById("run-live").hidden = terminal.indexOf(run.status) >= 0;
+    const kv = [
+      ["Status", '<span class="badge ' + T.esc(run.status) + '">' + T.esc(run.status) + "</span>"],
+      ["Mode", T.esc(run.mode)], ["Trigger", T.esc(run.trigger || "—") + (run.triggered_by_name ? " (" + T.esc(run.triggered_by_name) + ")" : "")],
+      ["Business time", T.fmtTime(run.business_time)], ["Created", T.fmtTime(run.created_at)],
+      ["Started", T.fmtTime(run.started_at)], ["Finished", T.fmtTime(run.finished_at)],
+      ["Duration", T.fmtDuration(run.started_at, run.finished_at)],
+    ];
+    if (run.version != null) kv.splice(3, 0, ["Version", "v" + T.esc(run.version)]);
+    if (run.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(run.error) + "</span>"]);
+    if (run.skip_reason) kv.push(["Skipped", T.esc(run.skip_reason)]);
+    document.getElementById("run-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
+  }
+  function renderTable(latest) {
+    const list = Object.keys(latest).map(function (k) { return latest[k]; });
+    const order = {};
+    cy.nodes().forEach(function (n, i) { order[n.data("name")] = i; });
+    list.sort(function (a, b) {
+      return (a.started_at || "9") < (b.started_at || "9") ? -1 : (a.started_at || "9") > (b.started_at || "9") ? 1 : (order[a.node_name] || 0) - (order[b.node_name] || 0);
+    });
+    document.getElementById("node-rows").innerHTML = list.map(function (nr) {
+      const id = nodeKeyFor(nr) || "";
+      return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td>' + T.esc(nr.node_name) +
+        '</td><td><span class="badge ' + T.esc(nr.status) + '" data-testid="node-status-' + T.esc(nr.node_name) + '">' + T.esc(nr.status.replace("_", " ")) + "</span></td><td>" +
+        T.esc(nr.attempt || 1) + '</td><td class="nowrap">' + T.fmtDuration(nr.started_at, nr.finished_at) + "</td></tr>";
+    }).join("") || '<tr><td colspan="4" class="empty">No node has been scheduled yet.</td></tr>';
+  }
+  function renderGantt(latest) {
+    const box = document.getElementById("gantt");
+    const list = Object.keys(latest).map(function (k) { return latest[k]; }).filter(function (nr) { return nr.started_at; });
+    if (!list.length) { box.innerHTML = '<span class="muted">No node has started yet.</span>'; return; }
+    const now = Date.now();
+    const starts = list.map(function (nr) { return Date.parse(nr.started_at); });
+    const ends = list.map(function (nr) { return nr.finished_at ? Date.parse(nr.finished_at) : now; });
+    const t0 = Math.min.apply(null, starts.concat(run.started_at ? [Date.parse(run.started_at)] : []));
+    const t1 = Math.max.apply(null, ends.concat(run.finished_at ? [Date.parse(run.finished_at)] : []));
+    const span = Math.max(t1 - t0, 1);
+    const critical = {};
+    (run.critical_path || []).forEach(function (c) { critical[typeof c === "object" ? c.node : c] = true; });
+    list.sort(function (a, b) { return Date.parse(a.started_at) - Date.parse(b.started_at); });
+    box.innerHTML = list.map(function (nr) {
+      const s = Date.parse(nr.started_at), e = nr.finished_at ? Date.parse(nr.finished_at) : now;
+      const left = ((s - t0) / span) * 100, width = Math.max(((e - s) / span) * 100, 0.4);
+      const cls = ["succeeded", "failed", "running", "stopped", "skipped"].indexOf(nr.status) >= 0 ? nr.status : "running";
+      return '<div class="name" title="' + T.esc(nr.node_name) + '">' + (critical[nr.node] ? "★ " : "") + T.esc(nr.node_name) + "</div>" +
+        '<div class="track"><div class="bar ' + cls + '" style="left:' + left.toFixed(2) + "%;width:" + width.toFixed(2) + '%" title="' +
+        T.esc(nr.node_name + ": " + T.fmtDuration(nr.started_at, nr.finished_at)) + '"></div></div>';
+    }).join("") + '<div class="axis"><span>0</span><span>' + T.esc(T.fmtDuration(new Date(t0).toISOString(), new Date(t1).toISOString())) + "</span></div>" +
+      (run.critical_path && run.critical_path.length ? '<div class="axis"><span>★ on the critical path</span><span></span></div>' : "");
+  }
+  async function renderNodePanel(latest, refreshLog) {
+    const panel = document.getElementById("node-panel");
+    if (!selected) { panel.hidden = true; return; }
+    const nr = Object.keys(latest).map(function (k) { return latest[k]; }).filter(function (x) { return nodeKeyFor(x) === selected; })[0];
+    const node = cy.getElementById(selected);
+    panel.hidden = false;
+    document.getElementById("np-title").textContent = node.nonempty() ? node.data("name") : "Node";
+    if (!nr) {
+      document.getElementById("np-kv").innerHTML = "<dt>Status</dt><dd>not scheduled</dd>";
+      document.getElementById("np-output").textContent = "—";
+      document.getElementById("np-log").textContent = "—";
+      panel.querySelectorAll("[data-node-action]").forEach(function (b) { b.hidden = true; });
+      return;
+    }
+    const kv = [["Status", '<span class="badge ' + T.esc(nr.status) + '">' + T.esc(nr.status) + "</span>"], ["Attempt", T.esc(nr.attempt || 1)],
+      ["Started", T.fmtTime(nr.started_at)], ["Finished", T.fmtTime(nr.finished_at)], ["Duration", T.fmtDuration(nr.started_at, nr.finished_at)]];
+    if (nr.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(nr.error) + "</span>"]);
+    document.getElementById("np-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
+    const out = nr.output;
+    document.getElementById("np-output").textContent = out && Object.keys(out).length ? JSON.stringify(out, null, 2) : "—";
+    const finished = terminal.indexOf(run.status) >= 0;
+    panel.querySelectorAll("[data-node-action]").forEach(function (b) {
+      const act = b.getAttribute("data-node-action");
+      b.hidden = act === "mark-success" ? nr.status !== "failed" : !(finished || nr.status === "failed");
+      b.setAttribute("data-node-run", nr.id);
+    });
+    if (refreshLog || Date.now() - lastLogAt > 2000 || nr.status === "running") {
+      lastLogAt = Date.now();
+      try {
+        const log = await T.api.text("/api/v1/node-runs/" + nr.id + "/log/");
+        const text = typeof log === "string" ? log : (log && (log.log != null ? log.log : JSON.stringify(log, null, 2)));
+        const pre = document.getElementById("np-log");
+        const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        pre.textContent = text || "(empty)";
+        if (atBottom) pre.scrollTop = pre.scrollHeight;
+      } catch (err) {
+        document.getElementById("np-log").textContent = "The log could not be read: " + err.message;
+      }
+    }
+  }
+  function select(id) {
+    selected = id;
+    cy.$(":selected").unselect();
+    if (id) cy.getElementById(id).select();
+    if (run) { const latest = latestByNode(); renderTable(latest); renderNodePanel(latest, true); }
+  }
+  document.getElementById("node-rows").addEventListener("click", function (ev) {
+    const tr = ev.target.closest("tr[data-node]");
+    if (tr && tr.getAttribute("data-node")) select(tr.getAttribute("data-node"));
+  });
+
+  // ------------------------------------------------------------------ polling
+  async function poll() {
+    clearTimeout(timer);
+    try {
+      run = await T.api.get(runUrl);
+      document.getElementById("run-error").innerHTML = "";
+      const latest = latestByNode();
+      paintGraph(latest);
+      renderHeader();
+      renderActions();
+      renderTable(latest);
+      renderGantt(latest);
+      await renderNodePanel(latest, false);
+    } catch (err) {
+      document.getElementById("run-error").innerHTML = '<div class="banner error">' + T.esc(err.message) + "</div>";
+    }
+    // Poll every second until the run is finished (and once more after, to settle the last states).
+    if (!run || terminal.indexOf(run.status) < 0) timer = setTimeout(poll, 1000);
+  }
+
+  // ------------------------------------------------------------------ actions
+  document.querySelectorAll("[data-run-action]").forEach(function (b) {
+    b.addEventListener("click", async function () {
+      const act = b.getAttribute("data-run-action");
+      if (act === "stop" && !window.confirm("Stop this run? Running nodes are stopped at once.")) return;
+      b.disabled = true;
+      try {
+        const res = await T.api.post(runUrl + act + "/");
+        T.toast("Done: " + act + ".", "success");
+        if (res && res.id && res.node_runs && String(res.id) !== String(page.run_id)) { window.location.href = "/runs/" + res.id + "/"; return; }
+        poll();
+      } catch (err) {
+        T.toast(err.message, "error");
+      } finally {
+        b.disabled = false;
+      }
+    });
+  });
+  document.querySelectorAll("[data-node-action]").forEach(function (b) {
+    b.addEventListener("click", async function () {
+      const act = b.getAttribute("data-node-action");
+      b.disabled = true;
+      try {
+        const res = await T.api.post("/api/v1/node-runs/" + b.getAttribute("data-node-run") + "/" + act + "/");
+        T.toast(act === "mark-success" ? "Marked as succeeded." : "Rerunning from this node.", "success");
+        if (res && res.id && res.node_runs && String(res.id) !== String(page.run_id)) { window.location.href = "/runs/" + res.id + "/"; return; }
+        poll();
+      } catch (err) {
+        T.toast(err.message, "error");
+      } finally {
+        b.disabled = false;
+      }
+    });
+  });
+
+  poll();
+  window.tributaryRun = { cy: cy, current: function () { return run; } };
+})();

@@ -1,0 +1,81 @@
+/* The O&M runs list: filters in the query string, rows from GET /api/v1/runs/, live while runs are active. */
+(function () {
+  "use strict";
+  const T = window.Tributary;
+  const page = T.jsonScript("page-data");
+  const form = document.getElementById("run-filters");
+  const rows = document.getElementById("run-rows");
+  const pager = document.getElementById("run-pager");
+  const flowNames = {};
+  page.flows.forEach(function (f) { flowNames[f.id] = f.name; });
+  const ACTIVE = ["queued", "waiting", "running", "paused"];
+  let current = 1;
+  let timer = null;
+
+  function options(select, choices, anyLabel) {
+    select.innerHTML = '<option value="">' + anyLabel + "</option>" + choices.map(function (c) {
+      return '<option value="' + T.esc(c[0]) + '">' + T.esc(c[1]) + "</option>";
+    }).join("");
+  }
+  options(form.elements.status, page.statuses, "Any");
+  options(form.elements.mode, page.modes, "Any");
+  options(form.elements.trigger, page.triggers, "Any");
+  ["flow", "status", "mode", "trigger"].forEach(function (k) { form.elements[k].value = page.initial[k] || ""; });
+
+  function query(pageNo) {
+    const params = new URLSearchParams();
+    ["flow", "status", "mode", "trigger"].forEach(function (k) { if (form.elements[k].value) params.set(k, form.elements[k].value); });
+    if (pageNo > 1) params.set("page", pageNo);
+    return params;
+  }
+  function label(choices, value) {
+    const hit = choices.filter(function (c) { return c[0] === value; })[0];
+    return hit ? hit[1] : (value || "—");
+  }
+  async function load(pageNo) {
+    clearTimeout(timer);
+    current = pageNo || 1;
+    const params = query(current);
+    try {
+      const body = await T.api.get("/api/v1/runs/?" + params.toString());
+      const list = body.results || body;
+      if (!list.length) {
+        rows.innerHTML = '<tr><td colspan="9" class="empty">No runs match.</td></tr>';
+      } else {
+        rows.innerHTML = list.map(function (r) {
+          const flowName = r.flow_name || flowNames[r.flow] || ("flow " + r.flow);
+          return "<tr><td><a href=\"/runs/" + r.id + "/\">#" + r.id + "</a></td>" +
+            "<td><a href=\"/flows/" + r.flow + "/\">" + T.esc(flowName) + "</a></td>" +
+            '<td><span class="badge ' + T.esc(r.status) + '">' + T.esc(r.status) + "</span></td>" +
+            "<td>" + T.esc(label(page.modes, r.mode)) + "</td>" +
+            "<td>" + T.esc(label(page.triggers, r.trigger)) + (r.triggered_by_name ? ' <span class="muted small">' + T.esc(r.triggered_by_name) + "</span>" : "") + "</td>" +
+            '<td class="nowrap">' + T.fmtTime(r.business_time) + "</td>" +
+            "<td>" + (r.version != null ? "v" + T.esc(r.version) : '<span class="muted">editing</span>') + "</td>" +
+            '<td class="nowrap">' + T.fmtTime(r.started_at) + "</td>" +
+            '<td class="nowrap">' + T.fmtDuration(r.started_at, r.finished_at) + "</td></tr>";
+        }).join("");
+      }
+      const total = body.count != null ? body.count : list.length;
+      pager.innerHTML = (body.previous ? '<a href="#" data-page="' + (current - 1) + '">← Newer</a> ' : "") +
+        total + " run(s)" + (body.next ? ' <a href="#" data-page="' + (current + 1) + '">Older →</a>' : "");
+      history.replaceState(null, "", "?" + query(1).toString());
+      if (document.getElementById("rf-live").checked && list.some(function (r) { return ACTIVE.indexOf(r.status) >= 0; })) {
+        timer = setTimeout(function () { load(current); }, 3000);
+      }
+    } catch (err) {
+      rows.innerHTML = '<tr><td colspan="9"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
+    }
+  }
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); load(1); });
+  form.addEventListener("change", function (ev) {
+    if (ev.target.id === "rf-live") return;
+    // The flow's information card is drawn by the server: a new flow means a new page.
+    if (ev.target.name === "flow") { window.location.search = query(1).toString(); return; }
+    load(1);
+  });
+  pager.addEventListener("click", function (ev) {
+    const p = ev.target.getAttribute("data-page");
+    if (p) { ev.preventDefault(); load(Number(p)); }
+  });
+  load(1);
+})();
