@@ -1,4 +1,4 @@
-from .selectors import active_memberships
+from .selectors import switchable_tenants
 
 
 def tenancy(request):
@@ -8,5 +8,5 @@ def tenancy(request):
     ctx = getattr(request, "page_tenant", None)
     return {
         "tenant_ctx": ctx if ctx else None,
-        "my_memberships": active_memberships(user=user),
+        "my_tenants": switchable_tenants(user=user),
     }

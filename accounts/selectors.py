@@ -95,3 +95,10 @@ def admin_tenant_ids(*, user: User) -> list[int]:
             user=user, role=Role.ADMIN, is_active=True, tenant__is_active=True
         ).values_list("tenant_id", flat=True)
     )
+
+
+def switchable_tenants(*, user: User) -> list[Tenant]:
+    """Tenants the user may switch to in the console: their memberships, or all for the operator."""
+    if user.is_superuser:
+        return list(Tenant.objects.filter(is_active=True).order_by("slug"))
+    return [m.tenant for m in active_memberships(user=user)]
