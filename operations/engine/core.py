@@ -189,7 +189,7 @@ def decide(
     states: Mapping,
     *,
     policy: str,
-    branches: Mapping = {},  # noqa: B006 - read-only default
+    branches: Mapping = {},
     blocked: Set = frozenset(),
     paused: bool = False,
     stopping: bool = False,
@@ -240,9 +240,9 @@ def decide(
             for u, branch in dag.upstream_edges(n)
         }
         if _BAD in verdicts:
-            # A STOPPED upstream counts only if it was stopped before this step: nodes that
-            # this step stops (halt) take their downstream with them as "stop", not as
-            # upstream_failed, so upstream_failed keeps meaning "downstream of a failure".
+            # A STOPPED upstream counts only if it was stopped before this step (e.g. its
+            # worker was cancelled): nodes this step stops in a halt take their downstream
+            # with them as "stop", so a halt never labels unrelated nodes upstream_failed.
             move(n, decision.upstream_failed, UPSTREAM_FAILED)
         elif verdicts == {_DEAD}:
             move(n, decision.skipped, SKIPPED)
