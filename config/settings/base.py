@@ -256,6 +256,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around every task unless this is
+# set: a new PostgreSQL connection per node costs more than the node. Connections are
+# recycled every 2 x this many tasks; the engine's tasks also drop broken/expired ones.
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "500"))
 
 # Data source passwords are encrypted with MultiFernet: the first key encrypts, all decrypt.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
@@ -266,8 +270,9 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 # database, broker and cache endpoints are refused whatever the lists say.
 OUTBOUND_ALLOW = env_list("OUTBOUND_ALLOW")
 OUTBOUND_DENY = env_list("OUTBOUND_DENY")
-# Directories SQLite data sources may live in (empty: anywhere but the platform's own files).
-SQLITE_DATASOURCE_DIRS = env_list("SQLITE_DATASOURCE_DIRS")
+# Directories SQLite data sources may live in; a tenant can never open files elsewhere on
+# the workers. Default: var/sqlite-datasources (the demo warehouse lives there).
+SQLITE_DATASOURCE_DIRS = env_list("SQLITE_DATASOURCE_DIRS") or [str(VAR_DIR / "sqlite-datasources")]
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tributary@localhost")

@@ -14,3 +14,7 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "1000/mi
 # Tests reach the machine's PostgreSQL/MariaDB data sources and a local HTTP server; the
 # platform's own database (same host:port and database name) and broker stay refused.
 OUTBOUND_ALLOW = [*OUTBOUND_ALLOW, "127.0.0.0/8", "::1"]
+# Test data sources are SQLite files in pytest's temporary folders.
+import tempfile  # noqa: E402
+
+SQLITE_DATASOURCE_DIRS = [*SQLITE_DATASOURCE_DIRS, tempfile.gettempdir()]  # noqa: F405

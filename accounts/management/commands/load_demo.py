@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.choices import Role
 from accounts.models import Membership, Tenant, User
@@ -13,8 +14,8 @@ DEMO_USERS = [
 ]
 PLATFORM_USER = ("platform", "platform-pass-2024")
 
-# Other apps add their demo content (sample flows…) by registering a loader here.
-DEMO_EXTENSIONS: list = []
+# Other apps' demo content (sample flows…), loaded after the users exist.
+DEMO_LOADERS = ["flows.demo.load"]
 
 
 class Command(BaseCommand):
@@ -40,8 +41,8 @@ class Command(BaseCommand):
         root.set_password(PLATFORM_USER[1])
         root.is_staff = root.is_superuser = True
         root.save()
-        for extension in DEMO_EXTENSIONS:
-            extension(tenant=tenant, users=users, stdout=self.stdout)
+        for path in DEMO_LOADERS:
+            import_string(path)(tenant=tenant, users=users, stdout=self.stdout)
 
         self.stdout.write(self.style.SUCCESS("Demo tenant 'demo' is ready. Sign in at http://127.0.0.1:8000/ with:"))
         for username, role, password in DEMO_USERS:
