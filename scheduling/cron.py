@@ -407,6 +407,21 @@ def _schedule_days(spec: CronSpec, first: date, last: date | None) -> Iterator[d
                 return
 
 
+def _first_after(day: date, times: list[tuple[int, int]], zone: ZoneInfo, floor: datetime) -> int:
+    """Index of the first of ``times`` on ``day`` that resolves after ``floor`` (UTC)."""
+    # Resolved instants never decrease with the wall time, so the predicate is monotone.
+    lo, hi = 0, len(times)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        hour, minute = times[mid]
+        wall = datetime(day.year, day.month, day.day, hour, minute)
+        if _resolve(wall, zone).astimezone(UTC) <= floor:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def fire_times(
     spec: CronSpec | str,
     tz: str,
@@ -466,8 +481,17 @@ def _fire_times(
             last = until_day
     times = [(h, m) for h in sorted(spec.hours) for m in sorted(spec.minutes)]
     count = 0
+    # Until a day reaches past ``after``, bisect for its first time past it instead of
+    # resolving every wall time (an every-minute spec has 1,440 a day).
+    bisecting = True
     for day in _schedule_days(spec, first, last):
-        for hour, minute in times:
+        start = 0
+        if bisecting:
+            start = _first_after(day, times, zone, floor)
+            if start == len(times):
+                continue
+            bisecting = False
+        for hour, minute in times[start:]:
             instant = _resolve(datetime(day.year, day.month, day.day, hour, minute), zone)
             instant_utc = instant.astimezone(UTC)
             # Resolved instants never decrease with the wall time, so keeping the last

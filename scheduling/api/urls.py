@@ -1,5 +1,13 @@
-from rest_framework.routers import SimpleRouter
+from django.urls import path
 
-router = SimpleRouter()
+from .views import ScheduleViewSet
 
-urlpatterns = [*router.urls]
+schedule = ScheduleViewSet.as_view({"get": "retrieve", "put": "update"})
+preview = ScheduleViewSet.as_view({"get": "preview"})
+missed = ScheduleViewSet.as_view({"get": "missed"})
+
+urlpatterns = [
+    path("flows/<int:flow_id>/schedule/", schedule, name="flow-schedule"),
+    path("flows/<int:flow_id>/schedule/preview/", preview, name="flow-schedule-preview"),
+    path("flows/<int:flow_id>/schedule/missed/", missed, name="flow-schedule-missed"),
+]

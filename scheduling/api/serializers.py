@@ -1,0 +1,106 @@
+"""Shapes of schedules in the API; parsing only, the rules live in scheduling.spec/services."""
+
+from rest_framework import serializers
+
+from scheduling.choices import ScheduleKind, ScheduleState
+from scheduling.models import Schedule
+
+
+class ZonedDateTimeField(serializers.DateTimeField):
+    """An aware datetime as ISO 8601 in its own zone (not converted to the server's)."""
+
+    def to_representation(self, value):
+        return value.isoformat() if value is not None else None
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    """A saved (or default, unsaved: id null) schedule with its state and next fire time."""
+
+    time = serializers.TimeField(format="%H:%M", allow_null=True, read_only=True)
+    days = serializers.ListField(child=serializers.JSONField(), read_only=True)
+    state = serializers.ChoiceField(choices=ScheduleState.choices, read_only=True)
+    next_fire_time = ZonedDateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "id",
+            "flow",
+            "enabled",
+            "kind",
+            "cron",
+            "interval",
+            "time",
+            "days",
+            "start_date",
+            "end_date",
+            "timezone",
+            "state",
+            "next_fire_time",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ScheduleInputSerializer(serializers.Serializer):
+    """PUT body: a cron expression, or a simple form (`kind` + interval/time/days)."""
+
+    enabled = serializers.BooleanField(required=False, help_text="omitted: unchanged (new: true)")
+    cron = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=True
+    )
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False, allow_null=True)
+    interval = serializers.IntegerField(required=False, allow_null=True)
+    time = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="HH:MM in the schedule's zone"
+    )
+    days = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        allow_null=True,
+        help_text="weekly: ['mon', 'thu'] (or 0-6, 0 = Sunday); monthly: [1, 15]",
+    )
+    start_date = serializers.DateField(required=False, allow_null=True)
+    end_date = serializers.DateField(required=False, allow_null=True)
+    timezone = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="omitted: unchanged (new: UTC)"
+    )
+
+
+class SchedulePreviewQuerySerializer(serializers.Serializer):
+    """Preview query: how many and after when; schedule fields preview unsaved input."""
+
+    count = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+    after = serializers.CharField(
+        required=False, help_text="ISO 8601; without an offset, in the schedule's zone"
+    )
+    cron = serializers.CharField(required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
+    interval = serializers.CharField(required=False, allow_blank=True)
+    time = serializers.CharField(required=False, allow_blank=True)
+    days = serializers.CharField(
+        required=False, allow_blank=True, help_text="comma-separated, or repeat the parameter"
+    )
+    start_date = serializers.DateField(required=False)
+    end_date = serializers.DateField(required=False)
+    timezone = serializers.CharField(required=False, allow_blank=True)
+
+
+class FireTimesSerializer(serializers.Serializer):
+    fire_times = serializers.ListField(child=serializers.CharField())
+    cron = serializers.CharField()
+    timezone = serializers.CharField()
+
+
+class MissedQuerySerializer(serializers.Serializer):
+    since = serializers.CharField(
+        required=False,
+        help_text="ISO 8601 (default: 7 days before `until`); no offset: schedule's zone",
+    )
+    until = serializers.CharField(required=False, help_text="ISO 8601 (default: now)")
+
+
+class MissedSerializer(serializers.Serializer):
+    fire_times = serializers.ListField(child=serializers.CharField())
+    count = serializers.IntegerField()

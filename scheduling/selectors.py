@@ -1,0 +1,162 @@
+"""Reads of schedules: who may see which, their state, previews, missed and ranged fire times."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from itertools import islice
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone as djtz
+
+from accounts.selectors import TenantContext
+from flows.choices import FlowStatus
+from flows.models import FlowVersion, TaskFlow
+from flows.selectors import flow_list
+
+from .choices import ScheduleKind, ScheduleState
+from .models import Schedule, ScheduleFiring
+from .services import GRACE
+from .spec import ScheduleSpec, spec_of
+
+# Upper bound of fire times one missed/range query walks (two weeks of an every-minute
+# schedule): beyond it the caller must narrow the window.
+MAX_WALK = 20_160
+MAX_RANGE_RUNS = 1_000
+
+
+def schedule_list(*, ctx: TenantContext) -> QuerySet[Schedule]:
+    """Schedules of the flows the user may see in the request's tenant."""
+    return Schedule.objects.filter(tenant=ctx.tenant, flow__in=flow_list(ctx=ctx)).select_related(
+        "flow"
+    )
+
+
+def schedule_for_flow(*, flow: TaskFlow) -> Schedule | None:
+    """The flow's saved schedule, or None."""
+    return Schedule.objects.filter(flow_id=flow.pk).first()
+
+
+def schedule_default(*, flow: TaskFlow) -> Schedule:
+    """An unsaved, disabled schedule: what a flow without one shows (daily at 00:00 UTC)."""
+    return Schedule(
+        tenant_id=flow.tenant_id,
+        flow=flow,
+        enabled=False,
+        kind=ScheduleKind.DAILY,
+        cron="0 0 * * *",
+        time=dtime(0, 0),
+        days=[],
+        start_date=djtz.now().date(),
+        end_date=None,
+        timezone="UTC",
+    )
+
+
+def schedule_state(
+    *, schedule: Schedule, flow: TaskFlow | None = None, now: datetime | None = None
+) -> tuple[str, datetime | None]:
+    """(state, next fire time) as the console shows them; the time is None when none is due."""
+    flow = flow or schedule.flow
+    now = now or djtz.now()
+    if schedule.pk is None or not schedule.enabled:
+        return ScheduleState.DISABLED, None
+    if flow.status != FlowStatus.PUBLISHED:
+        return ScheduleState.NOT_PUBLISHED, None
+    if flow.is_frozen:
+        return ScheduleState.FROZEN, None
+    spec = spec_of(schedule)
+    upcoming = next(spec.fire_times(after=now, limit=1), None)
+    if upcoming is None:
+        return ScheduleState.ENDED, None
+    if now.astimezone(upcoming.tzinfo).date() < schedule.start_date:
+        return ScheduleState.NOT_STARTED, upcoming
+    return ScheduleState.ACTIVE, upcoming
+
+
+def schedule_preview(
+    *, spec: ScheduleSpec, count: int = 10, after: datetime | None = None
+) -> list[datetime]:
+    """The next `count` fire times after `after` (default now), in the schedule's zone."""
+    return list(spec.fire_times(after=after or djtz.now(), limit=count))
+
+
+def _walk(spec: ScheduleSpec, *, start: datetime, end: datetime, field: str) -> list[datetime]:
+    """Fire times in [start, end]; a ValidationError on `field` when there are too many."""
+    times = list(
+        islice(spec.fire_times(after=start - timedelta(microseconds=1), until=end), MAX_WALK + 1)
+    )
+    if len(times) > MAX_WALK:
+        raise ValidationError(
+            {field: [f"the window holds more than {MAX_WALK} fire times; narrow it"]}
+        )
+    return times
+
+
+def missed_fire_times(
+    *, flow: TaskFlow, since: datetime, until: datetime, now: datetime | None = None
+) -> list[datetime]:
+    """Fire times in [since, until] that fired no scheduled run (beat down, flow frozen...).
+
+    Only times after the schedule was saved and the flow first published, and at least
+    GRACE old (younger ones may still fire). They are not replayed: a time-range run can
+    backfill them.
+    """
+    schedule = schedule_for_flow(flow=flow)
+    if schedule is None:
+        return []
+    first_published = (
+        FlowVersion.objects.filter(flow_id=flow.pk)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if first_published is None:
+        return []
+    now = now or djtz.now()
+    start = max(since, schedule.created_at, first_published)
+    end = min(until, now - GRACE)
+    if start > end:
+        return []
+    times = _walk(spec_of(schedule), start=start, end=end, field="since")
+    fired = {
+        t.timestamp()
+        for t in ScheduleFiring.objects.filter(
+            flow_id=flow.pk, fire_time__gte=start, fire_time__lte=end
+        ).values_list("fire_time", flat=True)
+    }
+    return [t for t in times if t.timestamp() not in fired]
+
+
+def fire_times_in_range(
+    *, flow: TaskFlow, start: datetime, end: datetime, limit: int = MAX_RANGE_RUNS
+) -> list[datetime]:
+    """The schedule's fire times in [start, end], oldest first, for a time-range run.
+
+    Raises ValidationError on `schedule` when the flow has none, on `end` when the range
+    is reversed, on `start` when it holds more than `limit` fire times.
+    """
+    if start.utcoffset() is None or end.utcoffset() is None:
+        raise ValidationError({"start": ["give times with a UTC offset or 'Z'"]})
+    if end < start:
+        raise ValidationError({"end": ["the end is before the start"]})
+    schedule = schedule_for_flow(flow=flow)
+    if schedule is None:
+        raise ValidationError(
+            {"schedule": ["this flow has no schedule; save one to run it over a time range"]}
+        )
+    times = _walk(spec_of(schedule), start=start, end=end, field="start")
+    if len(times) > limit:
+        raise ValidationError(
+            {"start": [f"the range holds {len(times)} fire times; at most {limit} runs at once"]}
+        )
+    return times
+
+
+def schedule_lateness(*, since: datetime, flow_ids: list[int] | None = None) -> list[float]:
+    """Lateness in seconds (fire time to run created) of the firings since `since`."""
+    qs = ScheduleFiring.objects.filter(fire_time__gte=since, lateness__isnull=False)
+    if flow_ids is not None:
+        qs = qs.filter(flow_id__in=flow_ids)
+    return list(qs.values_list("lateness", flat=True))

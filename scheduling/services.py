@@ -1,0 +1,397 @@
+"""Writes of schedules: save one, keep celery beat in step, fire due fire times, delete.
+
+Firing rules (PRODUCT.md, Scheduling): our calendar (scheduling.cron) decides the fire
+times, never beat's `start_time`/`expires`. Beat only wakes us up; each wake-up fires the
+latest fire time that is due, at most GRACE late, and no earlier than when the schedule
+last became active. The engine creates at most one run per (flow, fire time), so a second
+beat, a redelivery or the sweep is a no-op; a ScheduleFiring row committed with the run
+records which fire time fired, by whom (beat or sweep) and how late.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone as djtz
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+
+from flows.choices import FlowStatus
+from flows.models import TaskFlow
+
+from .choices import FiringSource
+from .cron import parse_cron
+from .models import PERIODIC_TASK_PREFIX, Schedule, ScheduleFiring
+from .spec import ScheduleSpec, build_spec, spec_of
+
+logger = logging.getLogger("tributary.scheduling")
+
+FIRE_TASK = "scheduling.tasks.fire_schedule"
+# A fire time more than GRACE old when we get to it is missed, not fired late.
+GRACE = timedelta(minutes=5)
+# Beat may wake us a moment before the fire time (clock skew, rounding).
+EARLY_TOLERANCE = timedelta(seconds=3)
+# The sweep leaves the most recent seconds to beat, so the two rarely race.
+SWEEP_SETTLE = timedelta(seconds=10)
+
+_CALENDAR_FIELDS = ("cron", "start_date", "end_date", "timezone")
+_USER_FIELDS = ("enabled", "kind", "cron", "interval", "time", "days", *_CALENDAR_FIELDS[1:])
+
+
+def schedule_is_firing(*, schedule: Schedule, flow: TaskFlow) -> bool:
+    """Whether beat should fire this schedule: enabled, flow published and not frozen."""
+    return bool(schedule.enabled and flow.status == FlowStatus.PUBLISHED and not flow.is_frozen)
+
+
+# --------------------------------------------------------------------------- save
+
+
+def _mark_flow_edited(flow: TaskFlow) -> None:
+    """A schedule edit is an edit of the flow's editing version (unpublished changes)."""
+    from flows.services import flow_touch  # flows' services import this module's hooks
+
+    flow_touch(flow=flow)
+
+
+def schedule_save(
+    *,
+    flow: TaskFlow,
+    user=None,
+    enabled: bool | None = None,
+    cron: str | None = None,
+    kind: str | None = None,
+    interval: object = None,
+    time: object = None,
+    days: object = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    timezone: str | None = None,
+    now: datetime | None = None,
+) -> Schedule:
+    """Create or replace the flow's schedule (PUT semantics) and bring beat in step.
+
+    Omitted `enabled`, `timezone` and `start_date` keep the saved values (new schedules:
+    enabled, UTC, today in the schedule's zone). Edits of a published flow's schedule
+    fire from now on; earlier fire times are not replayed.
+    """
+    now = now or djtz.now()
+    with transaction.atomic():
+        locked = TaskFlow.objects.select_for_update().get(pk=flow.pk)
+        schedule = Schedule.objects.filter(flow=locked).first()
+        if enabled is None:
+            enabled = schedule.enabled if schedule is not None else True
+        spec: ScheduleSpec = build_spec(
+            cron=cron,
+            kind=kind,
+            interval=interval,
+            time=time,
+            days=days,
+            start_date=start_date,
+            end_date=end_date,
+            timezone=timezone or (schedule.timezone if schedule is not None else "UTC"),
+            default_start=schedule.start_date if schedule is not None else None,
+        )
+        wanted = {
+            "enabled": bool(enabled),
+            "kind": spec.kind,
+            "cron": spec.cron,
+            "interval": spec.interval,
+            "time": spec.time,
+            "days": spec.days,
+            "start_date": spec.start_date,
+            "end_date": spec.end_date,
+            "timezone": spec.timezone,
+        }
+        if schedule is None:
+            schedule = Schedule(tenant_id=locked.tenant_id, flow=locked, **wanted)
+            changed = list(_USER_FIELDS)
+        else:
+            changed = [f for f, v in wanted.items() if getattr(schedule, f) != v]
+            for field in changed:
+                setattr(schedule, field, wanted[field])
+        if changed:
+            if schedule.active_since is not None and set(changed) & set(_CALENDAR_FIELDS):
+                # A new calendar starts now: never fire its past times late.
+                schedule.active_since = now
+            schedule._history_user = user
+            schedule._change_reason = "schedule saved"
+            schedule.full_clean(exclude=["flow", "tenant"], validate_unique=False)
+            schedule.save()
+            _mark_flow_edited(locked)
+        _sync_schedule(schedule=schedule, flow=locked, now=now)
+    return schedule
+
+
+def schedule_import(*, flow: TaskFlow, data: dict, user=None) -> Schedule:
+    """Save a schedule from an exported flow document (`Schedule.as_snapshot()` shape)."""
+    fields = {k: data.get(k) for k in ("cron", "kind", "interval", "time", "days", "end_date")}
+    start_date = data.get("start_date")
+    end_date = fields.pop("end_date")
+    try:
+        start_date = date.fromisoformat(start_date) if isinstance(start_date, str) else start_date
+        end_date = date.fromisoformat(end_date) if isinstance(end_date, str) else end_date
+    except ValueError as exc:
+        raise ValidationError({"schedule": [f"dates must be YYYY-MM-DD: {exc}"]}) from exc
+    try:
+        return schedule_save(
+            flow=flow,
+            user=user,
+            enabled=data.get("enabled", True) is not False,
+            start_date=start_date,
+            end_date=end_date,
+            timezone=data.get("timezone") or "UTC",
+            **fields,
+        )
+    except ValidationError as exc:
+        messages = [f"{field}: {m}" for field, msgs in exc.message_dict.items() for m in msgs]
+        raise ValidationError({"schedule": messages}) from exc
+
+
+# --------------------------------------------------------------------------- beat sync
+
+
+def _save_task(task: PeriodicTask) -> None:
+    # PeriodicTask.save() bumps PeriodicTasks twice (its own call and a pre_save signal);
+    # silence both and bump once.
+    task.no_changes = True
+    task.save()
+    PeriodicTasks.update_changed()
+
+
+def _crontab_for(schedule: Schedule) -> CrontabSchedule:
+    """The CrontabSchedule row with the schedule's 5 fields and zone, reused when it exists."""
+    spec = parse_cron(schedule.cron)
+    fields = {
+        "minute": spec.minute,
+        "hour": spec.hour,
+        "day_of_month": spec.day_of_month,
+        "month_of_year": spec.month_of_year,
+        "day_of_week": spec.day_of_week,
+        "timezone": ZoneInfo(schedule.timezone),
+    }
+    crontab = CrontabSchedule.objects.filter(**fields).order_by("pk").first()
+    if crontab is None:
+        crontab = CrontabSchedule.objects.create(**fields)
+    return crontab
+
+
+def _set_active_since(schedule: Schedule, value: datetime | None) -> None:
+    schedule.active_since = value
+    # Bookkeeping only (excluded from history): no history row for it.
+    schedule.save_without_historical_record(update_fields=["active_since"])
+
+
+def schedule_sync(*, flow: TaskFlow, now: datetime | None = None) -> PeriodicTask | None:
+    """Keep the flow's one beat entry in step with its schedule and state; idempotent.
+
+    Called by the services that publish, unpublish, freeze, unfreeze or edit a flow or
+    its schedule, inside their transaction. `flow` is taken as the caller saved it.
+    """
+    schedule = Schedule.objects.filter(flow_id=flow.pk).first()
+    if schedule is None:
+        return None
+    return _sync_schedule(schedule=schedule, flow=flow, now=now)
+
+
+def _sync_schedule(
+    *, schedule: Schedule, flow: TaskFlow, now: datetime | None
+) -> PeriodicTask | None:
+    firing = schedule_is_firing(schedule=schedule, flow=flow)
+    if firing and schedule.active_since is None:
+        _set_active_since(schedule, now or djtz.now())
+    elif not firing and schedule.active_since is not None:
+        _set_active_since(schedule, None)
+
+    task = PeriodicTask.objects.filter(name=schedule.periodic_task_name).first()
+    if not firing:
+        if task is not None and task.enabled:
+            task.enabled = False
+            _save_task(task)
+        return task
+
+    wanted = {
+        "task": FIRE_TASK,
+        "kwargs": json.dumps({"schedule_id": schedule.pk}),
+        "args": "[]",
+        "crontab_id": _crontab_for(schedule).pk,
+        "interval_id": None,
+        "solar_id": None,
+        "clocked_id": None,
+        "enabled": True,
+        "one_off": False,
+        "start_time": None,
+        "expires": None,
+        "expire_seconds": None,
+        "description": f"Fires the schedule of task flow {flow.pk}.",
+    }
+    if task is None:
+        task = PeriodicTask(name=schedule.periodic_task_name, **wanted)
+        _save_task(task)
+        return task
+    changed = [f for f, v in wanted.items() if getattr(task, f) != v]
+    if changed:
+        if "crontab_id" in changed:
+            # Beat computes the next run from last_run_at: with a new calendar, start afresh
+            # rather than fire at once for a time the old calendar had.
+            task.last_run_at = None
+        for field in changed:
+            setattr(task, field, wanted[field])
+        _save_task(task)
+    return task
+
+
+def _delete_tasks(names: list[str]) -> int:
+    deleted = 0
+    for task in PeriodicTask.objects.filter(name__in=names):
+        task.no_changes = True
+        task.delete()
+        deleted += 1
+    if deleted:
+        PeriodicTasks.update_changed()
+    return deleted
+
+
+def schedule_delete(*, schedule: Schedule, user=None) -> None:
+    """Delete a schedule and its beat entry."""
+    with transaction.atomic():
+        _delete_tasks([schedule.periodic_task_name])
+        schedule._history_user = user
+        schedule.delete()
+
+
+def schedule_delete_for_flow(*, flow: TaskFlow, user=None) -> None:
+    """Remove the flow's schedule and beat entry; called by the flow delete service."""
+    schedule = Schedule.objects.filter(flow_id=flow.pk).first()
+    if schedule is not None:
+        schedule_delete(schedule=schedule, user=user)
+    else:
+        # Called after the flow (and its schedule) is gone: drop entries left orphaned.
+        schedule_prune_orphan_tasks()
+
+
+def schedule_prune_orphan_tasks() -> int:
+    """Delete beat entries of schedules that no longer exist; returns how many."""
+    names = list(
+        PeriodicTask.objects.filter(name__startswith=PERIODIC_TASK_PREFIX).values_list(
+            "name", flat=True
+        )
+    )
+    ids = {}
+    for name in names:
+        suffix = name[len(PERIODIC_TASK_PREFIX) :]
+        if suffix.isdigit():
+            ids[int(suffix)] = name
+    existing = set(Schedule.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    return _delete_tasks([name for pk, name in ids.items() if pk not in existing])
+
+
+# --------------------------------------------------------------------------- firing
+
+
+def _due_times(schedule: Schedule, *, after: datetime, until: datetime) -> list[datetime]:
+    """Fire times in (after, until], never before the schedule became active."""
+    if schedule.active_since is None:
+        return []
+    after = max(after, schedule.active_since)
+    if after >= until:
+        return []
+    return list(spec_of(schedule).fire_times(after=after, until=until))
+
+
+def _fire(*, schedule: Schedule, fire_time: datetime, source: str):
+    """Create the scheduled run for one fire time, once; None when it was already fired."""
+    from operations.services import run_create_scheduled  # the engine; imported lazily
+
+    picked_up = djtz.now()  # when we got to it: beat's and the queue's share of the lateness
+    with transaction.atomic():
+        # The engine creates at most one run per (flow, fire time) under the flow's lock;
+        # the ledger row commits with it, so the two always agree.
+        run = run_create_scheduled(flow_id=schedule.flow_id, fire_time=fire_time)
+        if run is None:
+            return None  # fired already (another beat, a redelivery, the sweep) or not runnable
+        created = getattr(run, "created_at", None) or djtz.now()
+        firing = ScheduleFiring.objects.create(
+            tenant_id=schedule.tenant_id,
+            flow_id=schedule.flow_id,
+            schedule=schedule,
+            fire_time=fire_time,
+            source=source,
+            fired_at=picked_up,
+            run_id=run.pk,
+            lateness=(created - fire_time).total_seconds(),
+        )
+    logger.info(
+        "schedule %s fired %s (run %s, %.3fs late, %s)",
+        schedule.pk,
+        fire_time.isoformat(),
+        firing.run_id,
+        firing.lateness,
+        source,
+    )
+    return run
+
+
+def schedule_fire(*, schedule_id: int, now: datetime | None = None):
+    """Fire the latest due fire time of a schedule (beat's task); returns the run or None.
+
+    Nothing happens when the schedule is gone, disabled, its flow unpublished or frozen,
+    or the fire time is more than GRACE old (missed: listed, not replayed).
+    """
+    now = now or djtz.now()
+    schedule = Schedule.objects.select_related("flow").filter(pk=schedule_id).first()
+    if schedule is None:
+        # A beat entry outliving its schedule: harmless, and removed so it stops waking us.
+        _delete_tasks([f"{PERIODIC_TASK_PREFIX}{schedule_id}"])
+        return None
+    if not schedule_is_firing(schedule=schedule, flow=schedule.flow):
+        return None
+    due = _due_times(schedule, after=now - GRACE, until=now + EARLY_TOLERANCE)
+    if not due:
+        return None
+    return _fire(schedule=schedule, fire_time=due[-1], source=FiringSource.BEAT)
+
+
+def schedule_sweep(*, now: datetime | None = None) -> int:
+    """Fire every due fire time within GRACE that has not fired (e.g. beat skipped a DST time).
+
+    Returns how many runs it started. Each fire is its own transaction, so one failing
+    flow does not hold back the others.
+    """
+    now = now or djtz.now()
+    window_start = now - GRACE
+    until = now - SWEEP_SETTLE
+    # Beat entries whose schedule went with a deleted flow: cheap to find, so drop them here.
+    schedule_prune_orphan_tasks()
+    schedules = Schedule.objects.filter(
+        enabled=True,
+        active_since__isnull=False,
+        active_since__lt=until,
+        flow__status=FlowStatus.PUBLISHED,
+        flow__is_frozen=False,
+    ).order_by("pk")
+    due: list[tuple[Schedule, datetime]] = []
+    for schedule in schedules:
+        due += [(schedule, t) for t in _due_times(schedule, after=window_start, until=until)]
+    if not due:
+        return 0
+    fired = set(
+        ScheduleFiring.objects.filter(fire_time__gt=window_start, fire_time__lte=until).values_list(
+            "flow_id", "fire_time"
+        )
+    )
+    fired = {(flow_id, t.timestamp()) for flow_id, t in fired}
+    started = 0
+    for schedule, fire_time in due:
+        if (schedule.flow_id, fire_time.timestamp()) in fired:
+            continue
+        try:
+            run = _fire(schedule=schedule, fire_time=fire_time, source=FiringSource.SWEEP)
+        except Exception:
+            logger.exception("sweep could not fire schedule %s at %s", schedule.pk, fire_time)
+            continue
+        started += run is not None
+    return started

@@ -1,0 +1,24 @@
+"""Celery entry points of scheduling: thin wrappers around the services."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(
+    name="scheduling.tasks.fire_schedule", ignore_result=True, time_limit=120, soft_time_limit=110
+)
+def fire_schedule(schedule_id: int) -> None:
+    """Beat's wake-up for one schedule: fire its latest due fire time, once."""
+    services.schedule_fire(schedule_id=schedule_id)
+
+
+@shared_task(
+    name="scheduling.tasks.sweep_due_schedules",
+    ignore_result=True,
+    time_limit=300,
+    soft_time_limit=290,
+)
+def sweep_due_schedules() -> None:
+    """Housekeeping: fire due fire times that beat skipped (still within the grace window)."""
+    services.schedule_sweep()

@@ -1,0 +1,121 @@
+"""Real `celery worker` and `celery beat` processes on the test database, for integration tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+MAIN = Path(__file__).with_name("_celery_main.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate: Callable[[], object], *, deadline: float, what: str, every: float = 0.2):
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+class CeleryProcess:
+    """One celery process with its log file."""
+
+    def __init__(self, kind: str, args: list[str], log: Path, env: dict):
+        self.kind = kind
+        self.log = log
+        self._fh = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(MAIN), kind, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def has_logged(self, pattern: str) -> bool:
+        return re.search(pattern, self.text()) is not None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._fh.close()
+
+
+def _env() -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.test"),
+        "TRIBUTARY_TEST_DB": str(connection.settings_dict["NAME"]),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@contextmanager
+def celery_processes(
+    tmp_path: Path, *, worker: bool = True, beat: bool = True, concurrency: int = 2
+) -> Iterator[dict[str, CeleryProcess]]:
+    """Start a worker and/or beat on the test database and broker; stop them on exit."""
+    env = _env()
+    procs: dict[str, CeleryProcess] = {}
+    with ExitStack() as stack:
+        if worker:
+            procs["worker"] = CeleryProcess(
+                "worker",
+                [
+                    "--loglevel=INFO",
+                    f"--concurrency={concurrency}",
+                    "--pool=prefork",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--purge",
+                    f"--hostname=it-{os.getpid()}@%h",
+                ],
+                tmp_path / "worker.log",
+                env,
+            )
+            stack.callback(procs["worker"].stop)
+        if beat:
+            procs["beat"] = CeleryProcess(
+                "beat",
+                [
+                    "--loglevel=INFO",
+                    f"--schedule={tmp_path / 'beat-schedule'}",
+                    f"--pidfile={tmp_path / 'beat.pid'}",
+                ],
+                tmp_path / "beat.log",
+                env,
+            )
+            stack.callback(procs["beat"].stop)
+        if worker:
+            wait_for(
+                lambda: (
+                    procs["worker"].has_logged(r"\bready\.")
+                    or procs["worker"].proc.poll() is not None
+                ),
+                deadline=60,
+                what="the celery worker to start",
+            )
+            assert procs["worker"].proc.poll() is None, procs["worker"].text()[-4000:]
+        yield procs

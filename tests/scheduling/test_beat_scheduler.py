@@ -1,0 +1,116 @@
+"""The beat scheduler sends many due entries without per-entry queries and reloads on edits."""
+
+import json
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+from django_celery_beat import schedulers as dcb_schedulers
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+
+from config.celery_app import app
+from scheduling import beat
+
+pytestmark = pytest.mark.django_db
+
+ENTRIES = 30
+
+
+@pytest.fixture
+def crontab():
+    return CrontabSchedule.objects.create(minute="*", timezone=ZoneInfo("UTC"))
+
+
+@pytest.fixture
+def due_entries(crontab):
+    """Entries every minute whose last run was two minutes ago: all due now."""
+    earlier = timezone.now() - timedelta(minutes=2)
+    for i in range(ENTRIES):
+        PeriodicTask(
+            name=f"flow-schedule:{1000 + i}",
+            task="scheduling.tasks.fire_schedule",
+            crontab=crontab,
+            kwargs=json.dumps({"schedule_id": 1000 + i}),
+            last_run_at=earlier,
+        ).save()
+
+
+@pytest.fixture
+def scheduler(monkeypatch):
+    # Beat closes "old" connections between ticks; inside the test's transaction that
+    # would close the connection under the test, so keep it open here.
+    monkeypatch.setattr(dcb_schedulers, "close_old_connections", lambda: None)
+    monkeypatch.setattr(beat, "close_old_connections", lambda: None)
+    sched = beat.TributaryScheduler(app=app, lazy=False)
+    sched.__dict__["producer"] = None  # nothing leaves: sends are recorded below
+    sent = []
+    monkeypatch.setattr(sched, "apply_async", lambda entry, **kw: sent.append(entry.name))
+    sched.sent = sent
+    return sched
+
+
+def flush(sched, count):
+    """Tick until `count` entries were sent (each send is a tick answering 0)."""
+    for _ in range(count * 3):
+        if len(sched.sent) >= count:
+            break
+        sched.tick()
+    return sched.sent
+
+
+def test_sends_every_due_entry_in_a_constant_number_of_queries(
+    due_entries, scheduler, django_assert_max_num_queries
+):
+    scheduler.tick()  # first tick: loads the entries and builds the heap
+
+    with django_assert_max_num_queries(3):
+        sent = flush(scheduler, ENTRIES)
+
+    assert sorted(n for n in sent if n.startswith("flow-schedule:")) == sorted(
+        f"flow-schedule:{1000 + i}" for i in range(ENTRIES)
+    )
+
+
+def test_loading_entries_takes_one_query_for_all_schedules(
+    due_entries, scheduler, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):
+        entries = scheduler.all_as_schedule()
+
+    assert sum(name.startswith("flow-schedule:") for name in entries) == ENTRIES
+
+
+def test_sync_writes_last_run_at_in_one_update_without_forcing_a_reload(
+    due_entries, scheduler, django_assert_max_num_queries
+):
+    scheduler.tick()
+    flush(scheduler, ENTRIES)
+    changed = PeriodicTasks.last_change()
+
+    with django_assert_max_num_queries(1):
+        scheduler.sync()
+
+    assert scheduler._dirty == set()
+    tasks = PeriodicTask.objects.filter(name__startswith="flow-schedule:")
+    assert all(t.total_run_count == 1 for t in tasks)
+    assert all(timezone.now() - t.last_run_at < timedelta(minutes=1) for t in tasks)
+    assert PeriodicTasks.last_change() == changed
+
+
+def test_an_edit_reaches_beat_within_a_second(crontab, scheduler, monkeypatch):
+    clock = [scheduler._last_change_check + beat.CHANGE_CHECK_SECONDS]
+    monkeypatch.setattr(beat.time, "monotonic", lambda: clock[0])
+    scheduler.tick()
+    assert "flow-schedule:77" not in scheduler.schedule
+
+    task = PeriodicTask(
+        name="flow-schedule:77", task="scheduling.tasks.fire_schedule", crontab=crontab
+    )
+    task.save()  # bumps PeriodicTasks, as schedule_sync does
+    clock[0] += 0.5
+    assert "flow-schedule:77" not in scheduler.schedule  # checked at most once a second
+    clock[0] += beat.CHANGE_CHECK_SECONDS
+
+    assert "flow-schedule:77" in scheduler.schedule
+    assert scheduler.max_interval <= beat.MAX_LOOP_SECONDS
