@@ -15,6 +15,22 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
 
     tenant_field = "tenant"
 
+    @property
+    def _history_tracked(self) -> bool:
+        return hasattr(self.model._meta, "simple_history_manager_attribute")
+
+    def get_urls(self):
+        # simple-history's per-version pages need a history table; untracked models (runs,
+        # published versions) keep Django's own history page instead of a 500.
+        if not self._history_tracked:
+            return admin.ModelAdmin.get_urls(self)
+        return super().get_urls()
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not self._history_tracked:
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
+        return super().history_view(request, object_id, extra_context)
+
     def admin_tenants(self, request) -> list[int] | None:
         if request.user.is_superuser:
             return None

@@ -63,6 +63,17 @@ def member_add(
             user.save()
         elif Membership.objects.filter(user=user, tenant=tenant).exists():
             raise ValidationError({"username": [f"'{username}' is already a member of this tenant."]})
+        elif not actor.is_superuser and Membership.objects.filter(user=user).exists():
+            # A tenant admin must not pull another tenant's user in (and so read their email
+            # or hand them flows): only the platform operator links existing users.
+            raise ValidationError(
+                {
+                    "username": [
+                        f"The username '{username}' is taken: choose another one, or ask the "
+                        "platform operator to add that existing user."
+                    ]
+                }
+            )
         membership = Membership(user=user, tenant=tenant, role=role)
         _set_history(membership, actor, "member added")
         membership.save()

@@ -11,6 +11,24 @@ from . import crypto
 from .choices import Branch, ConcurrencyPolicy, Engine, ErrorPolicy, FlowStatus
 
 
+class IndexedHistoricalRecords(HistoricalRecords):
+    """History tables also indexed by (object id, history id).
+
+    The audit timeline reads each entry's predecessor (same object, previous history id);
+    without this index that lookup scans the object's whole history for every entry on
+    the page, which at 20,000 changes of one flow took a third of a second per page.
+    """
+
+    def get_meta_options(self, model):
+        meta = super().get_meta_options(model)
+        name = f"hist_{model._meta.model_name[:18]}_prev"
+        meta["indexes"] = (
+            *meta.get("indexes", ()),
+            models.Index(fields=[model._meta.pk.attname, "history_id"], name=name),
+        )
+        return meta
+
+
 class DataSource(TenantOwned):
     """A database registered by a tenant; its password is encrypted at rest and write-only."""
 
@@ -26,7 +44,7 @@ class DataSource(TenantOwned):
     options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["password_encrypted"])
+    history = IndexedHistoricalRecords(excluded_fields=["password_encrypted"])
 
     class Meta:
         ordering = ["name"]
@@ -81,7 +99,7 @@ class TaskFlow(TenantOwned):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(
+    history = IndexedHistoricalRecords(
         excluded_fields=["updated_at", "edit_revision", "published_revision"]
     )
 
@@ -94,8 +112,12 @@ class TaskFlow(TenantOwned):
             )
         ]
         indexes = [
-            models.Index(fields=["tenant", "owner"], name="taskflow_tenant_owner"),
-            models.Index(fields=["tenant", "is_public"], name="taskflow_tenant_public"),
+            # The id in each index lets the visibility UNION (public ∪ owned ∪ granted) and
+            # the page's COUNT be answered from the indexes alone, and a page be read in
+            # -id order within the tenant without sorting (flows.permissions).
+            models.Index(fields=["tenant", "-id"], name="taskflow_tenant_id"),
+            models.Index(fields=["tenant", "owner", "id"], name="taskflow_tenant_owner_id"),
+            models.Index(fields=["tenant", "is_public", "id"], name="taskflow_tenant_public_id"),
             models.Index(fields=["tenant", "status"], name="taskflow_tenant_status"),
         ]
 
@@ -111,14 +133,13 @@ class TaskFlowUserObjectPermission(UserObjectPermissionBase):
     """Direct-FK guardian grants on flows (owner and stakeholders)."""
 
     content_object = models.ForeignKey(TaskFlow, on_delete=models.CASCADE)
-    history = HistoricalRecords()
+    history = IndexedHistoricalRecords()
 
     class Meta(UserObjectPermissionBase.Meta):
-        indexes = [
-            models.Index(
-                fields=["user", "permission", "content_object"], name="flow_uperm_user_perm_obj"
-            )
-        ]
+        # guardian's unique (user, permission, content_object) already indexes the
+        # visibility lookup (user + permission → flow ids); a second identical index only
+        # slowed every grant write.
+        pass
 
 
 class TaskFlowGroupObjectPermission(GroupObjectPermissionBase):
@@ -142,7 +163,7 @@ class TaskNode(TenantOwned):
     timeout = models.PositiveIntegerField(default=3600, help_text="Seconds; enforced per attempt.")
     priority = models.SmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = IndexedHistoricalRecords()
 
     class Meta:
         ordering = ["id"]
@@ -161,7 +182,7 @@ class Edge(TenantOwned):
     upstream = models.ForeignKey(TaskNode, on_delete=models.CASCADE, related_name="out_edges")
     downstream = models.ForeignKey(TaskNode, on_delete=models.CASCADE, related_name="in_edges")
     branch = models.CharField(max_length=8, choices=Branch.choices, null=True, blank=True)
-    history = HistoricalRecords()
+    history = IndexedHistoricalRecords()
 
     class Meta:
         ordering = ["id"]

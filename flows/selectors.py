@@ -27,7 +27,8 @@ def flow_list(*, ctx: TenantContext, filters: dict | None = None) -> QuerySet[Ta
     qs = permissions.annotate_stakeholder(qs, ctx.user.id)
     if filters:
         qs = qs.filter(**filters)
-    return qs.select_related("owner", "published_version")
+    # A list shows the published version's number, never its snapshot (which can be large).
+    return qs.select_related("owner", "published_version").defer("published_version__snapshot")
 
 
 def flow_get(
@@ -130,6 +131,16 @@ def flow_graph(*, flow: TaskFlow) -> dict:
 
 def flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> dict:
     """Variables resolved for a business time and each node's configuration rendered with them."""
+    try:
+        return _flow_preview(flow=flow, business_time=business_time, node_id=node_id)
+    except OverflowError:
+        # bizdate (the day before) or a time variable's offset left the calendar (year 1-9999).
+        raise ValidationError(
+            {"business_time": ["Too close to year 1 or 9999: a variable would leave the calendar."]}
+        ) from None
+
+
+def _flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> dict:
     nodes = list(flow.nodes.all().order_by("id"))
     if node_id is not None:
         nodes_by_id = {n.pk: n for n in nodes}

@@ -8,6 +8,18 @@ from flows import selectors
 from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
 
+MAX_ID = 2**63 - 1
+
+
+class IdField(serializers.IntegerField):
+    """An object id: a 64-bit integer. A larger number is a 400 naming the field rather than
+    an overflow in the database driver (SQLite refuses such an integer outright)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", -MAX_ID)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
 
 class FlowSerializer(serializers.ModelSerializer):
     """A flow as the API shows it."""
@@ -128,8 +140,8 @@ class EdgeSerializer(serializers.ModelSerializer):
 
 
 class EdgeWriteSerializer(serializers.Serializer):
-    upstream = serializers.IntegerField()
-    downstream = serializers.IntegerField()
+    upstream = IdField()
+    downstream = IdField()
     branch = serializers.ChoiceField(
         choices=Branch.choices, required=False, allow_null=True, allow_blank=True
     )
@@ -149,7 +161,7 @@ class NodeRefField(serializers.Field):
 
 
 class GraphNodeInSerializer(serializers.Serializer):
-    id = serializers.IntegerField(required=False, allow_null=True)
+    id = IdField(required=False, allow_null=True)
     key = serializers.CharField(required=False, allow_blank=True, max_length=128)
     name = serializers.CharField(max_length=128)
     type = serializers.CharField(max_length=32)
@@ -192,12 +204,12 @@ class GraphSerializer(serializers.Serializer):
 
 class StakeholdersSerializer(serializers.Serializer):
     users = serializers.ListField(
-        child=serializers.IntegerField(), max_length=500, allow_empty=True
+        child=IdField(), max_length=500, allow_empty=True
     )
 
 
 class OwnerSerializer(serializers.Serializer):
-    owner = serializers.IntegerField()
+    owner = IdField()
 
 
 class PublishSerializer(serializers.Serializer):
@@ -209,7 +221,12 @@ class PublishResultSerializer(serializers.Serializer):
 
 
 class ProblemsSerializer(serializers.Serializer):
-    problems = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    """A refused request: {"problems": {node or "flow": [...]}} for a refused graph, publish or
+    import; a malformed body answers the usual {field: [messages]} instead."""
+
+    problems = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
 
 
 class FlowVersionSerializer(serializers.ModelSerializer):
@@ -276,7 +293,7 @@ class VersionDiffSerializer(serializers.Serializer):
 
 
 class HistoryQuerySerializer(serializers.Serializer):
-    user = serializers.IntegerField(required=False)
+    user = IdField(required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 
@@ -300,7 +317,7 @@ class HistoryEntrySerializer(serializers.Serializer):
 
 class PreviewInSerializer(serializers.Serializer):
     business_time = serializers.DateTimeField()
-    node = serializers.IntegerField(required=False, allow_null=True)
+    node = IdField(required=False, allow_null=True)
 
 
 class PreviewNodeSerializer(serializers.Serializer):

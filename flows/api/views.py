@@ -30,7 +30,9 @@ class FlowFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     scenario = django_filters.CharFilter(field_name="business_scenario", lookup_expr="iexact")
     business_scenario = django_filters.CharFilter(lookup_expr="iexact")
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = django_filters.NumberFilter(
+        field_name="owner_id", min_value=-s.MAX_ID, max_value=s.MAX_ID
+    )
     status = django_filters.ChoiceFilter(choices=FlowStatus.choices)
     is_public = django_filters.BooleanFilter()
 
@@ -228,7 +230,8 @@ class FlowViewSet(FlowProblemsMixin, mixins.ListModelMixin, TenantViewSet):
             OpenApiParameter("format", str, enum=["yaml", "json"], description="Default yaml.")
         ],
         responses={
-            (200, "application/yaml"): OpenApiTypes.STR,
+            # The same document either way; YAML is only its spelling.
+            (200, "application/yaml"): s.ExportSerializer,
             (200, "application/json"): s.ExportSerializer,
         },
     )
@@ -414,6 +417,7 @@ class AuditViewSet(TenantViewSet):
         parameters=[s.AuditQuerySerializer], responses={200: s.HistoryEntrySerializer(many=True)}
     )
     def list(self, request):
+        self.scoped_queryset()  # a member is refused (403) before their query is read
         query = s.AuditQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data

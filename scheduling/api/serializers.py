@@ -1,5 +1,6 @@
 """Shapes of schedules in the API; parsing only, the rules live in scheduling.spec/services."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scheduling.choices import ScheduleKind, ScheduleState
@@ -13,10 +14,22 @@ class ZonedDateTimeField(serializers.DateTimeField):
         return value.isoformat() if value is not None else None
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "example": "06:30"})
+class HourMinuteField(serializers.TimeField):
+    """A wall time as HH:MM (the schema's `format: time` would promise seconds and an offset)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
 class ScheduleSerializer(serializers.ModelSerializer):
     """A saved (or default, unsaved: id null) schedule with its state and next fire time."""
 
-    time = serializers.TimeField(format="%H:%M", allow_null=True, read_only=True)
+    # An unsaved default schedule has no id and no timestamps: the schema says so.
+    id = serializers.IntegerField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    time = HourMinuteField(allow_null=True, read_only=True)
     days = serializers.ListField(child=serializers.JSONField(), read_only=True)
     state = serializers.ChoiceField(choices=ScheduleState.choices, read_only=True)
     next_fire_time = ZonedDateTimeField(read_only=True, allow_null=True)
