@@ -93,6 +93,7 @@ def dashboard_stats(*, ctx: TenantContext, now: datetime | None = None, days: in
         "runs_today": _by_status(runs.filter(created_at__gte=today_start)),
         "runs_period": _by_status(runs.filter(created_at__gte=period_start)),
         "days": days,
+        "period_start": period_start,
         "per_day": series,
         "per_day_max": max((d["total"] for d in series), default=0),
         "recent_failures": failures,

@@ -1,1 +1,149 @@
+"""Runs of task flows, the runs of their nodes and the events of both.
 
+These are append-only operational records (STYLE.md): no simple-history; every change
+goes through operations.services under row locks.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import TenantOwned
+
+from .choices import EventKind, NodeStatus, RunMode, RunStatus, RunTrigger
+
+LOG_LIMIT = 64 * 1024
+LOG_TRUNCATED = "[log truncated]"
+
+
+class FlowRun(TenantOwned):
+    """One execution of a flow: a published version, or the editing snapshot of a test run."""
+
+    flow = models.ForeignKey("flows.TaskFlow", on_delete=models.CASCADE, related_name="runs")
+    # RESTRICT: a version that ran stays, yet deleting the whole flow still deletes both.
+    version = models.ForeignKey(
+        "flows.FlowVersion", null=True, blank=True, on_delete=models.RESTRICT, related_name="runs"
+    )
+    # The editing version as it was when a test run was created (null when `version` is set).
+    snapshot = models.JSONField(null=True, blank=True)
+    mode = models.CharField(max_length=16, choices=RunMode.choices)
+    trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
+    business_time = models.DateTimeField()
+    # Set for scheduled runs only: one run per (flow, fire time).
+    fire_time = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Policies as they were when the run was created: editing the flow never changes a run.
+    error_policy = models.CharField(max_length=32)
+    concurrency_policy = models.CharField(max_length=32)
+    # The run whose nodes gate this one's (parallel_same_node / parallel_downstream).
+    previous_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_runs"
+    )
+    # Set when a later run is gated by this one, so finishing nodes know to wake it up.
+    has_successors = models.BooleanField(default=False)
+    # Time-range runs share a batch and start in batch_index order, `parallelism` at a time.
+    batch = models.UUIDField(null=True, blank=True)
+    batch_index = models.PositiveIntegerField(null=True, blank=True)
+    parallelism = models.PositiveSmallIntegerField(default=1)
+    # When the concurrency policy was applied and the run joined the flow's active runs.
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=500, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    # Nodes of the run not yet in a terminal state: the run ends when it reaches 0.
+    nodes_total = models.PositiveIntegerField(default=0)
+    nodes_open = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "fire_time"],
+                condition=models.Q(fire_time__isnull=False),
+                name="flowrun_unique_fire_time",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="flowrun_tenant_status"),
+            models.Index(fields=["tenant", "-created_at"], name="flowrun_tenant_created"),
+            models.Index(fields=["flow", "-created_at"], name="flowrun_flow_created"),
+            models.Index(fields=["flow", "status"], name="flowrun_flow_status"),
+            models.Index(fields=["batch", "batch_index"], name="flowrun_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of flow {self.flow_id} ({self.status})"
+
+
+class NodeRun(TenantOwned):
+    """One attempt of one node in a run; a retry is a new row with attempt + 1."""
+
+    run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="node_runs")
+    # No foreign key: the nodes of an old version may have been deleted since.
+    node_id = models.BigIntegerField()
+    node_name = models.CharField(max_length=128)
+    node_type = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    # The newest attempt of the node in its run: the one whose status is the node's status.
+    is_latest = models.BooleanField(default=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A retry waiting for its interval: the sweep sends it at this time.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    rendered_config = models.JSONField(null=True, blank=True)
+    output = models.JSONField(default=dict, blank=True)
+    branch = models.CharField(max_length=8, null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    log = models.TextField(blank=True, default="")
+    # What a deferred executor (wait, dependency_check) left for its next call.
+    defer_state = models.JSONField(default=dict, blank=True)
+    defer_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run_id", "node_id", "attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "node_id", "attempt"], name="noderun_unique_attempt"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["run", "is_latest", "node_id"], name="noderun_run_latest"),
+            models.Index(fields=["run", "status"], name="noderun_run_status"),
+            models.Index(fields=["tenant", "status"], name="noderun_tenant_status"),
+            models.Index(fields=["status", "heartbeat_at"], name="noderun_status_heartbeat"),
+            models.Index(fields=["status", "queued_at"], name="noderun_status_queued"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_name} #{self.attempt} of run {self.run_id} ({self.status})"
+
+
+class RunEvent(TenantOwned):
+    """An append-only event of a run: created, started, paused, node failed, retried, ..."""
+
+    run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="events")
+    node_run = models.ForeignKey(
+        NodeRun, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "at"], name="runevent_run_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on run {self.run_id}"

@@ -1,5 +1,39 @@
+"""Run routes under /api/v1/: runs, a flow's runs, node runs and their logs."""
+
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter()
+from . import actions, views
 
-urlpatterns = [*router.urls]
+router = SimpleRouter()
+router.register("runs", views.RunViewSet, basename="run")
+router.register("node-runs", views.NodeRunViewSet, basename="node-run")
+
+urlpatterns = [
+    *router.urls,
+    path(
+        "flows/<int:flow_id>/runs/",
+        views.FlowRunViewSet.as_view({"get": "list", "post": "create"}),
+        name="flow-run-list",
+    ),
+    path(
+        "runs/<int:pk>/rerun/",
+        actions.RunActionViewSet.as_view({"post": "rerun"}),
+        name="run-rerun",
+    ),
+    path(
+        "runs/<int:pk>/restore/",
+        actions.RunActionViewSet.as_view({"post": "restore"}),
+        name="run-restore",
+    ),
+    path(
+        "node-runs/<int:pk>/rerun-from/",
+        actions.NodeRunActionViewSet.as_view({"post": "rerun_from"}),
+        name="node-run-rerun-from",
+    ),
+    path(
+        "node-runs/<int:pk>/mark-success/",
+        actions.NodeRunActionViewSet.as_view({"post": "mark_success"}),
+        name="node-run-mark-success",
+    ),
+]

@@ -1,0 +1,145 @@
+"""Shapes of runs and node runs in the API (no business rules: those live in services)."""
+
+from rest_framework import serializers
+
+from operations.choices import USER_MODE_CHOICES, NodeStatus, RunMode, RunStatus, RunTrigger
+from operations.models import FlowRun, NodeRun
+
+
+class RunCreateSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=USER_MODE_CHOICES)
+    business_time = serializers.DateTimeField(required=False, allow_null=True)
+    start = serializers.DateTimeField(required=False, allow_null=True)
+    end = serializers.DateTimeField(required=False, allow_null=True)
+    parallelism = serializers.IntegerField(required=False, default=1)
+    order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="asc")
+
+
+class RunFilterSerializer(serializers.Serializer):
+    """Query parameters of GET /runs/."""
+
+    flow = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    mode = serializers.ChoiceField(choices=RunMode.choices, required=False)
+    trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
+    business_time_after = serializers.DateTimeField(required=False)
+    business_time_before = serializers.DateTimeField(required=False)
+    triggered_by = serializers.IntegerField(required=False)
+    batch = serializers.UUIDField(required=False)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    """A run as listed."""
+
+    flow_name = serializers.CharField(source="flow.name", read_only=True)
+    version = serializers.IntegerField(
+        source="version.number", read_only=True, default=None, allow_null=True
+    )
+    triggered_by_name = serializers.CharField(
+        source="triggered_by.username", read_only=True, default=None, allow_null=True
+    )
+    duration = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FlowRun
+        fields = [
+            "id",
+            "flow",
+            "flow_name",
+            "version",
+            "version_id",
+            "mode",
+            "trigger",
+            "status",
+            "business_time",
+            "fire_time",
+            "triggered_by",
+            "triggered_by_name",
+            "error_policy",
+            "concurrency_policy",
+            "previous_run",
+            "batch",
+            "batch_index",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration",
+            "skip_reason",
+            "error",
+            "nodes_total",
+            "nodes_open",
+        ]
+        read_only_fields = fields
+
+    def get_duration(self, run) -> float | None:
+        """Seconds from the first node's start to the end (or now while it runs)."""
+        if not run.started_at:
+            return None
+        end = run.finished_at
+        if end is None:
+            from django.utils import timezone
+
+            end = timezone.now()
+        return round((end - run.started_at).total_seconds(), 3)
+
+
+class NodeRunSerializer(serializers.ModelSerializer):
+    """A node's latest attempt, as a run's detail shows it."""
+
+    node = serializers.IntegerField(source="node_id", read_only=True)
+    attempts = serializers.IntegerField(source="attempt", read_only=True)
+    status = serializers.ChoiceField(choices=NodeStatus.choices, read_only=True)
+
+    class Meta:
+        model = NodeRun
+        fields = [
+            "id",
+            "node",
+            "node_name",
+            "node_type",
+            "status",
+            "attempt",
+            "attempts",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "worker",
+            "output",
+            "branch",
+            "error",
+            "rendered_config",
+        ]
+        read_only_fields = fields
+
+
+class RunDetailSerializer(RunSerializer):
+    node_runs = serializers.SerializerMethodField()
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "node_runs"]
+        read_only_fields = fields
+
+    def get_node_runs(self, run) -> list[dict]:
+        from operations.selectors import run_node_runs
+
+        return NodeRunSerializer(run_node_runs(run=run), many=True).data
+
+
+class NodeRunLogSerializer(serializers.ModelSerializer):
+    """A node run's log (readable while it runs)."""
+
+    truncated = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NodeRun
+        fields = ["id", "run", "node_id", "node_name", "attempt", "status", "log", "truncated"]
+        read_only_fields = fields
+
+    def get_truncated(self, node_run) -> bool:
+        from operations.models import LOG_TRUNCATED
+
+        return LOG_TRUNCATED in node_run.log
+
+
+class TimeRangeRunsSerializer(serializers.Serializer):
+    runs = RunSerializer(many=True)

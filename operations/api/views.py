@@ -1,0 +1,117 @@
+"""Thin API views for runs: parse, call a selector or a service, shape the answer."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.api.base import TenantViewSet
+from flows import permissions
+from flows.selectors import flow_get
+from operations import selectors, services
+from operations.models import FlowRun, NodeRun
+
+from .serializers import (
+    NodeRunLogSerializer,
+    NodeRunSerializer,
+    RunCreateSerializer,
+    RunDetailSerializer,
+    RunFilterSerializer,
+    RunSerializer,
+    TimeRangeRunsSerializer,
+)
+
+
+def _filters(request) -> dict:
+    params = {k: v for k, v in request.query_params.items() if k in RunFilterSerializer().fields}
+    serializer = RunFilterSerializer(data=params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+RUN_FILTER_PARAMETERS = [
+    OpenApiParameter(name, str, required=False) for name in RunFilterSerializer().fields
+]
+
+
+class FlowRunViewSet(mixins.ListModelMixin, TenantViewSet):
+    """/flows/{flow_id}/runs/: the runs of one flow; POST starts a test run."""
+
+    serializer_class = RunSerializer
+    queryset = FlowRun.objects.none()
+
+    def scoped_queryset(self):
+        flow = flow_get(ctx=self.ctx, flow_id=self.kwargs["flow_id"])
+        return selectors.run_list(ctx=self.ctx, filters={**_filters(self.request), "flow": flow.pk})
+
+    @extend_schema(parameters=RUN_FILTER_PARAMETERS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=RunCreateSerializer, responses={201: RunDetailSerializer})
+    def create(self, request, flow_id=None):
+        flow = flow_get(ctx=self.ctx, flow_id=flow_id, action=permissions.OPERATE)
+        serializer = RunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.run_start(flow=flow, user=request.user, **serializer.validated_data)
+        if isinstance(result, list):
+            body = TimeRangeRunsSerializer({"runs": result}).data
+        else:
+            body = RunDetailSerializer(result).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """/runs/: every run the user may see; stop, pause and resume for those who may operate."""
+
+    queryset = FlowRun.objects.none()
+
+    def get_serializer_class(self):
+        return RunSerializer if self.action == "list" else RunDetailSerializer
+
+    def scoped_queryset(self):
+        filters = _filters(self.request) if self.action == "list" else {}
+        return selectors.run_list(ctx=self.ctx, filters=filters)
+
+    @extend_schema(parameters=RUN_FILTER_PARAMETERS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def _act(self, service):
+        run = self.get_object()
+        selectors.check_flow_action(self.ctx, run.flow, permissions.OPERATE)
+        run = service(run=run, user=self.request.user)
+        return Response(RunDetailSerializer(run).data)
+
+    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        return self._act(services.run_stop)
+
+    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._act(services.run_pause)
+
+    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._act(services.run_resume)
+
+
+class NodeRunViewSet(mixins.RetrieveModelMixin, TenantViewSet):
+    """/node-runs/{id}/: one attempt of a node; its log while it runs."""
+
+    queryset = NodeRun.objects.none()
+    serializer_class = NodeRunSerializer
+
+    def scoped_queryset(self):
+        return selectors.node_run_list(ctx=self.ctx)
+
+    @extend_schema(responses={200: NodeRunLogSerializer})
+    @action(detail=True, methods=["get"])
+    def log(self, request, pk=None):
+        return Response(NodeRunLogSerializer(self.get_object()).data)
+
+
+

@@ -1,0 +1,70 @@
+"""Choices of runs, node runs and run events."""
+
+from django.db import models
+
+from operations.engine import core
+
+
+class RunMode(models.TextChoices):
+    TRY = "try", "Try run"
+    DRY = "dry", "Dry run"
+    POINT_IN_TIME = "point_in_time", "Run at a point in time"
+    TIME_RANGE = "time_range", "Run over a time range"
+    SCHEDULED = "scheduled", "Scheduled run"
+
+
+# Modes a user may start from the API (scheduled runs come from the schedule).
+USER_MODES = (RunMode.TRY, RunMode.DRY, RunMode.POINT_IN_TIME, RunMode.TIME_RANGE)
+USER_MODE_CHOICES = [(mode.value, mode.label) for mode in USER_MODES]
+
+
+class RunTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+    SCHEDULE = "schedule", "Schedule"
+    BACKFILL = "backfill", "Backfill (time range)"
+    RERUN = "rerun", "Rerun"
+    RESTORE = "restore", "Restore"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    WAITING = "waiting", "Waiting"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+    SKIPPED = "skipped", "Skipped"
+
+
+RUN_ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.WAITING, RunStatus.RUNNING, RunStatus.PAUSED})
+RUN_TERMINAL = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.SKIPPED}
+)
+
+
+class NodeStatus(models.TextChoices):
+    PENDING = core.PENDING, "Pending"
+    WAITING = core.WAITING, "Waiting"
+    QUEUED = core.QUEUED, "Queued"
+    RUNNING = core.RUNNING, "Running"
+    SUCCEEDED = core.SUCCEEDED, "Succeeded"
+    FAILED = core.FAILED, "Failed"
+    UPSTREAM_FAILED = core.UPSTREAM_FAILED, "Upstream failed"
+    SKIPPED = core.SKIPPED, "Skipped"
+    STOPPED = core.STOPPED, "Stopped"
+
+
+class EventKind(models.TextChoices):
+    RUN_CREATED = "run_created", "Run created"
+    RUN_SKIPPED = "run_skipped", "Run skipped"
+    RUN_STARTED = "run_started", "Run started"
+    RUN_FINISHED = "run_finished", "Run finished"
+    RUN_PAUSED = "run_paused", "Run paused"
+    RUN_RESUMED = "run_resumed", "Run resumed"
+    RUN_STOPPED = "run_stopped", "Run stopped"
+    NODE_FAILED = "node_failed", "Node failed"
+    NODE_RETRY = "node_retry", "Node retried"
+    NODE_LOST = "node_lost", "Node's worker lost"
+    NODE_RESENT = "node_resent", "Node re-sent to the broker"

@@ -1,0 +1,34 @@
+"""Engine timings and switches: settings, else the environment, else these defaults."""
+
+import os
+
+from django.conf import settings
+
+DEFAULTS = {
+    # A running node's worker refreshes heartbeat_at this often ...
+    "TRIBUTARY_HEARTBEAT_SECONDS": 10.0,
+    # ... and the watchdog declares its worker lost when it is older than this.
+    "TRIBUTARY_HEARTBEAT_TIMEOUT": 60.0,
+    # How often a worker checks whether its running nodes were stopped (and flushes logs).
+    "TRIBUTARY_CANCEL_POLL_SECONDS": 0.5,
+    # A node queued this long without starting is sent again (a message lost by the broker).
+    "TRIBUTARY_QUEUED_RESEND_AFTER": 300.0,
+    # Retries and deferrals up to this many seconds wait in the broker (countdown); longer
+    # ones are parked in the database and sent by the watchdog's sweep.
+    "TRIBUTARY_MAX_COUNTDOWN": 30.0,
+    # 1: a node's result is committed durably (fsync) before its downstream may start.
+    # 0: the commit does not wait for the disk; faster chains, but a PostgreSQL crash can
+    # lose the last fraction of a second of results, whose nodes then run again.
+    "TRIBUTARY_DURABLE_RESULTS": 1.0,
+    # 1: a worker whose node just succeeded executes one of the nodes that became ready
+    # itself when its task's time limit still covers that node's timeout (a chain then
+    # skips the broker); the others go through the broker. 0: every node goes through it.
+    "TRIBUTARY_HAND_OFF_TO_SELF": 1.0,
+}
+
+
+def get(name: str) -> float:
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name, DEFAULTS[name])
+    return float(value)

@@ -1,0 +1,81 @@
+"""Permission-aware reads of runs: visible to whoever may see the run's flow."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.selectors import TenantContext
+from flows import permissions
+from flows.models import TaskFlow
+
+from .models import FlowRun, NodeRun
+
+# Filters run_list understands, each mapped to its lookup.
+RUN_FILTERS = {
+    "flow": "flow_id",
+    "status": "status",
+    "mode": "mode",
+    "trigger": "trigger",
+    "business_time_after": "business_time__gte",
+    "business_time_before": "business_time__lte",
+    "triggered_by": "triggered_by_id",
+    "batch": "batch",
+}
+
+
+def visible_flow_ids(ctx: TenantContext) -> QuerySet | None:
+    """A subquery of the flows the user may see; None when they see all of the tenant's."""
+    visible = permissions.visibility_filter(ctx)
+    if visible is None:
+        return None
+    return TaskFlow.objects.filter(tenant=ctx.tenant).filter(visible).values("pk")
+
+
+def run_list(*, ctx: TenantContext, filters: dict | None = None) -> QuerySet[FlowRun]:
+    """Runs of the flows the user may see, newest first, in a constant number of queries."""
+    qs = FlowRun.objects.filter(tenant=ctx.tenant)
+    flows = visible_flow_ids(ctx)
+    if flows is not None:
+        qs = qs.filter(flow_id__in=flows)
+    for key, value in (filters or {}).items():
+        if value is not None and key in RUN_FILTERS:
+            qs = qs.filter(**{RUN_FILTERS[key]: value})
+    return qs.select_related("flow", "version", "triggered_by").defer("snapshot").order_by("-id")
+
+
+def run_get(*, ctx: TenantContext, run_id, action: str = permissions.VIEW) -> FlowRun:
+    """A run the user may see (else 404) and act on as `action` says (else 403)."""
+    try:
+        pk = int(run_id)
+    except (TypeError, ValueError):
+        raise Http404("No such run.") from None
+    run = run_list(ctx=ctx).filter(pk=pk).first()
+    if run is None:
+        raise Http404("No such run.")
+    check_flow_action(ctx, run.flow, action)
+    return run
+
+
+def check_flow_action(ctx: TenantContext, flow: TaskFlow, action: str) -> None:
+    if action != permissions.VIEW and not permissions.flow_rights(ctx, flow).allows(action):
+        raise PermissionDenied(f"You may not {action} runs of this task flow.")
+
+
+def run_node_runs(*, run: FlowRun) -> QuerySet[NodeRun]:
+    """The latest attempt of every node of a run (its `attempt` is the number of attempts)."""
+    return (
+        NodeRun.objects.filter(run=run, is_latest=True)
+        .defer("log", "defer_state")
+        .order_by("node_id")
+    )
+
+
+def node_run_list(*, ctx: TenantContext) -> QuerySet[NodeRun]:
+    """Node runs of the runs the user may see."""
+    qs = NodeRun.objects.filter(tenant=ctx.tenant)
+    flows = visible_flow_ids(ctx)
+    if flows is not None:
+        qs = qs.filter(run__flow_id__in=flows)
+    return qs.select_related("run")

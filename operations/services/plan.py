@@ -1,0 +1,186 @@
+"""A run's executable plan: its snapshot parsed into a Dag and node specs, cached per process.
+
+Parsing a 1,000-node snapshot costs milliseconds, so every worker keeps recent plans in an
+LRU keyed by the published version (shared by all its runs) or by the run (test runs).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from operations.engine.core import Dag
+
+PLAN_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a plan, as the snapshot recorded it."""
+
+    id: int
+    name: str
+    type: str
+    config: dict
+    retries: int = 0
+    retry_interval: int = 60
+    timeout: int = 3600
+    priority: int = 0
+
+
+@dataclass
+class Plan:
+    """The DAG of a run with its node specs and flow variables."""
+
+    dag: Dag
+    nodes: dict[int, NodeSpec]
+    variables: list
+    # Variables resolve on the wall clock of the flow's schedule (else the server's zone).
+    zone: ZoneInfo | None = None
+    topo_index: dict = field(default_factory=dict)
+    _ancestors: dict = field(default_factory=dict)
+    _refs: dict = field(default_factory=dict)
+
+    def ancestors(self, node_id: int) -> list[int]:
+        """Every ancestor of a node, farthest first (so nearer outputs override farther ones)."""
+        cached = self._ancestors.get(node_id)
+        if cached is None:
+            seen: set = set()
+            stack = list(self.dag.upstream(node_id))
+            while stack:
+                n = stack.pop()
+                if n not in seen:
+                    seen.add(n)
+                    stack.extend(self.dag.upstream(n))
+            cached = sorted(seen, key=self.topo_index.__getitem__)
+            self._ancestors[node_id] = cached
+        return cached
+
+    def needs_outputs(self, node_id: int) -> bool:
+        """True when the node's configuration references something only an upstream can export."""
+        cached = self._refs.get(node_id)
+        if cached is None:
+            from flows.variables import BUILTIN_NAMES, find_references
+
+            defined = {d.get("name") for d in self.variables if isinstance(d, dict)}
+            cached = bool(find_references(self.nodes[node_id].config) - BUILTIN_NAMES - defined)
+            self._refs[node_id] = cached
+        return cached
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be run (for example a cycle)."""
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_snapshot(snapshot: dict) -> Plan:
+    """Build a Plan from a flow snapshot (flows.snapshot.flow_snapshot's format)."""
+    nodes: dict[int, NodeSpec] = {}
+    for raw in snapshot.get("nodes") or []:
+        spec = NodeSpec(
+            id=int(raw["id"]),
+            name=str(raw.get("name") or raw["id"]),
+            type=str(raw.get("type") or ""),
+            config=raw.get("config") or {},
+            retries=_int(raw.get("retries"), 0),
+            retry_interval=_int(raw.get("retry_interval"), 60),
+            timeout=_int(raw.get("timeout"), 3600),
+            priority=_int(raw.get("priority"), 0),
+        )
+        nodes[spec.id] = spec
+    edges = []
+    for raw in snapshot.get("edges") or []:
+        if isinstance(raw, dict):
+            edges.append((int(raw["upstream"]), int(raw["downstream"]), raw.get("branch") or None))
+        else:
+            edges.append(tuple(raw))
+    try:
+        dag = Dag.build(nodes.keys(), edges)
+    except ValueError as exc:
+        raise SnapshotError(str(exc)) from exc
+    return Plan(
+        dag=dag,
+        nodes=nodes,
+        variables=list(snapshot.get("variables") or []),
+        zone=_zone(snapshot),
+        topo_index={n: i for i, n in enumerate(dag.topological_order)},
+    )
+
+
+def _zone(snapshot: dict) -> ZoneInfo:
+    from django.conf import settings
+
+    schedule = snapshot.get("schedule") or {}
+    for name in (schedule.get("timezone"), settings.TIME_ZONE, "UTC"):
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            continue
+    return ZoneInfo("UTC")
+
+
+_cache: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+
+
+def plan_for(*, run_id: int, version_id: int | None, stamp, snapshot: dict | None = None) -> Plan:
+    """The run's plan, parsed once per process (reads the snapshot only on a cache miss).
+
+    `stamp` is the creation time of the version (or of the run for test runs): ids can be
+    reused after a database is emptied (SQLite), a creation time with them cannot.
+    """
+    key = ("version", version_id, stamp) if version_id else ("run", run_id, stamp)
+    with _lock:
+        plan = _cache.get(key)
+        if plan is not None:
+            _cache.move_to_end(key)
+            return plan
+    if snapshot is None:
+        snapshot = load_snapshot(run_id=run_id, version_id=version_id)
+    plan = parse_snapshot(snapshot)
+    with _lock:
+        _cache[key] = plan
+        while len(_cache) > PLAN_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return plan
+
+
+def seed_plan(run, plan: Plan) -> None:
+    """Cache the plan of a run just created (its creator decides its first step)."""
+    stamp = run.version.created_at if run.version_id else run.created_at
+    key = ("version", run.version_id, stamp) if run.version_id else ("run", run.pk, stamp)
+    with _lock:
+        _cache.setdefault(key, plan)
+        while len(_cache) > PLAN_CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def plan_of_run(run) -> Plan:
+    """The plan of a FlowRun instance (services that already hold the row)."""
+    stamp = run.created_at
+    if run.version_id:
+        stamp = run.version.created_at
+    snapshot = run.__dict__.get("snapshot") if not run.version_id else None
+    return plan_for(run_id=run.pk, version_id=run.version_id, stamp=stamp, snapshot=snapshot)
+
+
+def load_snapshot(*, run_id: int, version_id: int | None) -> dict:
+    from flows.models import FlowVersion
+    from operations.models import FlowRun
+
+    if version_id:
+        return FlowVersion.objects.values_list("snapshot", flat=True).get(pk=version_id)
+    return FlowRun.objects.values_list("snapshot", flat=True).get(pk=run_id) or {}
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,445 @@
+"""Creating runs (test runs, time ranges, scheduled runs) and the run-level actions.
+
+The concurrency policy is applied when a run joins the flow's active runs ("activation"),
+under the flow's row lock, so many simultaneous triggers line up one by one; time-range
+runs activate when their turn in the batch comes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.errors import ConflictError
+from flows.models import FlowVersion, TaskFlow
+from operations.choices import (
+    RUN_ACTIVE,
+    RUN_TERMINAL,
+    EventKind,
+    NodeStatus,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+)
+from operations.engine.core import NOT_STARTED, QUEUED, RUNNING
+from operations.models import FlowRun, NodeRun
+
+from . import decisions, dispatch
+from .logs import event, log_line
+from .plan import Plan, SnapshotError, parse_snapshot, seed_plan
+
+MAX_RANGE_RUNS = 500
+MAX_PARALLELISM = 32
+ORDERS = ("asc", "desc")
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def _editing_snapshot(flow: TaskFlow) -> dict:
+    from flows.snapshot import flow_snapshot
+
+    return flow_snapshot(flow)
+
+
+def _check_runnable(snapshot: dict) -> Plan:
+    """The snapshot's plan; a 400 naming the flow when it cannot run."""
+    try:
+        plan = parse_snapshot(snapshot)
+    except SnapshotError as exc:
+        raise ValidationError({"flow": [f"The flow cannot run: {exc}."]}) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError({"flow": ["The flow's definition is not runnable."]}) from exc
+    if not plan.nodes:
+        raise ValidationError({"flow": ["The flow has no nodes to run: add a node first."]})
+    return plan
+
+
+def _create(
+    *,
+    flow: TaskFlow,
+    mode: str,
+    trigger: str,
+    business_time: datetime,
+    user=None,
+    version: FlowVersion | None = None,
+    snapshot: dict | None = None,
+    fire_time: datetime | None = None,
+    batch: uuid.UUID | None = None,
+    batch_index: int | None = None,
+    parallelism: int = 1,
+    plan: Plan | None = None,
+) -> FlowRun:
+    """Insert a run and one pending node run per node (not yet active)."""
+    source = version.snapshot if version is not None else snapshot
+    plan = plan or parse_snapshot(source)
+    nodes = plan.nodes
+    run = FlowRun.objects.create(
+        tenant_id=flow.tenant_id,
+        flow=flow,
+        version=version,
+        snapshot=None if version is not None else snapshot,
+        mode=mode,
+        trigger=trigger,
+        business_time=business_time,
+        fire_time=fire_time,
+        triggered_by=user if getattr(user, "is_authenticated", False) else None,
+        error_policy=(source.get("flow") or {}).get("error_policy") or flow.error_policy,
+        concurrency_policy=(source.get("flow") or {}).get("concurrency_policy")
+        or flow.concurrency_policy,
+        batch=batch,
+        batch_index=batch_index,
+        parallelism=parallelism,
+        nodes_total=len(nodes),
+        nodes_open=len(nodes),
+    )
+    # Node runs are operational records (no history), so one INSERT for a 1,000-node flow.
+    NodeRun.objects.bulk_create(
+        [
+            NodeRun(
+                tenant_id=flow.tenant_id,
+                run=run,
+                node_id=spec.id,
+                node_name=spec.name,
+                node_type=spec.type,
+            )
+            for spec in nodes.values()
+        ],
+        batch_size=500,
+    )
+    event(run, EventKind.RUN_CREATED, f"{run.get_mode_display()} ({trigger}).", user=user)
+    # This process decides the run's first step next: spare it a reload of the snapshot.
+    seed_plan(run, plan)
+    return run
+
+
+def _lock_flow(flow_id: int) -> TaskFlow | None:
+    return TaskFlow.objects.select_for_update().filter(pk=flow_id).first()
+
+
+def _active_runs(flow_id: int, exclude_pk: int):
+    return (
+        FlowRun.objects.filter(flow_id=flow_id, activated_at__isnull=False, status__in=RUN_ACTIVE)
+        .exclude(pk=exclude_pk)
+        .order_by("-activated_at", "-id")
+    )
+
+
+def _activate(run: FlowRun) -> FlowRun:
+    """Apply the concurrency policy and queue the first nodes (caller holds the flow lock)."""
+    active = _active_runs(run.flow_id, run.pk)
+    policy = run.concurrency_policy
+    if policy == "skip":
+        # Runs of one time range do not skip each other: their parallelism says how many overlap.
+        blocker = (active.exclude(batch=run.batch) if run.batch else active).first()
+        if blocker is not None:
+            return _skip(run, f"Skipped: run {blocker.pk} of this flow was still {blocker.status}.")
+    elif policy in decisions.PARALLEL_POLICIES:
+        previous = active.first()
+        if previous is not None:
+            # Lock it: its finishing nodes must see this run as a successor, or we see them.
+            previous = FlowRun.objects.select_for_update().get(pk=previous.pk)
+            if not previous.has_successors:
+                previous.has_successors = True
+                previous.save(update_fields=["has_successors"])
+            run.previous_run = previous
+    run.activated_at = timezone.now()
+    run.save(update_fields=["previous_run", "activated_at"])
+    # Created in this transaction, so no one else can see (or lock) the row yet.
+    decisions.decide_full(run)
+    return run
+
+
+def _skip(run: FlowRun, reason: str) -> FlowRun:
+    now = timezone.now()
+    NodeRun.objects.filter(run=run, status__in=NOT_STARTED).update(
+        status=NodeStatus.SKIPPED, finished_at=now
+    )
+    run.status = RunStatus.SKIPPED
+    run.skip_reason = reason
+    run.activated_at = now
+    run.finished_at = now
+    run.nodes_open = 0
+    run.save(update_fields=["status", "skip_reason", "activated_at", "finished_at", "nodes_open"])
+    event(run, EventKind.RUN_SKIPPED, reason)
+    if run.batch:
+        dispatch.send_run_task("batch_advance", str(run.batch))
+    return run
+
+
+def _parse_parallelism(value) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"parallelism": ["Give a whole number from 1 to 32."]}) from None
+    if not 1 <= number <= MAX_PARALLELISM:
+        raise ValidationError({"parallelism": [f"Must be between 1 and {MAX_PARALLELISM}."]})
+    return number
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError({field: ["Give a date and time (ISO 8601)."]})
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def range_fire_times(*, flow: TaskFlow, start: datetime, end: datetime) -> list[datetime]:
+    """The flow's schedule fire times in [start, end]; a 400 when there is no schedule."""
+    from scheduling.cron import CronError, fire_times
+    from scheduling.models import Schedule
+
+    schedule = Schedule.objects.filter(flow_id=flow.pk).first()
+    if schedule is None or not schedule.cron:
+        raise ValidationError(
+            {
+                "start": [
+                    "A time-range run creates one run per schedule fire time: "
+                    "give the flow a schedule first."
+                ]
+            }
+        )
+    try:
+        times = list(
+            fire_times(
+                schedule.cron,
+                schedule.timezone,
+                after=start - timedelta(microseconds=1),
+                until=end,
+                start_date=schedule.start_date,
+                end_date=schedule.end_date,
+                limit=MAX_RANGE_RUNS + 1,
+            )
+        )
+    except (CronError, ValueError, TypeError) as exc:
+        raise ValidationError({"start": [f"The flow's schedule cannot be used: {exc}"]}) from exc
+    if len(times) > MAX_RANGE_RUNS:
+        raise ValidationError(
+            {"end": [f"The range holds more than {MAX_RANGE_RUNS} fire times: shorten it."]}
+        )
+    if not times:
+        raise ValidationError(
+            {"start": ["No fire time of the flow's schedule falls between start and end."]}
+        )
+    return times
+
+
+def run_start(
+    *,
+    flow: TaskFlow,
+    mode: str,
+    user,
+    business_time: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    parallelism: int = 1,
+    order: str = "asc",
+    trigger: str | None = None,
+) -> FlowRun | list[FlowRun]:
+    """Start a test run of the flow's editing version; a time range returns its runs."""
+    if mode not in (RunMode.TRY, RunMode.DRY, RunMode.POINT_IN_TIME, RunMode.TIME_RANGE):
+        raise ValidationError(
+            {"mode": [f"Unknown mode {mode!r}: use try, dry, point_in_time or time_range."]}
+        )
+    parallelism = _parse_parallelism(parallelism)
+    if order not in ORDERS:
+        raise ValidationError({"order": ["Use asc (oldest first) or desc (newest first)."]})
+    business_time = _aware(business_time, "business_time")
+    start, end = _aware(start, "start"), _aware(end, "end")
+
+    if mode == RunMode.POINT_IN_TIME and business_time is None:
+        raise ValidationError({"business_time": ["A point-in-time run needs a business time."]})
+    times: list[datetime] = []
+    if mode == RunMode.TIME_RANGE:
+        if start is None:
+            raise ValidationError({"start": ["A time-range run needs a start."]})
+        if end is None:
+            raise ValidationError({"end": ["A time-range run needs an end."]})
+        if end < start:
+            raise ValidationError({"end": ["The end must not be before the start."]})
+        times = range_fire_times(flow=flow, start=start, end=end)
+        if order == "desc":
+            times.reverse()
+    elif mode in (RunMode.TRY, RunMode.DRY):
+        business_time = timezone.now()
+
+    snapshot = _editing_snapshot(flow)
+    plan = _check_runnable(snapshot)
+    trigger = trigger or (RunTrigger.BACKFILL if mode == RunMode.TIME_RANGE else RunTrigger.MANUAL)
+
+    with transaction.atomic():
+        if mode != RunMode.TIME_RANGE:
+            run = _create(
+                flow=flow,
+                mode=mode,
+                trigger=trigger,
+                business_time=business_time,
+                user=user,
+                snapshot=snapshot,
+                plan=plan,
+            )
+            _lock_flow(flow.pk)
+            return _activate(run)
+        batch = uuid.uuid4()
+        for index, at in enumerate(times):
+            _create(
+                flow=flow,
+                mode=mode,
+                trigger=trigger,
+                business_time=at,
+                user=user,
+                snapshot=snapshot,
+                batch=batch,
+                batch_index=index,
+                parallelism=parallelism,
+                plan=plan,
+            )
+        _lock_flow(flow.pk)
+        _batch_fill(batch)
+    return list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
+
+
+def _batch_fill(batch) -> int:
+    """Activate the batch's next runs until `parallelism` of them are active (flow locked)."""
+    activated = 0
+    waiting = list(
+        FlowRun.objects.select_for_update()
+        .filter(batch=batch, activated_at__isnull=True, status=RunStatus.QUEUED)
+        .order_by("batch_index")
+    )
+    if not waiting:
+        return 0
+    parallelism = waiting[0].parallelism
+    active = FlowRun.objects.filter(
+        batch=batch, activated_at__isnull=False, status__in=RUN_ACTIVE
+    ).count()
+    for run in waiting:
+        if active >= parallelism:
+            break
+        run = _activate(run)
+        activated += 1
+        if run.status in RUN_ACTIVE:
+            active += 1
+    return activated
+
+
+def batch_advance(batch) -> int:
+    """A run of a time range finished: start the next ones (the `batch_advance` task)."""
+    first = FlowRun.objects.filter(batch=batch).values("flow_id").first()
+    if first is None:
+        return 0
+    with transaction.atomic():
+        _lock_flow(first["flow_id"])
+        return _batch_fill(batch)
+
+
+def run_create_scheduled(*, flow_id: int, fire_time: datetime) -> FlowRun | None:
+    """The scheduled run of the latest published version for a fire time, exactly once.
+
+    None when the flow is gone, unpublished or frozen, or the fire time already has its run.
+    """
+    from flows.choices import FlowStatus
+
+    try:
+        with transaction.atomic():
+            flow = _lock_flow(flow_id)
+            if (
+                flow is None
+                or flow.status != FlowStatus.PUBLISHED
+                or flow.is_frozen
+                or flow.published_version_id is None
+            ):
+                return None
+            if FlowRun.objects.filter(flow_id=flow.pk, fire_time=fire_time).exists():
+                return None
+            run = _create(
+                flow=flow,
+                mode=RunMode.SCHEDULED,
+                trigger=RunTrigger.SCHEDULE,
+                business_time=fire_time,
+                version=flow.published_version,
+                fire_time=fire_time,
+            )
+            return _activate(run)
+    except IntegrityError:
+        # Without row locks (SQLite) the unique (flow, fire_time) constraint decides.
+        return None
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _locked_active(run: FlowRun, action: str) -> FlowRun:
+    locked = decisions.lock_run(run.pk)
+    if locked is None:
+        raise ConflictError("The run no longer exists.")
+    if locked.status in RUN_TERMINAL:
+        raise ConflictError(f"The run is already {locked.status}: nothing to {action}.", "status")
+    return locked
+
+
+def run_stop(*, run: FlowRun, user=None) -> FlowRun:
+    """Stop every node at once (running SQL is cancelled by its worker); the run ends stopped."""
+    with transaction.atomic():
+        locked = _locked_active(run, "stop")
+        active = list(
+            NodeRun.objects.filter(
+                run_id=run.pk, is_latest=True, status__in=(QUEUED, RUNNING)
+            ).values_list("pk", flat=True)
+        )
+        who = getattr(user, "username", None) or "the system"
+        event(locked, EventKind.RUN_STOPPED, f"Stop requested by {who}.", user=user)
+        decisions.decide_full(locked, stopping=True, user=user)
+        for pk in active:
+            _append(pk, f"stopped by {who}")
+    run.refresh_from_db()
+    return run
+
+
+def _append(node_run_id: int, message: str) -> None:
+    from .logs import append_log
+
+    append_log(node_run_id, log_line(message))
+
+
+def run_pause(*, run: FlowRun, user=None) -> FlowRun:
+    """No new node starts; running nodes finish. Queued nodes go back to pending."""
+    with transaction.atomic():
+        locked = _locked_active(run, "pause")
+        if locked.status == RunStatus.PAUSED:
+            raise ConflictError("The run is already paused.", "status")
+        queued = list(
+            NodeRun.objects.filter(run_id=run.pk, is_latest=True, status=QUEUED).values_list(
+                "pk", "queued_at"
+            )
+        )
+        NodeRun.objects.filter(pk__in=[pk for pk, _ in queued], status=QUEUED).update(
+            status=NodeStatus.PENDING, queued_at=None
+        )
+        dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in queued])
+        locked.status = RunStatus.PAUSED
+        locked.save(update_fields=["status"])
+        event(locked, EventKind.RUN_PAUSED, "Paused.", user=user)
+    run.refresh_from_db()
+    return run
+
+
+def run_resume(*, run: FlowRun, user=None) -> FlowRun:
+    """Let nodes start again: whatever became ready while paused is queued now."""
+    with transaction.atomic():
+        locked = _locked_active(run, "resume")
+        if locked.status != RunStatus.PAUSED:
+            raise ConflictError("The run is not paused.", "status")
+        locked.status = RunStatus.RUNNING if locked.started_at else RunStatus.QUEUED
+        locked.save(update_fields=["status"])
+        event(locked, EventKind.RUN_RESUMED, "Resumed.", user=user)
+        decisions.decide_full(locked, user=user)
+    run.refresh_from_db()
+    return run

@@ -1,0 +1,70 @@
+"""The watchdog (a periodic task): lost workers, parked attempts that are due, lost messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from operations import conf
+from operations.choices import RUN_ACTIVE, EventKind, RunStatus
+from operations.engine.core import QUEUED, RUNNING, WAITING
+from operations.models import FlowRun, NodeRun
+
+from . import dispatch
+from .decisions import RUN_FIELDS, run_evaluate, run_plan
+from .logs import event
+from .runtime import LOST_PREFIX, node_lost
+
+
+def _node_timeout(run_id: int, node_id: int) -> int:
+    run = FlowRun.objects.select_related("version").only(*RUN_FIELDS).get(pk=run_id)
+    spec = run_plan(run).nodes.get(node_id)
+    return spec.timeout if spec else 3600
+
+
+def watchdog_sweep(*, heartbeat_timeout: float | None = None, resend_after: float | None = None) -> dict:
+    """Fail or retry nodes whose worker stopped beating, send due parked nodes, re-send lost ones."""
+    now = timezone.now()
+    heartbeat_timeout = heartbeat_timeout or conf.get("TRIBUTARY_HEARTBEAT_TIMEOUT")
+    resend_after = resend_after or conf.get("TRIBUTARY_QUEUED_RESEND_AFTER")
+    stale_before = now - timedelta(seconds=heartbeat_timeout)
+    report = {"lost": 0, "sent": 0, "resent": 0, "evaluated": 0}
+
+    for pk, worker, beat in NodeRun.objects.filter(
+        status=RUNNING, heartbeat_at__lt=stale_before
+    ).values_list("pk", "worker", "heartbeat_at")[:500]:
+        reason = f"{LOST_PREFIX}: {worker or 'its worker'} sent no heartbeat since {beat.isoformat()}"
+        if node_lost(pk, reason, stale_before=stale_before):
+            report["lost"] += 1
+
+    due = NodeRun.objects.filter(status=QUEUED, queued_at__isnull=True, next_attempt_at__lte=now)
+    resend = NodeRun.objects.filter(
+        status=QUEUED, queued_at__lt=now - timedelta(seconds=resend_after)
+    )
+    for qs, key in ((due, "sent"), (resend, "resent")):
+        for pk, run_id in qs.values_list("pk", "run_id")[:1000]:
+            with transaction.atomic():
+                nr = NodeRun.objects.select_for_update().filter(pk=pk, status=QUEUED).first()
+                if nr is None:
+                    continue
+                run = FlowRun.objects.only("status", "tenant_id").get(pk=run_id)
+                if run.status == RunStatus.PAUSED:
+                    continue
+                nr.queued_at = now
+                nr.save(update_fields=["queued_at"])
+                dispatch.send_nodes([(nr.pk, now, None, _node_timeout(run_id, nr.node_id))])
+                if key == "resent":
+                    event(run, EventKind.NODE_RESENT, f"{nr.node_name} queued since long: sent again", node_run=nr)
+            report[key] += 1
+
+    # A safety net for gates: runs holding waiting nodes whose previous run may have moved.
+    for run_id in (
+        NodeRun.objects.filter(status=WAITING, run__status__in=RUN_ACTIVE)
+        .values_list("run_id", flat=True)
+        .distinct()[:200]
+    ):
+        run_evaluate(run_id)
+        report["evaluated"] += 1
+    return report

@@ -1,0 +1,57 @@
+"""Celery entry points of the engine: thin, take ids, idempotent (status-guarded services)."""
+
+from celery import shared_task
+from django.db import close_old_connections
+
+from operations import services
+
+# Seconds kept in hand below the soft time limit when a task goes on with another node.
+SOFT_LIMIT_MARGIN = 20
+
+
+@shared_task(bind=True, name="operations.node_execute", acks_late=True, reject_on_worker_lost=True)
+def node_execute(self, node_run_id: int) -> None:
+    """Execute one queued node run; a duplicate or late delivery does nothing."""
+    # Connections outlive tasks (CELERY_DB_REUSE_MAX): drop a broken or expired one first.
+    close_old_connections()
+    _hard, soft = self.request.timelimit or (None, None)
+    # What is left of this task's soft time limit bounds the nodes it may go on with.
+    budget = soft - SOFT_LIMIT_MARGIN if soft else None
+    services.node_execute(node_run_id, budget=budget)
+
+
+@shared_task(name="operations.run_evaluate", acks_late=True)
+def run_evaluate(run_id: int) -> None:
+    """Re-decide a run whose concurrency gate may have opened."""
+    close_old_connections()
+    services.run_evaluate(run_id)
+
+
+@shared_task(name="operations.batch_advance", acks_late=True)
+def batch_advance(batch: str) -> None:
+    """Start the next runs of a time range after one of them finished."""
+    close_old_connections()
+    services.batch_advance(batch)
+
+
+@shared_task(name="operations.watchdog", acks_late=True, time_limit=300, soft_time_limit=240)
+def watchdog() -> dict:
+    """Periodic: lost workers, parked retries that are due, messages the broker lost."""
+    close_old_connections()
+    return services.watchdog_sweep()
+
+
+@shared_task(name="operations.bench_noop", ignore_result=True)
+def bench_noop(marker: str | None = None) -> None:
+    """A no-op for `manage.py benchmark`'s raw Celery chain; the last one leaves a marker file."""
+    if marker:
+        import time
+        from pathlib import Path
+
+        from django.conf import settings
+
+        path = Path(settings.VAR_DIR) / "benchmark" / marker
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(repr(time.time()))
+        partial.replace(path)  # the reader sees the whole file or none

@@ -1,0 +1,13 @@
+"""Settings of the Celery workers the integration tests start: the test database, quick timings."""
+
+import os
+
+from config.settings.test import *  # noqa: F403
+from config.settings.test import CELERY_BROKER_TRANSPORT_OPTIONS, DATABASES
+
+# The database pytest-django created for this session (not the development one).
+DATABASES["default"]["NAME"] = os.environ["TRIBUTARY_TEST_DB_NAME"]
+# Poll the filesystem broker often (the Redis transport ignores it).
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "polling_interval": 0.05}
+TRIBUTARY_HEARTBEAT_SECONDS = 1.0
+TRIBUTARY_CANCEL_POLL_SECONDS = 0.2

@@ -1,0 +1,129 @@
+"""Real `celery -A config worker` processes on the test database and broker, for pytest.
+
+`celery_workers` (function scope, transactional database) gives a running worker pool that
+is started once per test module, has its queue purged before each test and is stopped at the
+end of the module. The workers connect to the same test database and broker as the test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).with_name("celery")
+READY_TIMEOUT = 60
+
+
+def wait_for(predicate, *, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class WorkerPool:
+    """One Celery worker (prefork) with `concurrency` child processes."""
+
+    def __init__(self, *, concurrency: int = 4, log_dir: Path):
+        self.concurrency = concurrency
+        self.log_path = log_dir / f"celery-worker-{os.getpid()}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["DJANGO_SETTINGS_MODULE"] = "tests.integration.worker_settings"
+        env["TRIBUTARY_TEST_DB_NAME"] = str(connection.settings_dict["NAME"])
+        env["PYTHONPATH"] = str(ROOT)
+        return env
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text("")
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(CELERY),
+                "-A",
+                "config",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"engine-test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self._ready, timeout=READY_TIMEOUT, interval=0.1, what="the Celery worker to start")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"the Celery worker exited:\n{self.log_tail()}")
+        return b" ready." in self.log_path.read_bytes()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def purge(self) -> None:
+        from config.celery_app import app
+
+        app.control.purge()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        # Cold shutdown of our own worker (nothing of a test runs any more), then a kill of
+        # its process group if it does not go.
+        os.kill(self.proc.pid, signal.SIGQUIT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def _worker_pool(django_db_setup, django_db_blocker):
+    # Per module, not per session: a worker left running would consume the messages of
+    # later tests that start workers of their own on the same broker.
+    pool = WorkerPool(log_dir=Path(settings.VAR_DIR) / "test-workers")
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def celery_workers(_worker_pool, transactional_db):
+    """A running worker pool on this test's (committed) data; its queue is empty at start."""
+    from operations.services import plan
+
+    plan.clear_cache()
+    if not _worker_pool.alive():
+        _worker_pool.start()
+    _worker_pool.purge()
+    yield _worker_pool
+    _worker_pool.purge()
