@@ -68,3 +68,8 @@ class EventKind(models.TextChoices):
     NODE_RETRY = "node_retry", "Node retried"
     NODE_LOST = "node_lost", "Node's worker lost"
     NODE_RESENT = "node_resent", "Node re-sent to the broker"
+    RUN_RERUN = "run_rerun", "Run rerun"
+    RUN_RESTORED = "run_restored", "Run restored"
+    NODE_RERUN_FROM = "node_rerun_from", "Rerun from node"
+    NODE_MARKED_SUCCEEDED = "node_marked_succeeded", "Node marked succeeded"
+    ALERT_SENT = "alert_sent", "Alert sent"

@@ -147,3 +147,21 @@ class RunEvent(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} on run {self.run_id}"
+
+
+class NotificationAttempt(TenantOwned):
+    """One attempt to tell someone about a run (e-mail or webhook), with its outcome."""
+
+    run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=16)  # failed | succeeded | overdue
+    channel = models.CharField(max_length=8)  # email | webhook
+    target = models.CharField(max_length=2000)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    ok = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "event"], name="notifattempt_run_event")]

@@ -55,3 +55,23 @@ def bench_noop(marker: str | None = None) -> None:
         partial = path.with_suffix(".partial")
         partial.write_text(repr(time.time()))
         partial.replace(path)  # the reader sees the whole file or none
+
+
+@shared_task(name="operations.send_alerts", acks_late=True, time_limit=120, soft_time_limit=110)
+def send_alerts(run_id: int, event: str) -> None:
+    """Tell the owner and the flow's recipients that a run failed / succeeded / overran."""
+    from operations import alerts
+
+    close_old_connections()
+    alerts.send_alerts(run_id=run_id, event=event)
+
+
+@shared_task(name="operations.deliver_webhook", acks_late=True, time_limit=60, soft_time_limit=50)
+def deliver_webhook(run_id: int, event: str, url: str, attempt: int) -> None:
+    """POST one alert to a webhook; on failure try again later with backoff."""
+    from operations import alerts
+
+    close_old_connections()
+    delay = alerts.deliver_webhook(run_id=run_id, event=event, url=url, attempt=attempt)
+    if delay is not None:
+        deliver_webhook.apply_async((run_id, event, url, attempt + 1), countdown=delay)

@@ -199,8 +199,16 @@ def finish_run(run: FlowRun, status: str, *, user=None, message: str = "") -> No
         )
         run.error = ("Failed nodes: " + ", ".join(failed)) if failed else "A node failed."
     event(run, EventKind.RUN_FINISHED, message or f"Run {status}.", user=user)
+    run_id = run.pk
+    transaction.on_commit(lambda: _alert(run_id))
     if run.batch:
         dispatch.send_run_task("batch_advance", str(run.batch))
+
+
+def _alert(run_id: int) -> None:
+    from operations import alerts
+
+    alerts.alert_run_finished(run_id=run_id)
 
 
 def outcome_of_nodes(run_id: int) -> str:

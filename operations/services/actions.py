@@ -1,0 +1,205 @@
+"""O&M actions on finished runs and their nodes: rerun, restore, rerun from a node, mark success.
+
+Each action takes the run's row lock and re-checks the run's status inside the transaction,
+so two operators acting at once (stop and restore, say) leave the run in one state. Restore,
+rerun-from and mark-success reopen the same run with the version (or snapshot) it ran.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.errors import ConflictError
+from operations.choices import RUN_ACTIVE, RUN_TERMINAL, EventKind, RunStatus, RunTrigger
+from operations.engine import core
+from operations.engine.core import FAILED, PENDING, STOPPED, SUCCEEDED, UPSTREAM_FAILED
+from operations.models import FlowRun, NodeRun, RunEvent
+
+from . import runs
+from .decisions import decide_full, lock_run, run_plan
+from .logs import bounded, event, log_line
+
+# Event kinds of the actions (plain strings: EventKind has no members for them yet).
+RUN_RERUN = "run_rerun"
+RUN_RESTORED = "run_restored"
+NODE_RERUN_FROM = "node_rerun_from"
+NODE_MARKED_SUCCEEDED = "node_marked_succeeded"
+
+
+def _who(user) -> str:
+    return getattr(user, "username", None) or "the system"
+
+
+def _locked(run_id: int) -> FlowRun:
+    locked = lock_run(run_id)
+    if locked is None:
+        raise ConflictError("The run no longer exists.")
+    return locked
+
+
+def _latest(run_id: int) -> dict[int, NodeRun]:
+    return {nr.node_id: nr for nr in NodeRun.objects.filter(run_id=run_id, is_latest=True)}
+
+
+def _new_attempts(run: FlowRun, latest: dict[int, NodeRun], node_ids, note: str) -> list[NodeRun]:
+    """A pending attempt for each node; the new row becomes the node's latest."""
+    old = [latest[n] for n in sorted(node_ids) if n in latest]
+    if not old:
+        return []
+    # Node runs are operational records without history (as in runs._create).
+    NodeRun.objects.filter(pk__in=[nr.pk for nr in old]).update(is_latest=False)
+    return NodeRun.objects.bulk_create(
+        [
+            NodeRun(
+                tenant_id=run.tenant_id,
+                run_id=run.pk,
+                node_id=nr.node_id,
+                node_name=nr.node_name,
+                node_type=nr.node_type,
+                attempt=nr.attempt + 1,
+                status=PENDING,
+                log=log_line(f"attempt {nr.attempt + 1}: {note}"),
+            )
+            for nr in old
+        ]
+    )
+
+
+def _reopen(run: FlowRun) -> None:
+    """Put a finished run back to running (the caller decides what is ready next)."""
+    if run.status in RUN_TERMINAL:
+        run.status = RunStatus.RUNNING if run.started_at else RunStatus.QUEUED
+        run.finished_at = None
+        run.error = ""
+        run.save(update_fields=["status", "finished_at", "error"])
+
+
+def _refuse_active(run: FlowRun, action: str) -> None:
+    if run.status in RUN_ACTIVE:
+        raise ConflictError(
+            f"The run is still {run.status}: stop it or let it finish before you {action}.",
+            "status",
+        )
+
+
+def run_rerun(*, run: FlowRun, user) -> FlowRun:
+    """A new run of the same flow with the version (or snapshot) the run used; policy applies."""
+    source = run.version.snapshot if run.version_id else FlowRun.objects.get(pk=run.pk).snapshot
+    plan = runs._check_runnable(source or {})
+    with transaction.atomic():
+        new = runs._create(
+            flow=run.flow,
+            mode=run.mode,
+            trigger=RunTrigger.RERUN,
+            business_time=run.business_time,
+            user=user,
+            version=run.version if run.version_id else None,
+            snapshot=None if run.version_id else source,
+            plan=plan,
+        )
+        runs._lock_flow(run.flow_id)
+        new = runs._activate(new)
+        event(run, RUN_RERUN, f"Rerun as run {new.pk} by {_who(user)}.", user=user)
+    new.refresh_from_db()
+    return new
+
+
+def run_restore(*, run: FlowRun, user) -> FlowRun:
+    """Rerun the failed, upstream-failed, stopped and not-run nodes of a finished run in place."""
+    with transaction.atomic():
+        locked = _locked(run.pk)
+        if locked.status == RunStatus.SUCCEEDED:
+            raise ConflictError("The run succeeded: nothing to restore.", "status")
+        _refuse_active(locked, "restore it")
+        if locked.status not in (RunStatus.FAILED, RunStatus.STOPPED):
+            raise ConflictError(f"The run was {locked.status}: nothing to restore.", "status")
+        latest = _latest(locked.pk)
+        nodes = core.restorable({n: nr.status for n, nr in latest.items()})
+        if not nodes:
+            raise ConflictError("Every node of the run succeeded: nothing to restore.", "status")
+        who = _who(user)
+        _new_attempts(locked, latest, nodes, f"restored by {who}")
+        _reopen(locked)
+        event(locked, RUN_RESTORED, f"Restored by {who}: {len(nodes)} node(s) rerun.", user=user)
+        decide_full(locked, user=user)
+    run.refresh_from_db()
+    return run
+
+
+def node_rerun_from(*, node_run: NodeRun, user) -> FlowRun:
+    """Rerun a node and every node downstream of it in its finished run."""
+    with transaction.atomic():
+        locked = _locked(node_run.run_id)
+        _refuse_active(locked, "rerun from a node")
+        dag = run_plan(locked).dag
+        if node_run.node_id not in dag.nodes:
+            raise ConflictError("The node is not part of the run's flow version.", "node")
+        nodes = core.nodes_to_rerun_from(dag, node_run.node_id)
+        who = _who(user)
+        _new_attempts(
+            locked, _latest(locked.pk), nodes, f"rerun from {node_run.node_name} by {who}"
+        )
+        _reopen(locked)
+        event(
+            locked,
+            NODE_RERUN_FROM,
+            f"Rerun from {node_run.node_name} by {who}: {len(nodes)} node(s).",
+            node_run=node_run,
+            user=user,
+        )
+        decide_full(locked, user=user)
+    return FlowRun.objects.get(pk=node_run.run_id)
+
+
+def node_mark_success(*, node_run: NodeRun, user) -> FlowRun:
+    """A failed node counts as succeeded; what its failure blocked runs again."""
+    with transaction.atomic():
+        locked = _locked(node_run.run_id)
+        nr = NodeRun.objects.select_for_update().filter(pk=node_run.pk).first()
+        if nr is None:
+            raise ConflictError("The node run no longer exists.")
+        if not nr.is_latest:
+            raise ConflictError(
+                "This is an earlier attempt of the node: mark its latest attempt instead.", "status"
+            )
+        if nr.status != FAILED:
+            raise ConflictError(
+                f"The node is {nr.status}: only a failed node can be marked succeeded.", "status"
+            )
+        who = _who(user)
+        nr.status = SUCCEEDED
+        nr.log = bounded(nr.log, log_line(f"marked succeeded by {who}"))
+        nr.save(update_fields=["status", "log"])
+        event(
+            locked,
+            NODE_MARKED_SUCCEEDED,
+            f"{nr.node_name}: marked succeeded by {who}.",
+            node_run=nr,
+            user=user,
+        )
+        plan = run_plan(locked)
+        latest = _latest(locked.pk)
+        # Nodes another failed node still blocks stay upstream-failed (no pointless attempt).
+        failed = {n for n, row in latest.items() if row.status == FAILED}
+        again = {
+            n
+            for n in plan.dag.descendants(nr.node_id)
+            if n in latest
+            and latest[n].status == UPSTREAM_FAILED
+            and not failed.intersection(plan.ancestors(n))
+        }
+        if not _stopped_by_user(locked.pk, nr):
+            # Stopped by the error policy because of a failure: those run again too.
+            again |= {n for n, row in latest.items() if row.status == STOPPED}
+        _new_attempts(locked, latest, again, f"{nr.node_name} marked succeeded by {who}")
+        _reopen(locked)
+        decide_full(locked, user=user)
+    return FlowRun.objects.get(pk=node_run.run_id)
+
+
+def _stopped_by_user(run_id: int, nr: NodeRun) -> bool:
+    """Whether someone stopped the run after this node failed (its stopped nodes stay so)."""
+    stops = RunEvent.objects.filter(run_id=run_id, kind=EventKind.RUN_STOPPED)
+    if nr.finished_at is not None:
+        stops = stops.filter(at__gte=nr.finished_at)
+    return stops.exists()
