@@ -124,6 +124,18 @@ class Command(BaseCommand):
             "(TRIBUTARY_DURABLE_RESULTS=0; see operations/conf.py for the trade-off).",
         )
         parser.add_argument("--no-worker", action="store_true", help="Use workers already running.")
+        parser.add_argument(
+            "--scheduling", action="store_true",
+            help="Also measure scheduling lateness (1,000 every-minute schedules, ~3 minutes).",
+        )
+        parser.add_argument("--schedules", type=int, default=1000, help="With --scheduling.")
+        parser.add_argument(
+            "--api-scale", action="store_true",
+            help="Also measure the flow API at 100,000 flows (scratch database, ~5 minutes).",
+        )
+        parser.add_argument("--flows", type=int, default=100_000, help="With --api-scale.")
+        parser.add_argument("--only", choices=["engine", "scheduling", "api-scale"], default=None,
+                            help="Run one part only.")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -131,10 +143,27 @@ class Command(BaseCommand):
                keep=False, no_worker=False, relaxed_commit=False, **options):
         if relaxed_commit:
             os.environ["TRIBUTARY_DURABLE_RESULTS"] = "0"  # read by the workers started below
+        only = options.get("only")
+        parts = {"engine": only in (None, "engine"),
+                 "scheduling": only == "scheduling" or (only is None and options.get("scheduling")),
+                 "api-scale": only == "api-scale" or (only is None and options.get("api_scale"))}
         # A SIGTERM (e.g. `timeout`) must still stop the workers and remove the scratch data.
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        self.extra: dict = {}
         try:
-            self._run(quick, pool, concurrency, workers, keep, no_worker)
+            if parts["scheduling"]:
+                from scheduling.benchmark import run_scheduling_benchmark
+
+                result = run_scheduling_benchmark(schedules=options["schedules"], progress=self.say)
+                self.extra.update({f"scheduling_{k}": v for k, v in result.items()})
+            if parts["api-scale"]:
+                from flows.benchmark import run_api_scale_benchmark
+
+                self.extra.update(run_api_scale_benchmark(flows=options["flows"], stdout=self.stdout))
+            if parts["engine"]:
+                self._run(quick, pool, concurrency, workers, keep, no_worker)
+            else:
+                self.stdout.write(json.dumps(self.extra, default=str))
         finally:
             signal.signal(signal.SIGTERM, previous)
 
@@ -175,6 +204,7 @@ class Command(BaseCommand):
                         "durable_results": bool(conf.get("TRIBUTARY_DURABLE_RESULTS")),
                         "database": connection.vendor,
                         "broker": settings.CELERY_BROKER_URL.split("://")[0]})
+        results.update(self.extra)
         self.report(results)
 
     def say(self, text: str) -> None:
@@ -339,4 +369,4 @@ class Command(BaseCommand):
         ]
         self.say("targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets))
         results["targets_met"] = all(ok for _, ok in targets)
-        self.stdout.write(json.dumps(results))
+        self.stdout.write(json.dumps(results, default=str))
