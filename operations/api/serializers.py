@@ -15,16 +15,20 @@ class RunCreateSerializer(serializers.Serializer):
     order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="asc")
 
 
+# Ids are 64-bit: a larger number is a 400, not a database overflow.
+MAX_ID = 2**63 - 1
+
+
 class RunFilterSerializer(serializers.Serializer):
     """Query parameters of GET /runs/."""
 
-    flow = serializers.IntegerField(required=False)
+    flow = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     mode = serializers.ChoiceField(choices=RunMode.choices, required=False)
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
     business_time_after = serializers.DateTimeField(required=False)
     business_time_before = serializers.DateTimeField(required=False)
-    triggered_by = serializers.IntegerField(required=False)
+    triggered_by = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     batch = serializers.UUIDField(required=False)
 
 

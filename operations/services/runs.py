@@ -218,6 +218,8 @@ def range_fire_times(*, flow: TaskFlow, start: datetime, end: datetime) -> list[
                 limit=MAX_RANGE_RUNS + 1,
             )
         )
+    except OverflowError as exc:
+        raise ValidationError({"start": ["start and end must lie between years 1 and 9999."]}) from exc
     except (CronError, ValueError, TypeError) as exc:
         raise ValidationError({"start": [f"The flow's schedule cannot be used: {exc}"]}) from exc
     if len(times) > MAX_RANGE_RUNS:

@@ -251,3 +251,19 @@ def test_stop_pause_resume_through_the_api(api, flow, member_user, engine):
     assert res.status_code == 200 and res.json()["status"] == "stopped"
     assert {n["status"] for n in res.json()["node_runs"]} == {"stopped"}
     assert client.post(f"/api/v1/runs/{run.pk}/stop/").status_code == 409
+
+
+@pytest.mark.django_db
+def test_out_of_range_ids_and_dates_are_400_not_500(api, tenant, admin_user):
+    from tests.factories import FlowFactory
+
+    client = api(admin_user)
+    res = client.get("/api/v1/runs/?flow=1180591620717411303424")
+    assert res.status_code == 400 and "flow" in res.json()
+    res = client.get("/api/v1/runs/?triggered_by=99999999999999999999999")
+    assert res.status_code == 400 and "triggered_by" in res.json()
+    flow = FlowFactory(tenant=tenant, owner=admin_user)
+    client.put(f"/api/v1/flows/{flow.pk}/schedule/", {"cron": "0 0 * * *", "timezone": "UTC"}, format="json")
+    res = client.post(f"/api/v1/flows/{flow.pk}/runs/", {
+        "mode": "time_range", "start": "0001-01-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, format="json")
+    assert res.status_code == 400, res.content
