@@ -25,7 +25,7 @@ pytestmark = [
     ),
 ]
 
-TRIGGERS = 30
+TRIGGERS = 50  # issue 8: 50 concurrent triggers per policy
 
 
 @pytest.fixture(autouse=True)

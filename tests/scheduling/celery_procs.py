@@ -74,7 +74,7 @@ def _env() -> dict:
 
 @contextmanager
 def celery_processes(
-    tmp_path: Path, *, worker: bool = True, beat: bool = True, concurrency: int = 2
+    tmp_path: Path, *, worker: bool = True, beat: bool = True, concurrency: int = 2, beats: int = 1
 ) -> Iterator[dict[str, CeleryProcess]]:
     """Start a worker and/or beat on the test database and broker; stop them on exit."""
     env = _env()
@@ -96,18 +96,20 @@ def celery_processes(
                 env,
             )
             stack.callback(procs["worker"].stop)
-        if beat:
-            procs["beat"] = CeleryProcess(
+        for index in range(beats if beat else 0):
+            # More than one beat is a misconfiguration we must survive (issue 8).
+            name = "beat" if index == 0 else f"beat{index + 1}"
+            procs[name] = CeleryProcess(
                 "beat",
                 [
                     "--loglevel=INFO",
-                    f"--schedule={tmp_path / 'beat-schedule'}",
-                    f"--pidfile={tmp_path / 'beat.pid'}",
+                    f"--schedule={tmp_path / f'{name}-schedule'}",
+                    f"--pidfile={tmp_path / f'{name}.pid'}",
                 ],
-                tmp_path / "beat.log",
+                tmp_path / f"{name}.log",
                 env,
             )
-            stack.callback(procs["beat"].stop)
+            stack.callback(procs[name].stop)
         if worker:
             wait_for(
                 lambda: (

@@ -19,7 +19,7 @@ def next_minute(moment):
     return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
-def test_beat_and_worker_fire_each_minute_once_even_when_the_task_is_sent_twice(
+def test_two_beats_and_a_worker_fire_each_minute_once_even_when_the_task_is_sent_twice(
     make_flow, member_user, tmp_path
 ):
     # Given a published flow scheduled every minute
@@ -27,13 +27,23 @@ def test_beat_and_worker_fire_each_minute_once_even_when_the_task_is_sent_twice(
     schedule = services.schedule_save(flow=flow, user=member_user, cron="* * * * *")
     boundary = next_minute(schedule.active_since)
 
-    with celery_processes(tmp_path) as procs:
+    # (two beat processes at once: a misconfiguration every fire time must survive)
+    with celery_processes(tmp_path, beats=2) as procs:
         # When beat reaches the next minute boundary
         run = wait_for(
             lambda: FlowRun.objects.filter(flow=flow, fire_time=boundary).first(),
             deadline=75,
             what=f"the scheduled run of {boundary.isoformat()}",
         )
+        # ... both beats sent that minute's task
+        for name in ("beat", "beat2"):
+            wait_for(
+                lambda name=name: procs[name].has_logged(
+                    rf"Sending due task flow-schedule:{schedule.pk}\b"
+                ),
+                deadline=30,
+                what=f"{name} to send the fire task",
+            )
         # ... and the fire task is delivered twice more for the same minute
         extra = [fire_schedule.apply_async(kwargs={"schedule_id": schedule.pk}) for _ in range(2)]
         for result in extra:
