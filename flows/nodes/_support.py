@@ -191,3 +191,28 @@ def truthy(value) -> bool:
         return value != 0 and bool(value)
     except Exception:  # noqa: BLE001 - exotic values are truthy when present
         return True
+
+
+def run_single_read(ctx: ExecutionContext, what: str):
+    """Run the configured single read-only statement (`sql` on `datasource`) for one row.
+
+    `what` names the statement in messages ("check", "query"). Returns the connector's result,
+    which is a query (it has a result set).
+    """
+    from flows.connectors import ConnectorError
+
+    sql = ctx.config.get("sql", "")
+    problems = single_read_problems(sql, "sql")
+    if problems:
+        raise NodeFailed(f"{problems[0][0]}: {problems[0][1]}")
+    statement = split_statements(sql)[0]
+    ds = load_datasource(ctx, ctx.config.get("datasource"), "datasource")
+    ctx.log(f"{what}: {shorten(statement)}")
+    with open_connection(ds, ctx, "datasource") as conn:
+        try:
+            result = conn.run(statement, max_rows=1, single=True, read_only=True)
+        except ConnectorError as exc:
+            raise NodeFailed(f"{what} failed: {exc}") from None
+    if not result.is_query:
+        raise NodeFailed(f"The {what} returned no result set; write a SELECT.")
+    return result

@@ -10,12 +10,10 @@ from ._support import (
     SQL_PROPERTY,
     VAR_RE,
     datasource_problems,
-    load_datasource,
-    open_connection,
+    run_single_read,
     schema_problems,
     shorten,
     single_read_problems,
-    split_statements,
     truthy,
 )
 from .base import ExecutionContext, NodeFailed, NodeResult, NodeType, ValidationContext, register
@@ -107,22 +105,7 @@ class Condition(NodeType):
         return NodeResult(output={"result": verdict}, branch=branch)
 
     def _sql_value(self, ctx: ExecutionContext):
-        from flows.connectors import ConnectorError
-
-        sql = ctx.config.get("sql", "")
-        problems = single_read_problems(sql, "sql")
-        if problems:
-            raise NodeFailed(f"{problems[0][0]}: {problems[0][1]}")
-        statement = split_statements(sql)[0]
-        ds = load_datasource(ctx, ctx.config.get("datasource"), "datasource")
-        ctx.log(f"check: {shorten(statement)}")
-        with open_connection(ds, ctx, "datasource") as conn:
-            try:
-                result = conn.run(statement, max_rows=1, single=True, read_only=True)
-            except ConnectorError as exc:
-                raise NodeFailed(f"check failed: {exc}") from None
-        if not result.is_query:
-            raise NodeFailed("The check returned no result set; write a SELECT.")
+        result = run_single_read(ctx, "check")
         if not result.rows or not result.rows[0]:
             return None  # no row: false
         return result.rows[0][0]

@@ -10,10 +10,8 @@ from ._support import (
     DATASOURCE_PROPERTY,
     SQL_PROPERTY,
     datasource_problems,
-    load_datasource,
-    open_connection,
+    run_single_read,
     schema_problems,
-    shorten,
     single_read_problems,
     split_statements,
 )
@@ -52,22 +50,9 @@ class SqlAssign(NodeType):
         return not complete
 
     def execute(self, ctx: ExecutionContext) -> NodeResult:
-        from flows.connectors import ConnectorError, text_value
+        from flows.connectors import text_value
 
-        sql = ctx.config.get("sql", "")
-        problems = single_read_problems(sql, "sql")
-        if problems:
-            raise NodeFailed(f"{problems[0][0]}: {problems[0][1]}")
-        statement = split_statements(sql)[0]
-        ds = load_datasource(ctx, ctx.config.get("datasource"), "datasource")
-        ctx.log(f"query: {shorten(statement)}")
-        with open_connection(ds, ctx, "datasource") as conn:
-            try:
-                result = conn.run(statement, max_rows=1, single=True, read_only=True)
-            except ConnectorError as exc:
-                raise NodeFailed(f"query failed: {exc}") from None
-        if not result.is_query:
-            raise NodeFailed("The statement returned no result set; write a SELECT.")
+        result = run_single_read(ctx, "query")
         if not result.rows:
             raise NodeFailed("The query returned no row: there is nothing to assign.")
         output = {}
