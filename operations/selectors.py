@@ -79,3 +79,22 @@ def node_run_list(*, ctx: TenantContext) -> QuerySet[NodeRun]:
     if flows is not None:
         qs = qs.filter(run__flow_id__in=flows)
     return qs.select_related("run")
+
+
+def run_critical_path(*, run: FlowRun, node_runs) -> list[dict]:
+    """The chain of nodes that determined a finished run's duration (empty while it runs)."""
+    from operations.engine.core import critical_path
+    from operations.services.plan import plan_of_run
+
+    from .choices import RUN_TERMINAL
+
+    if run.status not in RUN_TERMINAL:
+        return []
+    by_node = {nr.node_id: nr for nr in node_runs}
+    timings = {n: (nr.started_at, nr.finished_at) for n, nr in by_node.items()}
+    path = critical_path(plan_of_run(run).dag, timings)
+    return [
+        {"node": n, "node_name": by_node[n].node_name,
+         "duration_s": round((by_node[n].finished_at - by_node[n].started_at).total_seconds(), 3)}
+        for n in path
+    ]

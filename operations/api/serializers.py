@@ -1,5 +1,6 @@
 """Shapes of runs and node runs in the API (no business rules: those live in services)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from operations.choices import USER_MODE_CHOICES, NodeStatus, RunMode, RunStatus, RunTrigger
@@ -116,17 +117,37 @@ class NodeRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CriticalStepSerializer(serializers.Serializer):
+    node = serializers.IntegerField()
+    node_name = serializers.CharField()
+    duration_s = serializers.FloatField()
+
+
 class RunDetailSerializer(RunSerializer):
     node_runs = serializers.SerializerMethodField()
+    critical_path = serializers.SerializerMethodField()
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "node_runs"]
+        fields = [*RunSerializer.Meta.fields, "node_runs", "critical_path"]
         read_only_fields = fields
 
-    def get_node_runs(self, run) -> list[dict]:
+    def _node_runs(self, run) -> list[NodeRun]:
         from operations.selectors import run_node_runs
 
-        return NodeRunSerializer(run_node_runs(run=run), many=True).data
+        if getattr(run, "_latest_node_runs", None) is None:
+            run._latest_node_runs = list(run_node_runs(run=run))
+        return run._latest_node_runs
+
+    @extend_schema_field(NodeRunSerializer(many=True))
+    def get_node_runs(self, run) -> list[dict]:
+        return NodeRunSerializer(self._node_runs(run), many=True).data
+
+    @extend_schema_field(CriticalStepSerializer(many=True))
+    def get_critical_path(self, run) -> list[dict]:
+        """Finished runs: the chain of nodes whose durations added up to the run's."""
+        from operations.selectors import run_critical_path
+
+        return run_critical_path(run=run, node_runs=self._node_runs(run))
 
 
 class NodeRunLogSerializer(serializers.ModelSerializer):

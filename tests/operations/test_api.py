@@ -267,3 +267,24 @@ def test_out_of_range_ids_and_dates_are_400_not_500(api, tenant, admin_user):
     res = client.post(f"/api/v1/flows/{flow.pk}/runs/", {
         "mode": "time_range", "start": "0001-01-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, format="json")
     assert res.status_code == 400, res.content
+
+
+def test_finished_run_detail_names_its_critical_path(api, tenant, member_user, engine):
+    # Given: a diamond a → (fast, slow) → z whose slow branch took longest
+    import datetime as _dt
+
+    flow, _ = build_flow(tenant=tenant, owner=member_user,
+                         nodes=["a", "fast", "slow", "z"],
+                         edges=[("a", "fast"), ("a", "slow"), ("fast", "z"), ("slow", "z")])
+    res = engine.call(api(member_user).post, runs_url(flow), {"mode": "try"}, format="json")
+    run_id = res.json()["id"]
+    assert api(member_user).get(f"/api/v1/runs/{run_id}/").json()["critical_path"] == []
+    engine.drain()
+    start = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
+    spans = {"a": (0, 1), "fast": (1, 2), "slow": (1, 6), "z": (6, 7)}
+    for name, (begin, end) in spans.items():
+        NodeRun.objects.filter(run_id=run_id, node_name=name).update(
+            started_at=start + _dt.timedelta(seconds=begin), finished_at=start + _dt.timedelta(seconds=end))
+    # When: the finished run is read; Then: the chain through the slow branch is named
+    path = api(member_user).get(f"/api/v1/runs/{run_id}/").json()["critical_path"]
+    assert [(p["node_name"], p["duration_s"]) for p in path] == [("a", 1.0), ("slow", 5.0), ("z", 1.0)]
