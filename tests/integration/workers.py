@@ -31,7 +31,7 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.05, what: st
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            pytest.fail(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
