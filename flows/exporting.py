@@ -14,33 +14,16 @@ from typing import Any
 import yaml
 
 from .nodes import base as node_types
+from .services.flows import EDITABLE_FIELDS
 from .services.validation import safe_references
-from .snapshot import schedule_data
+from .snapshot import NODE_FIELDS, schedule_data
 
 KIND = "tributary/flow"
 VERSION = 1
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 REF_KEYS = {"datasources": "$datasource", "flows": "$flow"}
-FLOW_FIELDS = (
-    "name",
-    "business_scenario",
-    "description",
-    "error_policy",
-    "concurrency_policy",
-    "is_public",
-    "variables",
-    "notifications",
-)
-NODE_FIELDS = (
-    "name",
-    "type",
-    "config",
-    "position",
-    "retries",
-    "retry_interval",
-    "timeout",
-    "priority",
-)
+# The document carries the flow's editable configuration and the snapshot's node keys.
+FLOW_FIELDS = EDITABLE_FIELDS
 TOP_LEVEL = {"kind", "version", *FLOW_FIELDS, "nodes", "edges", "schedule"}
 # Distinct from any real id, so a probe shows which config leaves are references.
 _PROBE = 987_654_321_987
