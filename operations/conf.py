@@ -11,8 +11,16 @@ DEFAULTS = {
     "TRIBUTARY_HEARTBEAT_TIMEOUT": 60.0,
     # How often a worker checks whether its running nodes were stopped (and flushes logs).
     "TRIBUTARY_CANCEL_POLL_SECONDS": 0.5,
-    # A node queued this long without starting is sent again (a message lost by the broker).
-    "TRIBUTARY_QUEUED_RESEND_AFTER": 300.0,
+    # A node queued this long without starting is sent again (a message lost by the broker,
+    # e.g. a Redis restarted without persistence). A re-send of a message that was merely
+    # slow is harmless (the claim is status-guarded: the later copy finds nothing to claim),
+    # so this only bounds how long a lost node waits: one heartbeat timeout, like a lost
+    # worker, plus up to one watchdog period (15 s).
+    "TRIBUTARY_QUEUED_RESEND_AFTER": 60.0,
+    # A worker whose database connection breaks (PostgreSQL restarted) retries the claim or
+    # the recording of a result on a new connection for this long. Keep it below the
+    # heartbeat timeout: a result recorded later than that may find its node declared lost.
+    "TRIBUTARY_DB_RECONNECT_SECONDS": 30.0,
     # Retries and deferrals up to this many seconds wait in the broker (countdown); longer
     # ones are parked in the database and sent by the watchdog's sweep.
     "TRIBUTARY_MAX_COUNTDOWN": 30.0,

@@ -1,9 +1,16 @@
-"""Celery entry points of the engine: thin, take ids, idempotent (status-guarded services)."""
+"""Celery entry points of the engine: thin, take ids, idempotent (status-guarded services).
+
+A connection kept from an earlier task may be dead (the database restarted): the engine's
+idempotent services run through `reconnecting`, which retries them on a new connection
+(the node task retries its claim and its result inside services.node_execute). Alerts are
+not retried that way: a retry could send an e-mail twice.
+"""
 
 from celery import shared_task
 from django.db import close_old_connections
 
 from operations import services
+from operations.reconnect import reconnecting
 
 # Seconds kept in hand below the soft time limit when a task goes on with another node.
 SOFT_LIMIT_MARGIN = 20
@@ -24,21 +31,21 @@ def node_execute(self, node_run_id: int) -> None:
 def run_evaluate(run_id: int) -> None:
     """Re-decide a run whose concurrency gate may have opened."""
     close_old_connections()
-    services.run_evaluate(run_id)
+    reconnecting(services.run_evaluate, run_id)
 
 
 @shared_task(name="operations.batch_advance", acks_late=True)
 def batch_advance(batch: str) -> None:
     """Start the next runs of a time range after one of them finished."""
     close_old_connections()
-    services.batch_advance(batch)
+    reconnecting(services.batch_advance, batch)
 
 
 @shared_task(name="operations.watchdog", acks_late=True, time_limit=300, soft_time_limit=240)
 def watchdog() -> dict:
     """Periodic: lost workers, parked retries that are due, messages the broker lost."""
     close_old_connections()
-    return services.watchdog_sweep()
+    return reconnecting(services.watchdog_sweep)
 
 
 @shared_task(name="operations.bench_noop", ignore_result=True)

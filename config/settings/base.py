@@ -264,6 +264,12 @@ CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "500"))
 # Data source passwords are encrypted with MultiFernet: the first key encrypts, all decrypt.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 
+# A worker that lost the broker keeps trying to reconnect however long the outage lasts
+# (Celery gives up after 100 attempts, about 45 minutes, and exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A node running when the broker connection drops goes on and records its result in
+# PostgreSQL; cancelling it (Celery 6's default) would only make it run a second time.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Outbound network policy of data sources and http nodes (flows/netpolicy.py): comma-separated
 # hosts ("db.example.com", ".example.com" for a domain) or CIDR networks. Loopback, private and
 # link-local addresses are refused unless allowed; deny wins over allow; the platform's own

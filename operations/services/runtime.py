@@ -30,6 +30,7 @@ from operations.engine.core import (
     SUCCEEDED,
 )
 from operations.models import FlowRun, NodeRun
+from operations.reconnect import reconnecting
 
 from . import dispatch, hot
 from .decisions import (  # noqa: F401 - re-exported for callers of the node path
@@ -113,7 +114,7 @@ def node_execute(node_run_id: int, *, budget: float | None = None) -> None:
     """
     until = time.monotonic() + budget if budget else None
     while node_run_id is not None:
-        claim = node_claim(node_run_id)
+        claim = reconnecting(node_claim, node_run_id)
         if claim is None:
             return
         node_run_id = node_finish(claim, node_run_claimed(claim), continue_until=until)
@@ -197,10 +198,12 @@ def node_finish(claim: Claim, outcome, *, continue_until: float | None = None) -
     with tracked.flush_lock:
         text = tracked.take_lines()
     timeout = claim.spec.timeout if claim.spec else 3600
+    # The node ran outside any transaction: its result survives a database restart meanwhile.
     if isinstance(outcome, Success) and _fits(claim, text):
-        return _record_success(claim, outcome, text, continue_until)
-    record_outcome(
-        tracked.node_run_id, claim.row["run_id"], outcome, text, timeout=timeout, rendered=claim.rendered
+        return reconnecting(_record_success, claim, outcome, text, continue_until)
+    reconnecting(
+        record_outcome,
+        tracked.node_run_id, claim.row["run_id"], outcome, text, timeout=timeout, rendered=claim.rendered,
     )
     return None
 

@@ -1,0 +1,182 @@
+"""Faults survived with real processes: the database (PostgreSQL) restarted mid-run.
+
+Workers keep their connections between tasks, so after a restart every one of them holds a
+dead connection; a node executing while the database is down must still record its result,
+once, when it is back. The test process reconnects too.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from operations.models import NodeRun
+from operations.reconnect import reconnecting
+from operations.services import run_start
+from tests.factories import build_flow
+from tests.integration.workers import wait_for
+from tests.operations.test_workers import TERMINAL, http, node_status, statuses
+
+pytestmark = pytest.mark.integration
+
+DB = settings.DATABASES["default"]
+LOCAL_POSTGRES = DB["ENGINE"].endswith("postgresql") and DB.get("HOST", "") in (
+    "", "127.0.0.1", "localhost", "::1",
+)
+
+
+@dataclass
+class Cluster:
+    """The local PostgreSQL server of DATABASE_URL, stopped and started as its owner."""
+
+    data_dir: str
+    options: list[str]  # the server's command-line options (postmaster.opts) but -D
+    pg_ctl: str
+    owner: str
+
+    def pg_ctl_as_owner(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", self.owner, "--", self.pg_ctl, "-D", self.data_dir, *args],
+            check=True, capture_output=True, timeout=90,
+        )
+
+    def stop(self) -> None:
+        self.pg_ctl_as_owner("stop", "-m", "fast", "-w", "-t", "60")
+
+    def start(self) -> None:
+        log = f"/tmp/postgresql-{DB.get('PORT') or 5432}-restarted-by-tests.log"
+        self.pg_ctl_as_owner("start", "-w", "-t", "60", "-l", log, "-o", shlex.join(self.options))
+
+    def running(self) -> bool:
+        return (Path(self.data_dir) / "postmaster.pid").exists()
+
+
+def _cluster() -> Cluster | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW data_directory")
+        data_dir = cursor.fetchone()[0]
+    opts = Path(data_dir) / "postmaster.opts"
+    if not opts.exists():
+        return None
+    binary, *args = shlex.split(opts.read_text())
+    options = []
+    while args:  # drop -D <dir>: pg_ctl passes its own
+        arg = args.pop(0)
+        if arg == "-D":
+            args.pop(0)
+        elif not arg.startswith("-D"):
+            options.append(arg)
+    pg_ctl = Path(binary).with_name("pg_ctl")
+    if not pg_ctl.exists():
+        return None
+    return Cluster(data_dir, options, str(pg_ctl), pwd.getpwuid(os.stat(data_dir).st_uid).pw_name)
+
+
+@pytest.fixture
+def postgres(celery_workers):
+    """The cluster of the test database; started again after the test whatever happens."""
+    try:
+        cluster = _cluster()
+    except Exception as exc:  # noqa: BLE001 - e.g. not allowed to read data_directory
+        pytest.skip(f"cannot locate the PostgreSQL data directory: {exc}")
+    if cluster is None:
+        pytest.skip("the PostgreSQL of DATABASE_URL is not a local server this test can restart")
+    yield cluster
+    if not cluster.running():
+        cluster.start()
+    connection.close()
+
+
+needs_local_postgres = pytest.mark.skipif(
+    not LOCAL_POSTGRES or os.geteuid() != 0,
+    reason="needs a local PostgreSQL as database and the right to restart it",
+)
+
+
+def fan_out(tenant, owner, server, key: str, width: int):
+    """`first` -> `<key>0` .. `<key>{width-1}` (http, blocked on `key`) -> `join`."""
+    busy = [f"{key}{i}" for i in range(width)]
+    flow, _ = build_flow(
+        tenant=tenant, owner=owner,
+        nodes=["first", *(http(name, server.url(f"block/{key}")) for name in busy), "join"],
+        edges=[*(("first", name) for name in busy), *((name, "join") for name in busy)],
+    )
+    return flow, ["first", *busy, "join"]
+
+
+def finished(run, timeout: float = 60):
+    """The run once terminal, polling through a connection that may have to reconnect."""
+
+    def done():
+        reconnecting(run.refresh_from_db)
+        return run.status in TERMINAL
+
+    wait_for(done, timeout=timeout, interval=0.2, what=lambda: f"run {run.pk} to finish; nodes: {statuses(run)}")
+    return run
+
+
+def ran_once(run, names) -> None:
+    """The run succeeded with one attempt of every node, each succeeded."""
+    assert run.status == "succeeded", statuses(run)
+    attempts = NodeRun.objects.filter(run=run).values_list("node_name", "status")
+    assert sorted(attempts) == sorted((name, "succeeded") for name in names)
+
+
+@needs_local_postgres
+def test_database_restarted_while_a_node_runs_records_its_result_once(
+    celery_workers, postgres, http_server, tenant, admin_user
+):
+    # Given: a node busy on a worker when the database stops
+    flow, _ = build_flow(
+        tenant=tenant, owner=admin_user,
+        nodes=["first", http("slow", http_server.url("block/db")), "left", "right", "join"],
+        edges=[("first", "slow"), ("slow", "left"), ("slow", "right"),
+               ("left", "join"), ("right", "join")],
+    )
+    run = run_start(flow=flow, mode="try", user=admin_user)
+    node_status(run, "slow", "running")
+    wait_for(lambda: http_server.waiting("db"), what="the slow node's request")
+
+    # When: the node finishes while the database is down, and the database comes back
+    postgres.stop()
+    http_server.release("db")
+    wait_for(lambda: "database connection lost" in celery_workers.log_tail(200), timeout=30,
+             what=lambda: f"the worker to wait for the database; log:\n{celery_workers.log_tail(40)}")
+    postgres.start()
+
+    # Then: the result was recorded once and the run went on to succeed, with no watchdog
+    ran_once(finished(run), ["first", "slow", "left", "right", "join"])
+    assert http_server.hits["/block/db"] == 1
+
+
+@needs_local_postgres
+def test_database_restarted_between_nodes_workers_reconnect(
+    celery_workers, postgres, http_server, tenant, admin_user
+):
+    # Given: every worker process holds a connection (each ran one node of a first run)
+    width = celery_workers.concurrency
+    flow, names = fan_out(tenant, admin_user, http_server, "warm", width)
+    warm = run_start(flow=flow, mode="try", user=admin_user)
+    wait_for(lambda: http_server.waiting("warm") == width, what="every worker process to run a node")
+    http_server.release("warm")
+    ran_once(finished(warm), names)
+
+    # When: the database restarts while no node runs, then a run starts
+    postgres.stop()
+    postgres.start()
+    flow, names = reconnecting(fan_out, tenant, admin_user, http_server, "after", width)
+    run = run_start(flow=flow, mode="try", user=admin_user)
+
+    # Then: every worker process reconnected to claim and record its node
+    wait_for(lambda: http_server.waiting("after") == width, what="every worker process to run a node")
+    http_server.release("after")
+    ran_once(finished(run), names)
+    assert http_server.hits["/block/after"] == width
