@@ -295,7 +295,7 @@ def run_scheduling_benchmark(
         run_count = runs.count()
         distinct = runs.values("flow_id", "fire_time").distinct().count()
         beat_log = beat.text()
-        sends = _log_times(beat_log, "Sending due task flow-schedule:")
+        sends = _log_times(beat_log, "Sending due schedules")
         loads = _log_times(beat_log, "TributaryScheduler: loaded")
         reach = [
             min([(t - e).total_seconds() for t in loads if t >= e], default=None)

@@ -26,6 +26,7 @@ Semantics, fixed here because cron dialects disagree:
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -202,6 +203,13 @@ def parse_cron(expr: str) -> CronSpec:
     """Parse a 5-field cron expression with Celery's parser; raise CronError naming the field."""
     if not isinstance(expr, str):
         raise CronError("cron", "the cron expression must be text")
+    return _parse_cron(expr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cron(expr: str) -> CronSpec:
+    # Cached: a busy minute computes the fire times of a thousand schedules sharing a few
+    # expressions (the result is immutable; errors are not cached).
     parts = expr.split()
     if len(parts) != 5:
         raise CronError(
@@ -452,6 +460,12 @@ def fire_times(
     return _fire_times(spec, zone, after, start_date, end_date, until, limit)
 
 
+@functools.lru_cache(maxsize=1024)
+def _wall_times(spec: CronSpec) -> list[tuple[int, int]]:
+    """The (hour, minute) wall times of a day, ascending (shared: callers only read it)."""
+    return [(h, m) for h in sorted(spec.hours) for m in sorted(spec.minutes)]
+
+
 def _fire_times(
     spec: CronSpec,
     zone: ZoneInfo,
@@ -479,7 +493,7 @@ def _fire_times(
         until_day = until.astimezone(zone).date()
         if last is None or until_day < last:
             last = until_day
-    times = [(h, m) for h in sorted(spec.hours) for m in sorted(spec.minutes)]
+    times = _wall_times(spec)
     count = 0
     # Until a day reaches past ``after``, bisect for its first time past it instead of
     # resolving every wall time (an every-minute spec has 1,440 a day).

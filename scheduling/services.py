@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone as djtz
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
@@ -302,57 +302,97 @@ def _due_times(schedule: Schedule, *, after: datetime, until: datetime) -> list[
     return list(spec_of(schedule).fire_times(after=after, until=until))
 
 
-def _fire(*, schedule: Schedule, fire_time: datetime, source: str):
-    """Create the scheduled run for one fire time, once; None when it was already fired."""
-    from operations.services import run_create_scheduled  # the engine; imported lazily
+def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
+    """Create the scheduled runs of these fire times in one transaction, each once."""
+    from operations.services import runs_create_scheduled  # the engine; imported lazily
 
-    picked_up = djtz.now()  # when we got to it: beat's and the queue's share of the lateness
+    picked_up = djtz.now()  # when we got to them: beat's and the queue's share of the lateness
     with transaction.atomic():
-        # The engine creates at most one run per (flow, fire time) under the flow's lock;
-        # the ledger row commits with it, so the two always agree.
-        run = run_create_scheduled(flow_id=schedule.flow_id, fire_time=fire_time)
-        if run is None:
-            return None  # fired already (another beat, a redelivery, the sweep) or not runnable
-        created = getattr(run, "created_at", None) or djtz.now()
-        firing = ScheduleFiring.objects.create(
-            tenant_id=schedule.tenant_id,
-            flow_id=schedule.flow_id,
-            schedule=schedule,
-            fire_time=fire_time,
-            source=source,
-            fired_at=picked_up,
-            run_id=run.pk,
-            lateness=(created - fire_time).total_seconds(),
+        # The engine creates at most one run per (flow, fire time) under the flows' locks;
+        # the ledger rows commit with the runs, so the two always agree.
+        runs = runs_create_scheduled(items=[(s.flow_id, t) for s, t in due])
+        # Lateness runs to the last statement before the commit that makes the runs live.
+        done = djtz.now()
+        firings = [
+            ScheduleFiring(
+                tenant_id=schedule.tenant_id,
+                flow_id=schedule.flow_id,
+                schedule=schedule,
+                fire_time=fire_time,
+                source=source,
+                fired_at=picked_up,
+                run_id=runs[(schedule.flow_id, fire_time)].pk,
+                lateness=(done - fire_time).total_seconds(),
+            )
+            for schedule, fire_time in due
+            if (schedule.flow_id, fire_time) in runs
+        ]
+        ScheduleFiring.objects.bulk_create(firings, batch_size=1000)
+    fired = {}
+    for firing in firings:
+        fired[(firing.schedule_id, firing.fire_time)] = runs[(firing.flow_id, firing.fire_time)]
+        logger.info(
+            "schedule %s fired %s (run %s, %.3fs late, %s)",
+            firing.schedule_id,
+            firing.fire_time.isoformat(),
+            firing.run_id,
+            firing.lateness,
+            source,
         )
-    logger.info(
-        "schedule %s fired %s (run %s, %.3fs late, %s)",
-        schedule.pk,
-        fire_time.isoformat(),
-        firing.run_id,
-        firing.lateness,
-        source,
-    )
-    return run
+    return fired
+
+
+def _fire_many(due: list[tuple[Schedule, datetime]], source: str) -> dict:
+    """{(schedule id, fire time): run} for the fire times that got their run now.
+
+    All in one transaction; if that fails (a race lost on SQLite, which has no row locks,
+    or one flow's trouble), each fire time is tried on its own, so one cannot hold back
+    the others.
+    """
+    if not due:
+        return {}
+    try:
+        return _fire_batch(due, source)
+    except IntegrityError:
+        if len(due) == 1:
+            return {}  # fired already, by another beat, a redelivery or the sweep
+    except Exception:
+        if len(due) == 1:
+            schedule, fire_time = due[0]
+            logger.exception("could not fire schedule %s at %s", schedule.pk, fire_time)
+            return {}
+    fired = {}
+    for item in due:
+        fired.update(_fire_many([item], source))
+    return fired
+
+
+def schedules_fire(*, schedule_ids: list[int], now: datetime | None = None) -> dict:
+    """Fire the latest due fire time of each schedule (beat's task); {schedule id: run}.
+
+    Nothing happens for a schedule that is gone, disabled, whose flow is unpublished or
+    frozen, or whose fire time is more than GRACE old (missed: listed, not replayed).
+    """
+    now = now or djtz.now()
+    ids = {int(pk) for pk in schedule_ids}
+    schedules = list(Schedule.objects.select_related("flow").filter(pk__in=ids).order_by("pk"))
+    gone = ids - {schedule.pk for schedule in schedules}
+    if gone:
+        # Beat entries outliving their schedules: harmless, and removed so they stop waking us.
+        _delete_tasks([f"{PERIODIC_TASK_PREFIX}{pk}" for pk in sorted(gone)])
+    due = []
+    for schedule in schedules:
+        if not schedule_is_firing(schedule=schedule, flow=schedule.flow):
+            continue
+        times = _due_times(schedule, after=now - GRACE, until=now + EARLY_TOLERANCE)
+        if times:
+            due.append((schedule, times[-1]))
+    return {pk: run for (pk, _), run in _fire_many(due, FiringSource.BEAT).items()}
 
 
 def schedule_fire(*, schedule_id: int, now: datetime | None = None):
-    """Fire the latest due fire time of a schedule (beat's task); returns the run or None.
-
-    Nothing happens when the schedule is gone, disabled, its flow unpublished or frozen,
-    or the fire time is more than GRACE old (missed: listed, not replayed).
-    """
-    now = now or djtz.now()
-    schedule = Schedule.objects.select_related("flow").filter(pk=schedule_id).first()
-    if schedule is None:
-        # A beat entry outliving its schedule: harmless, and removed so it stops waking us.
-        _delete_tasks([f"{PERIODIC_TASK_PREFIX}{schedule_id}"])
-        return None
-    if not schedule_is_firing(schedule=schedule, flow=schedule.flow):
-        return None
-    due = _due_times(schedule, after=now - GRACE, until=now + EARLY_TOLERANCE)
-    if not due:
-        return None
-    return _fire(schedule=schedule, fire_time=due[-1], source=FiringSource.BEAT)
+    """Fire the latest due fire time of one schedule; returns the run or None."""
+    return schedules_fire(schedule_ids=[schedule_id], now=now).get(schedule_id)
 
 
 def schedule_sweep(*, now: datetime | None = None) -> int:
@@ -384,14 +424,9 @@ def schedule_sweep(*, now: datetime | None = None) -> int:
         )
     )
     fired = {(flow_id, t.timestamp()) for flow_id, t in fired}
-    started = 0
-    for schedule, fire_time in due:
-        if (schedule.flow_id, fire_time.timestamp()) in fired:
-            continue
-        try:
-            run = _fire(schedule=schedule, fire_time=fire_time, source=FiringSource.SWEEP)
-        except Exception:
-            logger.exception("sweep could not fire schedule %s at %s", schedule.pk, fire_time)
-            continue
-        started += run is not None
-    return started
+    return len(
+        _fire_many(
+            [(s, t) for s, t in due if (s.flow_id, t.timestamp()) not in fired],
+            FiringSource.SWEEP,
+        )
+    )

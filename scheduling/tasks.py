@@ -14,6 +14,14 @@ def fire_schedule(schedule_id: int) -> None:
 
 
 @shared_task(
+    name="scheduling.tasks.fire_schedules", ignore_result=True, time_limit=300, soft_time_limit=290
+)
+def fire_schedules(schedule_ids: list[int]) -> None:
+    """Beat's wake-up for the schedules due at one moment (scheduling.beat batches them)."""
+    services.schedules_fire(schedule_ids=schedule_ids)
+
+
+@shared_task(
     name="scheduling.tasks.sweep_due_schedules",
     ignore_result=True,
     time_limit=300,

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("TRIBUTARY_VAR_DIR", BASE_DIR / "var"))
@@ -255,7 +256,20 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 14},
     },
 }
+# Beat's wake-ups (and the sweep) travel in a queue of their own, which every worker also
+# consumes: a busy minute's fire task must not wait behind the node tasks of the runs
+# that the minute's first schedules just started.
+SCHEDULING_QUEUE = "tributary.scheduling"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue(SCHEDULING_QUEUE))
+CELERY_TASK_ROUTES = {"scheduling.tasks.*": {"queue": SCHEDULING_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost the broker keeps trying to reconnect however long the outage lasts
+# (Celery gives up after 100 attempts, about 45 minutes, and exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A node running when the broker connection drops goes on and records its result in
+# PostgreSQL; cancelling it (Celery 6's default) would only make it run a second time.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Celery's Django fixup closes the database connection around every task unless this is
 # set: a new PostgreSQL connection per node costs more than the node. Connections are
 # recycled every 2 x this many tasks; the engine's tasks also drop broken/expired ones.
@@ -264,12 +278,6 @@ CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "500"))
 # Data source passwords are encrypted with MultiFernet: the first key encrypts, all decrypt.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 
-# A worker that lost the broker keeps trying to reconnect however long the outage lasts
-# (Celery gives up after 100 attempts, about 45 minutes, and exits).
-CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-# A node running when the broker connection drops goes on and records its result in
-# PostgreSQL; cancelling it (Celery 6's default) would only make it run a second time.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Outbound network policy of data sources and http nodes (flows/netpolicy.py): comma-separated
 # hosts ("db.example.com", ".example.com" for a domain) or CIDR networks. Loopback, private and
 # link-local addresses are refused unless allowed; deny wins over allow; the platform's own

@@ -10,6 +10,7 @@ from .runs import (
     run_resume,
     run_start,
     run_stop,
+    runs_create_scheduled,
 )
 from .runtime import node_execute, node_lost
 from .watchdog import watchdog_sweep
@@ -22,6 +23,7 @@ __all__ = [
     "node_rerun_from",
     "range_fire_times",
     "run_create_scheduled",
+    "runs_create_scheduled",
     "run_evaluate",
     "run_pause",
     "run_rerun",

@@ -54,7 +54,14 @@ def append_log(node_run_id: int, text: str) -> None:
 
 def event(run, kind: str, message: str = "", *, node_run=None, user=None) -> RunEvent:
     """Record one run event."""
-    return RunEvent.objects.create(
+    row = event_row(run, kind, message, node_run=node_run, user=user)
+    row.save(force_insert=True)
+    return row
+
+
+def event_row(run, kind: str, message: str = "", *, node_run=None, user=None) -> RunEvent:
+    """An unsaved run event (for bulk inserts)."""
+    return RunEvent(
         tenant_id=run.tenant_id,
         run_id=run.pk,
         node_run_id=getattr(node_run, "pk", node_run),

@@ -13,7 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from operations.engine.core import Dag
 
-PLAN_CACHE_SIZE = 256
+# The cache holds at most this many plans, and at most this many nodes in all (a few
+# big flows must not push out the many small ones a minute of schedules fires).
+PLAN_CACHE_SIZE = 4096
+PLAN_CACHE_NODES = 200_000
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,13 @@ class Plan:
     variables: list
     # Variables resolve on the wall clock of the flow's schedule (else the server's zone).
     zone: ZoneInfo | None = None
+    # The flow's policies as the snapshot recorded them (None: the flow's own apply).
+    error_policy: str | None = None
+    concurrency_policy: str | None = None
     topo_index: dict = field(default_factory=dict)
     _ancestors: dict = field(default_factory=dict)
     _refs: dict = field(default_factory=dict)
+    _first: dict = field(default_factory=dict)
 
     def ancestors(self, node_id: int) -> list[int]:
         """Every ancestor of a node, farthest first (so nearer outputs override farther ones)."""
@@ -57,6 +64,23 @@ class Plan:
             cached = sorted(seen, key=self.topo_index.__getitem__)
             self._ancestors[node_id] = cached
         return cached
+
+    def first_step(self, policy: str) -> list[int] | None:
+        """The nodes a fresh run queues first, highest priority first (core.decide over an
+        all-pending run), or None when its first step does more than queue nodes."""
+        if policy not in self._first:
+            from operations.engine import core
+
+            states = {n: core.PENDING for n in self.nodes}
+            decision = core.decide(self.dag, states, policy=policy)
+            plain = decision.ready and not (
+                decision.waiting or decision.skipped or decision.upstream_failed
+                or decision.stop or decision.run_status
+            )
+            self._first[policy] = (
+                sorted(decision.ready, key=lambda n: -self.nodes[n].priority) if plain else None
+            )
+        return self._first[policy]
 
     def needs_outputs(self, node_id: int) -> bool:
         """True when the node's configuration references something only an upstream can export."""
@@ -111,6 +135,8 @@ def parse_snapshot(snapshot: dict) -> Plan:
         nodes=nodes,
         variables=list(snapshot.get("variables") or []),
         zone=_zone(snapshot),
+        error_policy=(snapshot.get("flow") or {}).get("error_policy") or None,
+        concurrency_policy=(snapshot.get("flow") or {}).get("concurrency_policy") or None,
         topo_index={n: i for i, n in enumerate(dag.topological_order)},
     )
 
@@ -129,6 +155,20 @@ def _zone(snapshot: dict) -> ZoneInfo:
 
 _cache: OrderedDict = OrderedDict()
 _lock = threading.Lock()
+_nodes_cached = [0]
+
+
+def _store(key, plan: Plan) -> Plan:
+    """Cache a plan under its key (caller holds _lock); the oldest go past the bounds."""
+    if key not in _cache:
+        _cache[key] = plan
+        _nodes_cached[0] += len(plan.nodes)
+    while len(_cache) > 1 and (
+        len(_cache) > PLAN_CACHE_SIZE or _nodes_cached[0] > PLAN_CACHE_NODES
+    ):
+        _, old = _cache.popitem(last=False)
+        _nodes_cached[0] -= len(old.nodes)
+    return _cache[key]
 
 
 def plan_for(*, run_id: int, version_id: int | None, stamp, snapshot: dict | None = None) -> Plan:
@@ -147,9 +187,7 @@ def plan_for(*, run_id: int, version_id: int | None, stamp, snapshot: dict | Non
         snapshot = load_snapshot(run_id=run_id, version_id=version_id)
     plan = parse_snapshot(snapshot)
     with _lock:
-        _cache[key] = plan
-        while len(_cache) > PLAN_CACHE_SIZE:
-            _cache.popitem(last=False)
+        plan = _store(key, plan)
     return plan
 
 
@@ -158,9 +196,7 @@ def seed_plan(run, plan: Plan) -> None:
     stamp = run.version.created_at if run.version_id else run.created_at
     key = ("version", run.version_id, stamp) if run.version_id else ("run", run.pk, stamp)
     with _lock:
-        _cache.setdefault(key, plan)
-        while len(_cache) > PLAN_CACHE_SIZE:
-            _cache.popitem(last=False)
+        _store(key, plan)
 
 
 def plan_of_run(run) -> Plan:
@@ -170,6 +206,32 @@ def plan_of_run(run) -> Plan:
         stamp = run.version.created_at
     snapshot = run.__dict__.get("snapshot") if not run.version_id else None
     return plan_for(run_id=run.pk, version_id=run.version_id, stamp=stamp, snapshot=snapshot)
+
+
+def plans_for_versions(versions) -> dict:
+    """Plans of published versions by id, parsing only cache misses (one query for them all)."""
+    from flows.models import FlowVersion
+
+    plans, missing = {}, {}
+    with _lock:
+        for version in versions:
+            key = ("version", version.pk, version.created_at)
+            plan = _cache.get(key)
+            if plan is None:
+                missing[version.pk] = key
+            else:
+                _cache.move_to_end(key)
+                plans[version.pk] = plan
+    if missing:
+        rows = FlowVersion.objects.filter(pk__in=list(missing)).values_list("pk", "snapshot")
+        for pk, snapshot in rows:
+            try:
+                plan = parse_snapshot(snapshot)
+            except (SnapshotError, KeyError, TypeError, ValueError):
+                continue  # not runnable: the caller leaves its flows alone
+            with _lock:
+                plans[pk] = _store(missing[pk], plan)
+    return plans
 
 
 def load_snapshot(*, run_id: int, version_id: int | None) -> dict:
@@ -184,3 +246,4 @@ def load_snapshot(*, run_id: int, version_id: int | None) -> dict:
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        _nodes_cached[0] = 0

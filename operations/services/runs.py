@@ -26,10 +26,10 @@ from operations.choices import (
     RunTrigger,
 )
 from operations.engine.core import NOT_STARTED, QUEUED, RUNNING
-from operations.models import FlowRun, NodeRun
+from operations.models import FlowRun, NodeRun, RunEvent
 
 from . import decisions, dispatch
-from .logs import event, log_line
+from .logs import event, event_row, log_line
 from .plan import Plan, SnapshotError, parse_snapshot, seed_plan
 
 MAX_RANGE_RUNS = 500
@@ -59,12 +59,13 @@ def _check_runnable(snapshot: dict) -> Plan:
     return plan
 
 
-def _create(
+def _build(
     *,
     flow: TaskFlow,
     mode: str,
     trigger: str,
     business_time: datetime,
+    plan: Plan,
     user=None,
     version: FlowVersion | None = None,
     snapshot: dict | None = None,
@@ -72,13 +73,9 @@ def _create(
     batch: uuid.UUID | None = None,
     batch_index: int | None = None,
     parallelism: int = 1,
-    plan: Plan | None = None,
-) -> FlowRun:
-    """Insert a run and one pending node run per node (not yet active)."""
-    source = version.snapshot if version is not None else snapshot
-    plan = plan or parse_snapshot(source)
-    nodes = plan.nodes
-    run = FlowRun.objects.create(
+) -> tuple[FlowRun, list[NodeRun]]:
+    """A run and one pending node run per node, not saved yet (not active)."""
+    run = FlowRun(
         tenant_id=flow.tenant_id,
         flow=flow,
         version=version,
@@ -88,30 +85,37 @@ def _create(
         business_time=business_time,
         fire_time=fire_time,
         triggered_by=user if getattr(user, "is_authenticated", False) else None,
-        error_policy=(source.get("flow") or {}).get("error_policy") or flow.error_policy,
-        concurrency_policy=(source.get("flow") or {}).get("concurrency_policy")
-        or flow.concurrency_policy,
+        error_policy=plan.error_policy or flow.error_policy,
+        concurrency_policy=plan.concurrency_policy or flow.concurrency_policy,
         batch=batch,
         batch_index=batch_index,
         parallelism=parallelism,
-        nodes_total=len(nodes),
-        nodes_open=len(nodes),
+        nodes_total=len(plan.nodes),
+        nodes_open=len(plan.nodes),
     )
+    nodes = [
+        NodeRun(tenant_id=flow.tenant_id, node_id=spec.id, node_name=spec.name, node_type=spec.type)
+        for spec in plan.nodes.values()
+    ]
+    return run, nodes
+
+
+def _created_message(run: FlowRun) -> str:
+    return f"{run.get_mode_display()} ({run.trigger})."
+
+
+def _create(*, flow: TaskFlow, plan: Plan | None = None, user=None, **fields) -> FlowRun:
+    """Insert a run and one pending node run per node (not yet active)."""
+    if plan is None:
+        version = fields.get("version")
+        plan = parse_snapshot(version.snapshot if version is not None else fields["snapshot"])
+    run, nodes = _build(flow=flow, plan=plan, user=user, **fields)
+    run.save()
+    for node in nodes:
+        node.run = run
     # Node runs are operational records (no history), so one INSERT for a 1,000-node flow.
-    NodeRun.objects.bulk_create(
-        [
-            NodeRun(
-                tenant_id=flow.tenant_id,
-                run=run,
-                node_id=spec.id,
-                node_name=spec.name,
-                node_type=spec.type,
-            )
-            for spec in nodes.values()
-        ],
-        batch_size=500,
-    )
-    event(run, EventKind.RUN_CREATED, f"{run.get_mode_display()} ({trigger}).", user=user)
+    NodeRun.objects.bulk_create(nodes, batch_size=500)
+    event(run, EventKind.RUN_CREATED, _created_message(run), user=user)
     # This process decides the run's first step next: spare it a reload of the snapshot.
     seed_plan(run, plan)
     return run
@@ -121,12 +125,13 @@ def _lock_flow(flow_id: int) -> TaskFlow | None:
     return TaskFlow.objects.select_for_update().filter(pk=flow_id).first()
 
 
-def _active_runs(flow_id: int, exclude_pk: int):
-    return (
-        FlowRun.objects.filter(flow_id=flow_id, activated_at__isnull=False, status__in=RUN_ACTIVE)
-        .exclude(pk=exclude_pk)
-        .order_by("-activated_at", "-id")
+def _active_runs(flow_id: int, exclude_pk: int | None = None):
+    runs = FlowRun.objects.filter(
+        flow_id=flow_id, activated_at__isnull=False, status__in=RUN_ACTIVE
     )
+    if exclude_pk is not None:
+        runs = runs.exclude(pk=exclude_pk)
+    return runs.order_by("-activated_at", "-id")
 
 
 def _activate(run: FlowRun) -> FlowRun:
@@ -278,17 +283,16 @@ def run_start(
 
     with transaction.atomic():
         if mode != RunMode.TIME_RANGE:
-            run = _create(
-                flow=flow,
-                mode=mode,
-                trigger=trigger,
-                business_time=business_time,
-                user=user,
-                snapshot=snapshot,
-                plan=plan,
-            )
             _lock_flow(flow.pk)
-            return _activate(run)
+            pending: list = []
+            fields = dict(
+                flow=flow, mode=mode, trigger=trigger, business_time=business_time, user=user,
+                snapshot=snapshot, plan=plan,
+            )
+            now = timezone.now()
+            run = _start(fields, busy=_active_runs(flow.pk).exists(), pending=pending, now=now)
+            _insert_activated(pending, now)
+            return run
         batch = uuid.uuid4()
         for index, at in enumerate(times):
             _create(
@@ -347,32 +351,141 @@ def run_create_scheduled(*, flow_id: int, fire_time: datetime) -> FlowRun | None
 
     None when the flow is gone, unpublished or frozen, or the fire time already has its run.
     """
-    from flows.choices import FlowStatus
-
     try:
         with transaction.atomic():
-            flow = _lock_flow(flow_id)
-            if (
-                flow is None
-                or flow.status != FlowStatus.PUBLISHED
-                or flow.is_frozen
-                or flow.published_version_id is None
-            ):
-                return None
-            if FlowRun.objects.filter(flow_id=flow.pk, fire_time=fire_time).exists():
-                return None
-            run = _create(
-                flow=flow,
-                mode=RunMode.SCHEDULED,
-                trigger=RunTrigger.SCHEDULE,
-                business_time=fire_time,
-                version=flow.published_version,
-                fire_time=fire_time,
-            )
-            return _activate(run)
+            return runs_create_scheduled(items=[(flow_id, fire_time)]).get((flow_id, fire_time))
     except IntegrityError:
         # Without row locks (SQLite) the unique (flow, fire_time) constraint decides.
         return None
+
+
+def runs_create_scheduled(*, items: list[tuple[int, datetime]]) -> dict:
+    """Scheduled runs for many (flow, fire time) pairs at once: beat's wake-up of a minute.
+
+    Same rules as `run_create_scheduled`, one pair at a time in flow order under the
+    flows' row locks, but a run that joins no active run of its flow (the usual case) is
+    inserted already activated, with its first nodes queued, in a few bulk statements.
+    Returns {(flow_id, fire_time): run} for the runs it created. Runs in the caller's
+    transaction; its nodes are sent when that commits.
+    """
+    from flows.choices import FlowStatus
+
+    from .plan import plans_for_versions
+
+    if not items:
+        return {}
+    flow_ids = sorted({flow_id for flow_id, _ in items})
+    flows = {
+        flow.pk: flow
+        for flow in TaskFlow.objects.select_for_update(of=("self",))
+        .select_related("published_version")
+        .defer("published_version__snapshot")
+        .filter(pk__in=flow_ids)
+        .order_by("pk")
+    }
+    flows = {
+        pk: flow
+        for pk, flow in flows.items()
+        if flow.status == FlowStatus.PUBLISHED
+        and not flow.is_frozen
+        and flow.published_version_id is not None
+    }
+    if not flows:
+        return {}
+    times = {t for _, t in items}
+    taken = {
+        (flow_id, t.timestamp())
+        for flow_id, t in FlowRun.objects.filter(
+            flow_id__in=list(flows), fire_time__in=list(times)
+        ).values_list("flow_id", "fire_time")
+    }
+    busy = set(
+        FlowRun.objects.filter(
+            flow_id__in=list(flows), activated_at__isnull=False, status__in=RUN_ACTIVE
+        ).values_list("flow_id", flat=True)
+    )
+    plans = plans_for_versions([flow.published_version for flow in flows.values()])
+    now = timezone.now()
+    created: dict = {}
+    fresh: list[tuple[FlowRun, list[NodeRun], Plan, list[int]]] = []
+    for flow_id, fire_time in sorted(items, key=lambda item: (item[0], item[1])):
+        flow = flows.get(flow_id)
+        plan = plans.get(flow.published_version_id) if flow is not None else None
+        if plan is None or not plan.nodes or (flow_id, fire_time.timestamp()) in taken:
+            continue
+        taken.add((flow_id, fire_time.timestamp()))
+        fields = dict(
+            flow=flow,
+            mode=RunMode.SCHEDULED,
+            trigger=RunTrigger.SCHEDULE,
+            business_time=fire_time,
+            version=flow.published_version,
+            fire_time=fire_time,
+            plan=plan,
+        )
+        created[(flow_id, fire_time)] = _start(
+            fields, busy=flow_id in busy, pending=fresh, now=now
+        )
+        busy.add(flow_id)
+    _insert_activated(fresh, now)
+    return created
+
+
+def _start(fields: dict, *, busy: bool, pending: list, now: datetime) -> FlowRun:
+    """Create a run and let it join its flow's active runs (caller holds the flow's lock).
+
+    A run that joins no active run of its flow (`busy` false), and whose first step only
+    queues nodes, goes to `pending`: inserted by `_insert_activated`, already activated
+    with its first nodes queued, by the caller (in bulk). Any other run goes through the
+    concurrency policy now (`_activate`), after the flow's pending runs are inserted so
+    that the policy sees them.
+    """
+    run, nodes = _build(**fields)
+    first = fields["plan"].first_step(run.error_policy)
+    if busy or first is None:
+        flow_id = fields["flow"].pk
+        if any(waiting.flow_id == flow_id for waiting, _, _, _ in pending):
+            _insert_activated(pending, now)
+            pending.clear()
+        return _activate(_create(**fields))
+    run.activated_at = now
+    pending.append((run, nodes, fields["plan"], first))
+    return run
+
+
+def _insert_activated(fresh: list, now: datetime) -> None:
+    """Insert new runs with their first nodes already queued, and send those after commit.
+
+    What `_create` + `_activate` do for a run joining no active run of its flow: the
+    decision core's first step over an all-pending run only queues nodes (Plan.first_step).
+    """
+    if not fresh:
+        return
+    FlowRun.objects.bulk_create([run for run, _, _, _ in fresh], batch_size=500)
+    ready_of = {}
+    rows = []
+    for run, nodes, plan, first in fresh:
+        ready = set(first)
+        for node in nodes:
+            node.run = run
+            if node.node_id in ready:
+                node.status, node.queued_at = NodeStatus.QUEUED, now
+        ready_of[run.pk] = (first, plan)
+        rows += nodes
+    NodeRun.objects.bulk_create(rows, batch_size=1000)
+    RunEvent.objects.bulk_create(
+        [
+            event_row(run, EventKind.RUN_CREATED, _created_message(run), user=run.triggered_by)
+            for run, _, _, _ in fresh
+        ],
+        batch_size=1000,
+    )
+    ids = {(node.run_id, node.node_id): node.pk for node in rows if node.status == NodeStatus.QUEUED}
+    sends = []
+    for run, _, plan, first in fresh:
+        seed_plan(run, plan)
+        sends += [(ids[(run.pk, n)], now, None, plan.nodes[n].timeout) for n in first]
+    dispatch.send_nodes(sends)
 
 
 # --------------------------------------------------------------------------- actions

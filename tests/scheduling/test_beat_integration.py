@@ -39,7 +39,7 @@ def test_two_beats_and_a_worker_fire_each_minute_once_even_when_the_task_is_sent
         for name in ("beat", "beat2"):
             wait_for(
                 lambda name=name: procs[name].has_logged(
-                    rf"Sending due task flow-schedule:{schedule.pk}\b"
+                    rf"Sending due schedules \[[^\]]*\b{schedule.pk}\b"
                 ),
                 deadline=30,
                 what=f"{name} to send the fire task",

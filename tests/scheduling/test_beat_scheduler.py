@@ -44,19 +44,24 @@ def scheduler(monkeypatch):
     monkeypatch.setattr(beat, "close_old_connections", lambda: None)
     sched = beat.TributaryScheduler(app=app, lazy=False)
     sched.__dict__["producer"] = None  # nothing leaves: sends are recorded below
-    sent = []
+    sent, batches = [], []
     monkeypatch.setattr(sched, "apply_async", lambda entry, **kw: sent.append(entry.name))
-    sched.sent = sent
+    monkeypatch.setattr(sched, "send_fire_batch", lambda ids: batches.append(list(ids)))
+    sched.sent, sched.batches = sent, batches
     return sched
 
 
+def woken(sched) -> list[int]:
+    return [pk for batch in sched.batches for pk in batch]
+
+
 def flush(sched, count):
-    """Tick until `count` entries were sent (each send is a tick answering 0)."""
+    """Tick until `count` schedules were woken up (each due entry is a tick answering 0)."""
     for _ in range(count * 3):
-        if len(sched.sent) >= count:
+        if len(woken(sched)) >= count:
             break
         sched.tick()
-    return sched.sent
+    return woken(sched)
 
 
 def test_sends_every_due_entry_in_a_constant_number_of_queries(
@@ -65,11 +70,24 @@ def test_sends_every_due_entry_in_a_constant_number_of_queries(
     scheduler.tick()  # first tick: loads the entries and builds the heap
 
     with django_assert_max_num_queries(3):
-        sent = flush(scheduler, ENTRIES)
+        woke = flush(scheduler, ENTRIES)
 
-    assert sorted(n for n in sent if n.startswith("flow-schedule:")) == sorted(
-        f"flow-schedule:{1000 + i}" for i in range(ENTRIES)
-    )
+    assert sorted(woke) == [1000 + i for i in range(ENTRIES)]
+
+
+def test_schedules_due_at_once_are_woken_up_in_batches_of_fire_batch(
+    due_entries, scheduler, monkeypatch
+):
+    monkeypatch.setattr(beat, "FIRE_BATCH", 8)
+    scheduler.tick()
+
+    flush(scheduler, ENTRIES)
+
+    # 30 due schedules: three full messages, then the rest when nothing else is due
+    assert [len(batch) for batch in scheduler.batches] == [8, 8, 8, 6]
+    assert len(set(woken(scheduler))) == ENTRIES
+    # Other entries (beat's housekeeping) are still sent one by one, as stock beat does.
+    assert not any(name.startswith("flow-schedule:") for name in scheduler.sent)
 
 
 def test_loading_entries_takes_one_query_for_all_schedules(
