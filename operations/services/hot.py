@@ -241,13 +241,17 @@ def complete_in_one(
     log_text: str,
     queue: list[int],
     relaxed: bool = False,
-) -> tuple[dict | None, bool, list[tuple[int, int]]]:
+    claim_for: tuple[int, str] | None = None,
+) -> tuple[dict | None, bool, list[tuple[int, int]], dict | None]:
     """PostgreSQL: lock the run, record the success and queue `queue`, in one statement.
 
     The three steps of lock_run_closing_one, record_success and queue_pending chained by
     data-modifying CTEs (executed in that order, each conditional on the previous): the
     downstream nodes are queued only if the result was recorded and the run is neither
-    paused nor gated by a previous run. Returns (run fields, recorded, queued rows).
+    paused nor gated by a previous run. `claim_for` = (node id, worker): that one of them
+    goes straight to running for this worker (the hand-off to self), so its claim costs
+    no statement of its own. Returns (run fields, recorded, queued rows, claimed row as
+    `claim` returns it, or None).
     """
     relax = ", set_config('synchronous_commit', 'off', true) AS relaxed" if relaxed else ""
     params: list = [run_id]
@@ -268,23 +272,37 @@ def complete_in_one(
     ]
     if queue:
         marks = ", ".join(["%s"] * len(queue))
+        keep, worker = claim_for or (None, "")
         sql += (
-            f", q AS (UPDATE {_q(NR)} SET status = 'queued', queued_at = %s, next_attempt_at = NULL"
+            f", q AS (UPDATE {_q(NR)} SET"
+            " status = CASE WHEN node_id = %s THEN 'running' ELSE 'queued' END,"
+            " queued_at = %s, next_attempt_at = NULL,"
+            " started_at = CASE WHEN node_id = %s THEN clock_timestamp() ELSE started_at END,"
+            " heartbeat_at = CASE WHEN node_id = %s THEN clock_timestamp() ELSE heartbeat_at END,"
+            " worker = CASE WHEN node_id = %s THEN %s ELSE worker END"
             f" WHERE run_id = %s AND is_latest AND node_id IN ({marks})"
             " AND status IN ('pending', 'waiting') AND EXISTS (SELECT 1 FROM done)"
             " AND EXISTS (SELECT 1 FROM r WHERE r.status <> 'paused' AND (r.previous_run_id IS NULL"
             " OR r.concurrency_policy NOT IN ('parallel_same_node', 'parallel_downstream')))"
-            " RETURNING id, node_id)"
+            " RETURNING status, " + ", ".join(CLAIMED) + ", LENGTH(log) AS log_length)"
             " SELECT (SELECT row_to_json(r) FROM r), (SELECT count(*) FROM done),"
-            " (SELECT json_agg(json_build_array(q.id, q.node_id)) FROM q)"
+            " (SELECT json_agg(row_to_json(q)) FROM q)"
         )
-        params += [_dt(now), run_id, *queue]
+        params += [keep, _dt(now), keep, keep, keep, worker, run_id, *queue]
     else:
         sql += " SELECT (SELECT row_to_json(r) FROM r), (SELECT count(*) FROM done), NULL"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        run_json, done, queued = cursor.fetchone()
+        run_json, done, rows = cursor.fetchone()
     fields = _load_json(run_json)
     if fields is not None:
         fields = {k: fields[k] for k in RUN_LOCK_FIELDS}
-    return fields, bool(done), [tuple(x) for x in (_load_json(queued) or [])]
+    queued, claimed = [], None
+    for row in _load_json(rows) or []:
+        if row["status"] == "running":
+            claimed = {c: row[c] for c in CLAIMED}
+            claimed["defer_state"] = _load_json(claimed["defer_state"]) or {}
+            claimed["log_length"] = row["log_length"] or 0
+        else:
+            queued.append((row["id"], row["node_id"]))
+    return fields, bool(done), queued, claimed

@@ -113,11 +113,10 @@ def node_execute(node_run_id: int, *, budget: float | None = None) -> None:
     other ready nodes are sent to the broker as usual).
     """
     until = time.monotonic() + budget if budget else None
-    while node_run_id is not None:
-        claim = reconnecting(node_claim, node_run_id)
-        if claim is None:
-            return
-        node_run_id = node_finish(claim, node_run_claimed(claim), continue_until=until)
+    claim = reconnecting(node_claim, node_run_id)
+    while claim is not None:
+        # A success may hand over the next node already claimed for this worker.
+        claim = node_finish(claim, node_run_claimed(claim), continue_until=until)
 
 
 def node_claim(node_run_id: int) -> Claim | None:
@@ -139,6 +138,12 @@ def node_claim(node_run_id: int) -> Claim | None:
             ).values_list("pk", flat=True):
                 node_lost(pk, f"{LOST_PREFIX}: process {row['worker']} died while running the node")
         return None
+    return _claimed(got, now, me)
+
+
+def _claimed(got: dict, now, me: str) -> Claim:
+    """What executing a node this worker just moved to running needs."""
+    node_run_id = got["id"]
     info = hot.run_info(got["run_id"])
     row = {
         **got,
@@ -184,10 +189,10 @@ def node_run_claimed(claim: Claim):
     return _execute(claim.row, claim.spec, claim.rendered, claim.tracked, claim.plan.zone)
 
 
-def node_finish(claim: Claim, outcome, *, continue_until: float | None = None) -> int | None:
+def node_finish(claim: Claim, outcome, *, continue_until: float | None = None) -> Claim | None:
     """Record the outcome of a claimed node and decide what follows.
 
-    Returns a node run this worker should execute next (see node_execute), else None.
+    Returns a node run this worker claimed to execute next (see node_execute), else None.
     """
     tracked = claim.tracked
     elapsed = time.monotonic() - tracked.started
@@ -200,7 +205,14 @@ def node_finish(claim: Claim, outcome, *, continue_until: float | None = None) -
     timeout = claim.spec.timeout if claim.spec else 3600
     # The node ran outside any transaction: its result survives a database restart meanwhile.
     if isinstance(outcome, Success) and _fits(claim, text):
-        return reconnecting(_record_success, claim, outcome, text, continue_until)
+        claimed, keep = reconnecting(_record_success, claim, outcome, text, continue_until)
+        # The next node is claimed after the result's transaction, on its own: a retry of
+        # the recording must never repeat (and lose) a hand-off that already committed.
+        if claimed is not None:
+            return reconnecting(_claimed, claimed, timezone.now(), worker_name())
+        if keep is not None:
+            return reconnecting(node_claim, keep)
+        return None
     reconnecting(
         record_outcome,
         tracked.node_run_id, claim.row["run_id"], outcome, text, timeout=timeout, rendered=claim.rendered,
@@ -217,25 +229,30 @@ def _fits(claim: Claim, text: str) -> bool:
 
 def _record_success(
     claim: Claim, outcome: Success, text: str, continue_until: float | None = None
-) -> int | None:
+) -> tuple[dict | None, int | None]:
     """The hot path: record a success and queue what follows, in one short transaction.
 
-    Returns the queued node run the caller may execute itself (not sent to the broker).
+    Returns what this worker goes on with itself (not sent to the broker): the row of a
+    node the transaction claimed for it (PostgreSQL), or a queued node run id to claim.
     """
     node_run_id, run_id, info = claim.row["id"], claim.row["run_id"], claim.info
     branch = outcome.branch if outcome.branch in ("true", "false") else None
     now = timezone.now()
+    me = worker_name()
     discarded = False
-    keep = None
+    keep = claimed = None
     relaxed = not conf.get("TRIBUTARY_DURABLE_RESULTS")
+    hand_off = bool(conf.get("TRIBUTARY_HAND_OFF_TO_SELF"))
     plan, node_id = claim.plan, claim.row["node_id"]
     with transaction.atomic():
         queued = None
         if connection.vendor == "postgresql":
-            fields, recorded, queued = hot.complete_in_one(
+            simple = _only_through(plan, node_id, branch) or []
+            take = _keep_node(plan, simple, continue_until) if hand_off else None
+            fields, recorded, queued, claimed = hot.complete_in_one(
                 run_id, node_run_id, now=now, output=outcome.output, branch=branch,
-                rendered=claim.rendered, log_text=text,
-                queue=_only_through(plan, node_id, branch) or [], relaxed=relaxed,
+                rendered=claim.rendered, log_text=text, queue=simple, relaxed=relaxed,
+                claim_for=(take, me) if take is not None else None,
             )
         else:
             fields = hot.lock_run_closing_one(run_id, relaxed=relaxed)
@@ -247,6 +264,7 @@ def _record_success(
             # Stopped (or declared lost) meanwhile: nothing of this result counts.
             transaction.set_rollback(True)
             discarded = True
+            claimed = None
         else:
             run = FlowRun(
                 pk=run_id,
@@ -266,18 +284,29 @@ def _record_success(
                 finish_run(run, outcome_of_nodes(run_id))
                 run.save(update_fields=["status", "finished_at", "error"])
             wake_successors(run)
-            keep = _keep_one(ready, continue_until) if conf.get("TRIBUTARY_HAND_OFF_TO_SELF") else None
+            if claimed is None and hand_off:
+                keep = _keep_one(ready, continue_until)
             # Sent just before COMMIT rather than after it: a worker receiving one of these
             # waits on the node's row lock until we commit (PostgreSQL), so the message
             # travels while the commit is flushed to disk. Should the commit fail, the node
             # is still pending and the message does nothing.
             dispatch.send_nodes_now([item for item in ready if item[0] != keep])
-    if keep is not None:
-        return keep
     if discarded:
         from .logs import append_log
 
         append_log(node_run_id, text + log_line("result discarded: the node is no longer running"))
+    return claimed, keep
+
+
+def _keep_node(plan: Plan, nodes: list[int], continue_until: float | None) -> int | None:
+    """Of the nodes a success queues, the one this worker goes on with (as _keep_one)."""
+    if continue_until is None or not nodes:
+        return None
+    left = continue_until - time.monotonic()
+    for node in sorted(nodes, key=lambda n: -plan.nodes[n].priority):
+        if plan.nodes[node].timeout <= left:
+            return node
+    return None
 
 
 def _keep_one(ready: list, continue_until: float | None) -> int | None:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from operations.choices import EventKind
 from operations.models import FlowRun, NodeRun, RunEvent
@@ -497,10 +499,19 @@ def test_a_worker_goes_on_with_a_ready_node_while_its_time_limit_covers_it(
     first = engine.nodes.popleft()
 
     # A task with 100 s left: b and c (60 s each) run in it; `long` (3600 s) does not fit.
-    engine.call(runtime.node_execute, first, budget=100)
+    with CaptureQueriesContext(connection) as ctx:
+        engine.call(runtime.node_execute, first, budget=100)
 
     assert statuses(run) == {"a": "succeeded", "b": "succeeded", "c": "succeeded", "long": "queued"}
     assert list(engine.nodes) == [queued_id(run, "long")]  # only `long` went to the broker
+    workers = set(NodeRun.objects.filter(run=run).exclude(node_name="long").values_list(
+        "worker", flat=True))
+    assert workers == {runtime.worker_name()}
+    if connection.vendor == "postgresql":
+        # b and c were claimed by the statement that recorded their upstream's success:
+        # only a's claim is a statement of its own.
+        claims = [q for q in ctx.captured_queries if "FOR UPDATE) UPDATE" in q["sql"]]
+        assert len(claims) == 1
     engine.drain()
     run.refresh_from_db()
     assert run.status == "succeeded"
