@@ -227,7 +227,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        # Redis: a worker asks its queues in the order of CELERY_TASK_QUEUES every time
+        # (not round robin), so beat's wake-ups are taken before waiting node tasks.
+        "queue_order_strategy": "priority",
+    }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -257,11 +262,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 # Beat's wake-ups (and the sweep) travel in a queue of their own, which every worker also
-# consumes: a busy minute's fire task must not wait behind the node tasks of the runs
-# that the minute's first schedules just started.
+# consumes, first: a busy minute's fire tasks must not wait behind the node tasks of the
+# runs that the minute's first schedules just started.
 SCHEDULING_QUEUE = "tributary.scheduling"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue(SCHEDULING_QUEUE))
+CELERY_TASK_QUEUES = (Queue(SCHEDULING_QUEUE), Queue("celery"))
 CELERY_TASK_ROUTES = {"scheduling.tasks.*": {"queue": SCHEDULING_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker keeps trying to reconnect however long the outage lasts
