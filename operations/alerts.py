@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
+from flows.models import TaskFlow
+
 from .models import FlowRun, NotificationAttempt
 
 logger = logging.getLogger("tributary.alerts")
@@ -22,14 +24,18 @@ WEBHOOK_TIMEOUT_S = 10.0
 
 
 def _settings_of(run: FlowRun) -> dict:
-    snapshot = None
-    if run.version_id:
-        snapshot = run.version.snapshot
-    elif run.snapshot:
-        snapshot = run.snapshot
-    notifications = ((snapshot or {}).get("flow") or {}).get("notifications")
+    """The alert settings of the flow version the run ran (its plan, cached per process)."""
+    from operations.services.plan import SnapshotError, plan_of_run
+
+    try:
+        notifications = plan_of_run(run).notifications
+    except (SnapshotError, KeyError, TypeError, ValueError):
+        notifications = None
     if notifications is None:
-        notifications = run.flow.notifications or {}
+        notifications = (
+            TaskFlow.objects.filter(pk=run.flow_id).values_list("notifications", flat=True).first()
+            or {}
+        )
     return {"on_failure": True, "on_success": False, "emails": [], "webhooks": [],
             "max_duration_s": None, **notifications}
 
@@ -77,7 +83,16 @@ def alert_run_finished(*, run_id: int) -> None:
     """Called when a run reaches a final status: queue the alerts it raises, once."""
     from . import tasks
 
-    run = FlowRun.objects.select_related("flow", "version").filter(pk=run_id).first()
+    # Every finished run passes here: read what deciding needs, not the snapshot.
+    run = (
+        FlowRun.objects.select_related("version")
+        .only(
+            "id", "tenant_id", "flow_id", "version_id", "mode", "status", "created_at",
+            "started_at", "finished_at", "version__created_at",
+        )
+        .filter(pk=run_id)
+        .first()
+    )
     if run is None or run.mode == "dry":
         return
     conf = _settings_of(run)

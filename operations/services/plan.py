@@ -45,6 +45,8 @@ class Plan:
     # The flow's policies as the snapshot recorded them (None: the flow's own apply).
     error_policy: str | None = None
     concurrency_policy: str | None = None
+    # The flow's alert settings as the snapshot recorded them (None: the flow's own apply).
+    notifications: dict | None = None
     topo_index: dict = field(default_factory=dict)
     _ancestors: dict = field(default_factory=dict)
     _refs: dict = field(default_factory=dict)
@@ -137,6 +139,7 @@ def parse_snapshot(snapshot: dict) -> Plan:
         zone=_zone(snapshot),
         error_policy=(snapshot.get("flow") or {}).get("error_policy") or None,
         concurrency_policy=(snapshot.get("flow") or {}).get("concurrency_policy") or None,
+        notifications=(snapshot.get("flow") or {}).get("notifications"),
         topo_index={n: i for i, n in enumerate(dag.topological_order)},
     )
 
