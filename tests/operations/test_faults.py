@@ -51,6 +51,21 @@ def start_redis() -> None:
     wait_for(lambda: _redis("ping").stdout.strip() == "PONG", timeout=20, what="Redis to restart")
 
 
+def start_blocked_diamond(http_server, key: str, *, tenant, owner):
+    """A try run of first -> slow -> (left, right) -> join whose `slow` node is running,
+    blocked on the test HTTP server under `key` (http_server.release(key) lets it go)."""
+    flow, _ = build_flow(
+        tenant=tenant, owner=owner,
+        nodes=["first", http("slow", http_server.url(f"block/{key}")), "left", "right", "join"],
+        edges=[("first", "slow"), ("slow", "left"), ("slow", "right"),
+               ("left", "join"), ("right", "join")],
+    )
+    run = run_start(flow=flow, mode="try", user=owner)
+    node_status(run, "slow", "running")
+    wait_for(lambda: http_server.waiting(key), what="the slow node's request")
+    return run
+
+
 def test_a_slow_message_sent_again_by_the_watchdog_runs_its_node_once(tenant, admin_user, engine):
     # Given: a node whose message is still on its way (a busy broker) when the re-send
     # delay passes
@@ -83,15 +98,7 @@ def test_broker_restarted_mid_run_finishes_with_every_node_once(
 ):
     # Given: a run whose middle node is busy (its message unacknowledged, the worker waiting
     # on Redis for more) when the broker goes away
-    flow, _ = build_flow(
-        tenant=tenant, owner=admin_user,
-        nodes=["first", http("slow", http_server.url("block/broker")), "left", "right", "join"],
-        edges=[("first", "slow"), ("slow", "left"), ("slow", "right"),
-               ("left", "join"), ("right", "join")],
-    )
-    run = run_start(flow=flow, mode="try", user=admin_user)
-    node_status(run, "slow", "running")
-    wait_for(lambda: http_server.waiting("broker"), what="the slow node's request")
+    run = start_blocked_diamond(http_server, "broker", tenant=tenant, owner=admin_user)
 
     # When: Redis stops, the node finishes meanwhile (one of the nodes it made ready cannot
     # be sent), and Redis comes back empty

@@ -23,7 +23,8 @@ from operations.reconnect import reconnecting
 from operations.services import run_start
 from tests.factories import build_flow
 from tests.integration.workers import wait_for
-from tests.operations.test_workers import TERMINAL, http, node_status, statuses
+from tests.operations.test_faults import start_blocked_diamond
+from tests.operations.test_workers import TERMINAL, http, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -135,15 +136,7 @@ def test_database_restarted_while_a_node_runs_records_its_result_once(
     celery_workers, postgres, http_server, tenant, admin_user
 ):
     # Given: a node busy on a worker when the database stops
-    flow, _ = build_flow(
-        tenant=tenant, owner=admin_user,
-        nodes=["first", http("slow", http_server.url("block/db")), "left", "right", "join"],
-        edges=[("first", "slow"), ("slow", "left"), ("slow", "right"),
-               ("left", "join"), ("right", "join")],
-    )
-    run = run_start(flow=flow, mode="try", user=admin_user)
-    node_status(run, "slow", "running")
-    wait_for(lambda: http_server.waiting("db"), what="the slow node's request")
+    run = start_blocked_diamond(http_server, "db", tenant=tenant, owner=admin_user)
 
     # When: the node finishes while the database is down, and the database comes back
     postgres.stop()
