@@ -37,6 +37,8 @@ GRACE = timedelta(minutes=5)
 EARLY_TOLERANCE = timedelta(seconds=3)
 # The sweep leaves the most recent seconds to beat, so the two rarely race.
 SWEEP_SETTLE = timedelta(seconds=10)
+# Fire times the sweep creates runs for per transaction.
+SWEEP_BATCH = 100
 
 _CALENDAR_FIELDS = ("cron", "start_date", "end_date", "timezone")
 _USER_FIELDS = ("enabled", "kind", "cron", "interval", "time", "days", *_CALENDAR_FIELDS[1:])
@@ -424,9 +426,10 @@ def schedule_sweep(*, now: datetime | None = None) -> int:
         )
     )
     fired = {(flow_id, t.timestamp()) for flow_id, t in fired}
-    return len(
-        _fire_many(
-            [(s, t) for s, t in due if (s.flow_id, t.timestamp()) not in fired],
-            FiringSource.SWEEP,
-        )
-    )
+    due = [(s, t) for s, t in due if (s.flow_id, t.timestamp()) not in fired]
+    started = 0
+    # In batches, so a long backlog (beat down for minutes) never holds many flows' locks
+    # in one long transaction.
+    for start in range(0, len(due), SWEEP_BATCH):
+        started += len(_fire_many(due[start : start + SWEEP_BATCH], FiringSource.SWEEP))
+    return started

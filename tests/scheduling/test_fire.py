@@ -11,7 +11,7 @@ from django.utils import timezone
 from flows import services as flow_services
 from operations.models import FlowRun
 from scheduling import selectors, services
-from scheduling.models import ScheduleFiring
+from scheduling.models import Schedule, ScheduleFiring
 from scheduling.tasks import fire_schedule
 
 pytestmark = pytest.mark.django_db
@@ -176,6 +176,27 @@ def test_sweep_fires_a_dst_shifted_time_beat_skipped_once(published_flow, member
     runs = scheduled_runs(published_flow)
     assert [r.fire_time for r in runs] == [utc(2024, 3, 31, 1)]
     assert ScheduleFiring.objects.get(flow=published_flow).source == "sweep"
+
+
+def test_sweep_catches_up_a_backlog_in_batches_each_fire_time_once(
+    make_flow, member_user, monkeypatch
+):
+    # Beat was down over 10:00 and 10:01 for five every-minute schedules: ten fire times.
+    monkeypatch.setattr(services, "SWEEP_BATCH", 3)
+    flows = [make_flow(f"backlog-{i}", publish=True) for i in range(5)]
+    for flow in flows:
+        schedule_on(flow, member_user, cron="* * * * *")
+    start = utc(2024, 3, 5, 9, 59, 30)
+    Schedule.objects.update(active_since=start)
+
+    assert services.schedule_sweep(now=utc(2024, 3, 5, 10, 1, 30)) == 10
+    assert services.schedule_sweep(now=utc(2024, 3, 5, 10, 1, 40)) == 0
+
+    for flow in flows:
+        assert [r.fire_time for r in scheduled_runs(flow)] == [
+            utc(2024, 3, 5, 10), utc(2024, 3, 5, 10, 1)
+        ]
+    assert set(ScheduleFiring.objects.values_list("source", flat=True)) == {"sweep"}
 
 
 def test_beat_in_the_repeated_hour_does_not_fire_a_second_time(published_flow, member_user):
