@@ -363,6 +363,8 @@ def _fire_many(due: list[tuple[Schedule, datetime]], source: str) -> dict:
             schedule, fire_time = due[0]
             logger.exception("could not fire schedule %s at %s", schedule.pk, fire_time)
             return {}
+        logger.warning("a batch of %d fire times failed; firing them one by one", len(due),
+                       exc_info=True)
     fired = {}
     for item in due:
         fired.update(_fire_many([item], source))

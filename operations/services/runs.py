@@ -104,11 +104,8 @@ def _created_message(run: FlowRun) -> str:
     return f"{run.get_mode_display()} ({run.trigger})."
 
 
-def _create(*, flow: TaskFlow, plan: Plan | None = None, user=None, **fields) -> FlowRun:
+def _create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
     """Insert a run and one pending node run per node (not yet active)."""
-    if plan is None:
-        version = fields.get("version")
-        plan = parse_snapshot(version.snapshot if version is not None else fields["snapshot"])
     run, nodes = _build(flow=flow, plan=plan, user=user, **fields)
     run.save()
     for node in nodes:
@@ -125,10 +122,13 @@ def _lock_flow(flow_id: int) -> TaskFlow | None:
     return TaskFlow.objects.select_for_update().filter(pk=flow_id).first()
 
 
+def _active(runs):
+    """The runs that joined their flow's active runs and are not finished."""
+    return runs.filter(activated_at__isnull=False, status__in=RUN_ACTIVE)
+
+
 def _active_runs(flow_id: int, exclude_pk: int | None = None):
-    runs = FlowRun.objects.filter(
-        flow_id=flow_id, activated_at__isnull=False, status__in=RUN_ACTIVE
-    )
+    runs = _active(FlowRun.objects.filter(flow_id=flow_id))
     if exclude_pk is not None:
         runs = runs.exclude(pk=exclude_pk)
     return runs.order_by("-activated_at", "-id")
@@ -400,9 +400,7 @@ def runs_create_scheduled(*, items: list[tuple[int, datetime]]) -> dict:
         ).values_list("flow_id", "fire_time")
     }
     busy = set(
-        FlowRun.objects.filter(
-            flow_id__in=list(flows), activated_at__isnull=False, status__in=RUN_ACTIVE
-        ).values_list("flow_id", flat=True)
+        _active(FlowRun.objects.filter(flow_id__in=list(flows))).values_list("flow_id", flat=True)
     )
     plans = plans_for_versions([flow.published_version for flow in flows.values()])
     now = timezone.now()
