@@ -11,6 +11,7 @@ from django.db import close_old_connections
 
 from operations import services
 from operations.reconnect import reconnecting
+from operations.services import dispatch
 
 # Seconds kept in hand below the soft time limit when a task goes on with another node.
 SOFT_LIMIT_MARGIN = 20
@@ -25,6 +26,12 @@ def node_execute(self, node_run_id: int) -> None:
     # What is left of this task's soft time limit bounds the nodes it may go on with.
     budget = soft - SOFT_LIMIT_MARGIN if soft else None
     services.node_execute(node_run_id, budget=budget)
+
+
+@shared_task(name="operations.relay_nodes", acks_late=True, ignore_result=True)
+def relay_nodes(items: list) -> None:
+    """Send the node messages another task handed over (dispatch.send_nodes_relayed)."""
+    dispatch.send_nodes_now(dispatch.relayed_items(items))
 
 
 @shared_task(name="operations.run_evaluate", acks_late=True)

@@ -71,7 +71,10 @@ class Schedule(TenantOwned):
 class ScheduleFiring(TenantOwned):
     """One fire time a schedule fired: at most one per flow and fire time (append-only)."""
 
-    flow = models.ForeignKey("flows.TaskFlow", on_delete=models.CASCADE, related_name="+")
+    # Led by the unique (flow, fire time) constraint: no index of its own.
+    flow = models.ForeignKey(
+        "flows.TaskFlow", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="firings")
     fire_time = models.DateTimeField()
     source = models.CharField(max_length=8, choices=FiringSource.choices, default=FiringSource.BEAT)

@@ -42,6 +42,8 @@ SWEEP_BATCH = 100
 
 _CALENDAR_FIELDS = ("cron", "start_date", "end_date", "timezone")
 _USER_FIELDS = ("enabled", "kind", "cron", "interval", "time", "days", *_CALENDAR_FIELDS[1:])
+# What firing reads of a schedule (spec_of, schedule_is_firing, the ledger row).
+_FIRE_FIELDS = ("tenant_id", "flow", "active_since", *_USER_FIELDS)
 
 
 def schedule_is_firing(*, schedule: Schedule, flow: TaskFlow) -> bool:
@@ -333,13 +335,15 @@ def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
     fired = {}
     for firing in firings:
         fired[(firing.schedule_id, firing.fire_time)] = runs[(firing.flow_id, firing.fire_time)]
+    if firings:
+        # One line per batch (the ledger has each fire time): schedule:run pairs.
         logger.info(
-            "schedule %s fired %s (run %s, %.3fs late, %s)",
-            firing.schedule_id,
-            firing.fire_time.isoformat(),
-            firing.run_id,
-            firing.lateness,
+            "fired %d fire times of %s (%.3fs late, %s): %s",
+            len(firings),
+            ", ".join(sorted({f.fire_time.isoformat() for f in firings})),
+            max(f.lateness for f in firings),
             source,
+            " ".join(f"{f.schedule_id}:{f.run_id}" for f in firings),
         )
     return fired
 
@@ -363,8 +367,9 @@ def _fire_many(due: list[tuple[Schedule, datetime]], source: str) -> dict:
             schedule, fire_time = due[0]
             logger.exception("could not fire schedule %s at %s", schedule.pk, fire_time)
             return {}
-        logger.warning("a batch of %d fire times failed; firing them one by one", len(due),
-                       exc_info=True)
+        logger.warning(
+            "a batch of %d fire times failed; firing them one by one", len(due), exc_info=True
+        )
     fired = {}
     for item in due:
         fired.update(_fire_many([item], source))
@@ -379,7 +384,12 @@ def schedules_fire(*, schedule_ids: list[int], now: datetime | None = None) -> d
     """
     now = now or djtz.now()
     ids = {int(pk) for pk in schedule_ids}
-    schedules = list(Schedule.objects.select_related("flow").filter(pk__in=ids).order_by("pk"))
+    schedules = list(
+        Schedule.objects.select_related("flow")
+        .only(*_FIRE_FIELDS, "flow__status", "flow__is_frozen")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
     gone = ids - {schedule.pk for schedule in schedules}
     if gone:
         # Beat entries outliving their schedules: harmless, and removed so they stop waking us.

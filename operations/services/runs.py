@@ -224,7 +224,9 @@ def range_fire_times(*, flow: TaskFlow, start: datetime, end: datetime) -> list[
             )
         )
     except OverflowError as exc:
-        raise ValidationError({"start": ["start and end must lie between years 1 and 9999."]}) from exc
+        raise ValidationError(
+            {"start": ["start and end must lie between years 1 and 9999."]}
+        ) from exc
     except (CronError, ValueError, TypeError) as exc:
         raise ValidationError({"start": [f"The flow's schedule cannot be used: {exc}"]}) from exc
     if len(times) > MAX_RANGE_RUNS:
@@ -286,8 +288,13 @@ def run_start(
             _lock_flow(flow.pk)
             pending: list = []
             fields = dict(
-                flow=flow, mode=mode, trigger=trigger, business_time=business_time, user=user,
-                snapshot=snapshot, plan=plan,
+                flow=flow,
+                mode=mode,
+                trigger=trigger,
+                business_time=business_time,
+                user=user,
+                snapshot=snapshot,
+                plan=plan,
             )
             now = timezone.now()
             run = _start(fields, busy=_active_runs(flow.pk).exists(), pending=pending, now=now)
@@ -421,11 +428,10 @@ def runs_create_scheduled(*, items: list[tuple[int, datetime]]) -> dict:
             fire_time=fire_time,
             plan=plan,
         )
-        created[(flow_id, fire_time)] = _start(
-            fields, busy=flow_id in busy, pending=fresh, now=now
-        )
+        created[(flow_id, fire_time)] = _start(fields, busy=flow_id in busy, pending=fresh, now=now)
         busy.add(flow_id)
-    _insert_activated(fresh, now)
+    # Beat's wake-up waits for nothing but the runs: their first nodes leave through a relay.
+    _insert_activated(fresh, now, relay=True)
     return created
 
 
@@ -451,11 +457,12 @@ def _start(fields: dict, *, busy: bool, pending: list, now: datetime) -> FlowRun
     return run
 
 
-def _insert_activated(fresh: list, now: datetime) -> None:
+def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> None:
     """Insert new runs with their first nodes already queued, and send those after commit.
 
     What `_create` + `_activate` do for a run joining no active run of its flow: the
     decision core's first step over an all-pending run only queues nodes (Plan.first_step).
+    With `relay`, the node messages leave through one relay message (dispatch).
     """
     if not fresh:
         return
@@ -478,12 +485,14 @@ def _insert_activated(fresh: list, now: datetime) -> None:
         ],
         batch_size=1000,
     )
-    ids = {(node.run_id, node.node_id): node.pk for node in rows if node.status == NodeStatus.QUEUED}
+    ids = {
+        (node.run_id, node.node_id): node.pk for node in rows if node.status == NodeStatus.QUEUED
+    }
     sends = []
     for run, _, plan, first in fresh:
         seed_plan(run, plan)
         sends += [(ids[(run.pk, n)], now, None, plan.nodes[n].timeout) for n in first]
-    dispatch.send_nodes(sends)
+    (dispatch.send_nodes_relayed if relay else dispatch.send_nodes)(sends)
 
 
 # --------------------------------------------------------------------------- actions

@@ -29,7 +29,9 @@ class SyncEngine:
     def step(self) -> bool:
         if self.run_tasks:
             name, arg = self.run_tasks.popleft()
-            target = {"run_evaluate": runtime.run_evaluate, "batch_advance": runs.batch_advance}[name]
+            target = {"run_evaluate": runtime.run_evaluate, "batch_advance": runs.batch_advance}[
+                name
+            ]
             self.call(target, arg)
             return True
         if self.nodes:
@@ -54,6 +56,9 @@ def engine(monkeypatch, django_capture_on_commit_callbacks):
             eng.nodes.append(node_run_id)
 
     monkeypatch.setattr(dispatch, "publisher", publish)
-    monkeypatch.setattr(dispatch, "run_publisher", lambda name, arg: eng.run_tasks.append((name, arg)))
+    monkeypatch.setattr(dispatch, "relay_publisher", publish)
+    monkeypatch.setattr(
+        dispatch, "run_publisher", lambda name, arg: eng.run_tasks.append((name, arg))
+    )
     monkeypatch.setattr(dispatch, "revoke", lambda ids: None)
     return eng

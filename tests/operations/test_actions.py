@@ -357,6 +357,7 @@ def test_operators_restoring_at_once_restore_the_run_once(failing_flow, member_u
     from tests.operations.test_concurrency import fire_together
 
     monkeypatch.setattr(dispatch, "publisher", lambda items: None)
+    monkeypatch.setattr(dispatch, "relay_publisher", lambda items: None)
     monkeypatch.setattr(dispatch, "run_publisher", lambda name, arg: None)
     monkeypatch.setattr(dispatch, "revoke", lambda ids: None)
     run = run_start(flow=failing_flow, mode="dry", user=member_user)

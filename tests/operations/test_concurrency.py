@@ -32,6 +32,7 @@ TRIGGERS = 50  # issue 8: 50 concurrent triggers per policy
 def no_broker(monkeypatch):
     """Runs are created, not executed: nothing is sent to a broker."""
     monkeypatch.setattr(dispatch, "publisher", lambda items: None)
+    monkeypatch.setattr(dispatch, "relay_publisher", lambda items: None)
     monkeypatch.setattr(dispatch, "run_publisher", lambda name, arg: None)
 
 
@@ -81,7 +82,9 @@ def test_ignore_starts_every_simultaneous_trigger(tenant, admin_user):
     assert runs.count() == TRIGGERS
     assert set(runs.values_list("status", flat=True)) == {"queued"}
     assert not runs.filter(previous_run__isnull=False).exists()
-    assert NodeRun.objects.filter(run__flow=flow, node_name="n1", status="queued").count() == TRIGGERS
+    assert (
+        NodeRun.objects.filter(run__flow=flow, node_name="n1", status="queued").count() == TRIGGERS
+    )
 
 
 @pytest.mark.parametrize("policy", ["parallel_same_node", "parallel_downstream"])

@@ -1,5 +1,6 @@
 """Scheduled runs of many flows at once (a busy minute): same runs as one by one, fewer queries."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from flows import services as flow_services
+from operations import tasks
 from operations.models import FlowRun, NodeRun, RunEvent
-from operations.services import run_start, runs_create_scheduled
+from operations.services import dispatch, run_start, runs_create_scheduled
 from tests.factories import build_flow
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +46,7 @@ def shape(run: FlowRun) -> dict:
     }
 
 
-def test_a_batch_starts_each_run_as_a_single_scheduled_run_would(
-    engine, tenant, admin_user
-):
+def test_a_batch_starts_each_run_as_a_single_scheduled_run_would(engine, tenant, admin_user):
     flows = [published(tenant, admin_user, f"batch-{i}") for i in range(3)]
     alone = published(tenant, admin_user, "alone")
 
@@ -75,6 +75,28 @@ def test_a_batch_starts_each_run_as_a_single_scheduled_run_would(
     assert NodeRun.objects.filter(status="succeeded").count() == 12
 
 
+def test_a_batch_hands_its_first_nodes_to_one_relay_message_that_sends_them(
+    monkeypatch, django_capture_on_commit_callbacks, tenant, admin_user
+):
+    flows = [published(tenant, admin_user, f"relay-{i}") for i in range(3)]
+    handed, sent = [], []
+    monkeypatch.setattr(dispatch, "relay_publisher", handed.append)
+    monkeypatch.setattr(dispatch, "publisher", sent.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        made = runs_create_scheduled(items=[(f.pk, FIRE) for f in flows])
+
+    # One hand-off after commit carrying the 6 queued roots; nothing sent one by one
+    assert sent == [] and len(handed) == 1
+    queued = NodeRun.objects.filter(run__in=made.values(), status="queued")
+    assert {i: q for i, q, _, _ in handed[0]} == dict(queued.values_list("pk", "queued_at"))
+    # The relay task, given the message as the broker carries it (JSON), sends exactly those
+    # node messages (same ids and queued_at: the same task ids, which a stop revokes)
+    payload = json.loads(json.dumps([dispatch._relay_item(item) for item in handed[0]]))
+    tasks.relay_nodes.run(payload)
+    assert sent == [handed[0]]
+
+
 def test_each_fire_time_gets_one_run_however_often_it_is_asked(engine, tenant, admin_user):
     flows = [published(tenant, admin_user, f"once-{i}") for i in range(2)]
     items = [(f.pk, FIRE) for f in flows]
@@ -87,9 +109,7 @@ def test_each_fire_time_gets_one_run_however_often_it_is_asked(engine, tenant, a
     assert FlowRun.objects.filter(fire_time=FIRE).count() == 2
 
 
-def test_a_flow_with_an_active_run_goes_through_its_concurrency_policy(
-    engine, tenant, admin_user
-):
+def test_a_flow_with_an_active_run_goes_through_its_concurrency_policy(engine, tenant, admin_user):
     busy = published(tenant, admin_user, "busy", concurrency_policy="skip")
     idle = published(tenant, admin_user, "idle", concurrency_policy="skip")
     with engine.capture(execute=True):
@@ -161,13 +181,21 @@ def test_a_run_starts_the_same_whether_it_joins_an_active_run_or_not(engine, ten
     with engine.capture(execute=True):
         beside = run_start(flow=flow, mode="try", user=admin_user)
 
-    assert shape(alone) == shape(beside) == {
-        "status": "queued",
-        "active": True,
-        "open": (3, 3),
-        "nodes": {"a": ("queued", True, 1), "b": ("pending", False, 1), "c": ("queued", True, 1)},
-        "events": ["run_created"],
-    }
+    assert (
+        shape(alone)
+        == shape(beside)
+        == {
+            "status": "queued",
+            "active": True,
+            "open": (3, 3),
+            "nodes": {
+                "a": ("queued", True, 1),
+                "b": ("pending", False, 1),
+                "c": ("queued", True, 1),
+            },
+            "events": ["run_created"],
+        }
+    )
     for run in (alone, beside):
         created = RunEvent.objects.get(run=run, kind="run_created")
         assert created.user == admin_user and run.triggered_by == admin_user

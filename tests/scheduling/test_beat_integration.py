@@ -22,9 +22,12 @@ def next_minute(moment):
 def test_two_beats_and_a_worker_fire_each_minute_once_even_when_the_task_is_sent_twice(
     make_flow, member_user, tmp_path
 ):
-    # Given a published flow scheduled every minute
+    # Given a published flow scheduled every minute (and a second one due with it, so the
+    # minute's runs start their nodes through the relay)
     flow = make_flow("every-minute", publish=True)
     schedule = services.schedule_save(flow=flow, user=member_user, cron="* * * * *")
+    other = make_flow("every-minute-too", publish=True)
+    services.schedule_save(flow=other, user=member_user, cron="* * * * *")
     boundary = next_minute(schedule.active_since)
 
     # (two beat processes at once: a misconfiguration every fire time must survive)
@@ -55,6 +58,17 @@ def test_two_beats_and_a_worker_fire_each_minute_once_even_when_the_task_is_sent
                 what=f"the worker to process the extra fire task {result.id}",
             )
         processed_at = timezone.now()
+        # ... and the nodes of both runs ran on the worker
+        wait_for(
+            lambda: (
+                FlowRun.objects.filter(
+                    flow__in=[flow, other], fire_time=boundary, status="succeeded"
+                ).count()
+                == 2
+            ),
+            deadline=30,
+            what="both scheduled runs of the minute to succeed",
+        )
 
     # Then there is one scheduled run per fire time, fired by beat, a moment late at most
     assert processed_at < boundary + timedelta(minutes=1), "extra tasks ran in a later minute"
