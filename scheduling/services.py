@@ -42,6 +42,8 @@ SWEEP_BATCH = 100
 
 _CALENDAR_FIELDS = ("cron", "start_date", "end_date", "timezone")
 _USER_FIELDS = ("enabled", "kind", "cron", "interval", "time", "days", *_CALENDAR_FIELDS[1:])
+# The fields of a schedule's calendar other than its days (spec_of).
+_CALENDAR_KEY = ("kind", "cron", "interval", "time", "start_date", "end_date", "timezone")
 # What firing reads of a schedule (spec_of, schedule_is_firing, the ledger row).
 _FIRE_FIELDS = ("tenant_id", "flow", "active_since", *_USER_FIELDS)
 
@@ -296,14 +298,31 @@ def schedule_prune_orphan_tasks() -> int:
 # --------------------------------------------------------------------------- firing
 
 
-def _due_times(schedule: Schedule, *, after: datetime, until: datetime) -> list[datetime]:
-    """Fire times in (after, until], never before the schedule became active."""
+def _due_times(
+    schedule: Schedule, *, after: datetime, until: datetime, memo: dict | None = None
+) -> list[datetime]:
+    """Fire times in (after, until], never before the schedule became active.
+
+    With `memo`, schedules of the same calendar share the answer (a minute's thousand
+    "every minute" schedules compute it once); the list returned is not to be changed.
+    """
     if schedule.active_since is None:
         return []
     after = max(after, schedule.active_since)
     if after >= until:
         return []
-    return list(spec_of(schedule).fire_times(after=after, until=until))
+    if memo is None:
+        return list(spec_of(schedule).fire_times(after=after, until=until))
+    # What spec_of reads, and the window.
+    key = (
+        *(getattr(schedule, name) for name in _CALENDAR_KEY),
+        tuple(schedule.days or ()),
+        after,
+        until,
+    )
+    if key not in memo:
+        memo[key] = list(spec_of(schedule).fire_times(after=after, until=until))
+    return memo[key]
 
 
 def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
@@ -394,11 +413,11 @@ def schedules_fire(*, schedule_ids: list[int], now: datetime | None = None) -> d
     if gone:
         # Beat entries outliving their schedules: harmless, and removed so they stop waking us.
         _delete_tasks([f"{PERIODIC_TASK_PREFIX}{pk}" for pk in sorted(gone)])
-    due = []
+    due, memo = [], {}
     for schedule in schedules:
         if not schedule_is_firing(schedule=schedule, flow=schedule.flow):
             continue
-        times = _due_times(schedule, after=now - GRACE, until=now + EARLY_TOLERANCE)
+        times = _due_times(schedule, after=now - GRACE, until=now + EARLY_TOLERANCE, memo=memo)
         if times:
             due.append((schedule, times[-1]))
     return {pk: run for (pk, _), run in _fire_many(due, FiringSource.BEAT).items()}
@@ -428,8 +447,10 @@ def schedule_sweep(*, now: datetime | None = None) -> int:
         flow__is_frozen=False,
     ).order_by("pk")
     due: list[tuple[Schedule, datetime]] = []
+    memo: dict = {}
     for schedule in schedules:
-        due += [(schedule, t) for t in _due_times(schedule, after=window_start, until=until)]
+        times = _due_times(schedule, after=window_start, until=until, memo=memo)
+        due += [(schedule, t) for t in times]
     if not due:
         return 0
     fired = set(

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from operations.models import FlowRun, NodeRun
 
@@ -306,3 +306,44 @@ def complete_in_one(
         else:
             queued.append((row["id"], row["node_id"]))
     return fields, bool(done), queued, claimed
+
+
+# --------------------------------------------------------------------------- inserts
+
+# Bind parameters per INSERT (SQLite allows 32,766; PostgreSQL 65,535).
+MAX_INSERT_PARAMS = 30_000
+
+
+def insert_rows(objs: list) -> None:
+    """Insert new model instances of one model in one INSERT ... RETURNING id per chunk.
+
+    bulk_create without what the engine's own rows do not need (expressions, conflicts,
+    per-column arrays on PostgreSQL): for beat's minute of runs that was half the time of
+    creating them. Values go through each field's get_db_prep_save, as bulk_create does,
+    so JSON, UUIDs and datetimes are stored alike on PostgreSQL and SQLite; the ids come
+    back in VALUES order, as bulk_create also relies on. Sets pk and the saved state.
+    """
+    if not objs:
+        return
+    opts = type(objs[0])._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    q = connection.ops.quote_name
+    head = f"INSERT INTO {q(opts.db_table)} ({', '.join(q(f.column) for f in fields)}) VALUES "
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    tail = f" RETURNING {q(opts.pk.column)}"
+    prep = [(f.pre_save, f.get_db_prep_save) for f in fields]
+    per = max(1, MAX_INSERT_PARAMS // len(fields))
+    db = connections[connection.alias]  # the connection itself, not its thread-local proxy
+    with db.cursor() as cursor:
+        for start in range(0, len(objs), per):
+            chunk = objs[start : start + per]
+            params = [
+                db_value(pre_save(obj, True), db)
+                for obj in chunk
+                for pre_save, db_value in prep
+            ]
+            cursor.execute(head + ", ".join([row] * len(chunk)) + tail, params)
+            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                obj.pk = pk
+                obj._state.adding = False
+                obj._state.db = db.alias

@@ -26,9 +26,10 @@ from operations.choices import (
     RunTrigger,
 )
 from operations.engine.core import NOT_STARTED, QUEUED, RUNNING
-from operations.models import FlowRun, NodeRun, RunEvent
+from operations.models import FlowRun, NodeRun
 
 from . import decisions, dispatch
+from .hot import insert_rows
 from .logs import event, event_row, log_line
 from .plan import Plan, SnapshotError, parse_snapshot, seed_plan
 
@@ -466,7 +467,7 @@ def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> Non
     """
     if not fresh:
         return
-    FlowRun.objects.bulk_create([run for run, _, _, _ in fresh], batch_size=500)
+    insert_rows([run for run, _, _, _ in fresh])
     ready_of = {}
     rows = []
     for run, nodes, plan, first in fresh:
@@ -477,13 +478,12 @@ def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> Non
                 node.status, node.queued_at = NodeStatus.QUEUED, now
         ready_of[run.pk] = (first, plan)
         rows += nodes
-    NodeRun.objects.bulk_create(rows, batch_size=1000)
-    RunEvent.objects.bulk_create(
+    insert_rows(rows)
+    insert_rows(
         [
             event_row(run, EventKind.RUN_CREATED, _created_message(run), user=run.triggered_by)
             for run, _, _, _ in fresh
-        ],
-        batch_size=1000,
+        ]
     )
     ids = {
         (node.run_id, node.node_id): node.pk for node in rows if node.status == NodeStatus.QUEUED

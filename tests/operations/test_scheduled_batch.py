@@ -1,6 +1,7 @@
 """Scheduled runs of many flows at once (a busy minute): same runs as one by one, fewer queries."""
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from flows import services as flow_services
 from operations import tasks
 from operations.models import FlowRun, NodeRun, RunEvent
-from operations.services import dispatch, run_start, runs_create_scheduled
+from operations.services import dispatch, hot, run_start, runs_create_scheduled
 from tests.factories import build_flow
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +202,40 @@ def test_a_run_starts_the_same_whether_it_joins_an_active_run_or_not(engine, ten
         assert created.user == admin_user and run.triggered_by == admin_user
     engine.drain()
     assert set(FlowRun.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_rows_inserted_in_bulk_read_back_as_saved_one_by_one(tenant, admin_user):
+    """hot.insert_rows stores what Model.save() stores: JSON, UUIDs, datetimes, defaults."""
+    flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["a"], name="rows")
+    fields = dict(
+        tenant_id=tenant.pk,
+        flow=flow,
+        snapshot={"nodes": [{"id": 1, "name": "ä"}], "n": None},
+        mode="try",
+        trigger="manual",
+        business_time=FIRE,
+        fire_time=FIRE + timedelta(minutes=1),
+        triggered_by=admin_user,
+        error_policy="stop_all",
+        concurrency_policy="parallel_same_node",
+        batch=uuid.uuid4(),
+        batch_index=3,
+        nodes_total=2,
+        nodes_open=2,
+    )
+    saved = FlowRun(**fields)
+    saved.save()
+    bulk = [FlowRun(**{**fields, "batch_index": i, "fire_time": None}) for i in range(2)]
+    hot.insert_rows(bulk)
+
+    assert all(run.pk and not run._state.adding for run in bulk)
+    columns = [f.attname for f in FlowRun._meta.concrete_fields if f.attname != "id"]
+    stored = {r["id"]: r for r in FlowRun.objects.values("id", *columns)}
+    assert len(stored) == 3
+    for index, run in enumerate(bulk):
+        got = dict(stored[run.pk])
+        expected = {**stored[saved.pk], "batch_index": index, "fire_time": None}
+        del got["id"], expected["id"]
+        # created_at is set as each row is written
+        assert got.pop("created_at") >= expected.pop("created_at")
+        assert got == expected
