@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 
+from celery.schedules import schedstate
 from django.db import DatabaseError, InterfaceError, close_old_connections
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
@@ -37,13 +38,25 @@ FIRE_MANY_TASK = "scheduling.tasks.fire_schedules"
 logger = logging.getLogger("tributary.beat")
 
 
+# How long a "due" answer is shared by entries of the same crontab and last run.
+DUE_MEMO_SECONDS = 0.5
+DUE_MEMO_SIZE = 4096
+
+
 class TributaryEntry(ModelEntry):
     """ModelEntry whose successor (after each send) is a copy, not rebuilt from the row.
 
     Stock ModelEntry.__next__ re-runs __init__, which re-parses the crontab and the JSON
     arguments of the entry: most of beat's time per due entry. The copy has the same
     fields, with the new last_run_at and run count, as __init__ would set them.
+
+    Entries with the same crontab row and the same last run are due at the same moment:
+    the first one's "due" answer is shared for DUE_MEMO_SECONDS (a minute with a thousand
+    every-minute schedules asks celery's crontab arithmetic once instead of a thousand
+    times). Only "due" is shared: it stays true as time passes; "not yet" is asked anew.
     """
+
+    _due_memo: dict = {}
 
     def __next__(self):
         self.model.last_run_at = self._default_now()
@@ -56,6 +69,29 @@ class TributaryEntry(ModelEntry):
         return successor
 
     next = __next__
+
+    def is_due(self):
+        model = self.model
+        if (
+            model.crontab_id is None
+            or not model.enabled
+            or model.start_time is not None
+            or model.expires is not None
+            or model.one_off
+        ):
+            return super().is_due()  # the stock checks, unshared
+        memo = TributaryEntry._due_memo
+        key = (model.crontab_id, self.last_run_at)
+        now = time.monotonic()
+        hit = memo.get(key)
+        if hit is not None and now - hit[0] < DUE_MEMO_SECONDS:
+            return schedstate(True, max(hit[1] - (now - hit[0]), 0.0))
+        state = super().is_due()
+        if state.is_due:
+            if len(memo) >= DUE_MEMO_SIZE:
+                memo.clear()
+            memo[key] = (now, state.next)
+        return state
 
 
 def _schedule_id(entry) -> int | None:

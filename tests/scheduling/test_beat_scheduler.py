@@ -132,3 +132,36 @@ def test_an_edit_reaches_beat_within_a_second(crontab, scheduler, monkeypatch):
 
     assert "flow-schedule:77" in scheduler.schedule
     assert scheduler.max_interval <= beat.MAX_LOOP_SECONDS
+
+
+def test_a_due_answer_is_shared_only_by_enabled_entries_of_the_same_crontab_and_last_run(
+    crontab,
+):
+    beat.TributaryEntry._due_memo.clear()
+    now = timezone.now()
+    earlier = now - timedelta(minutes=2)
+
+    def entry(pk, last_run_at, *, enabled=True, cron=crontab):
+        task = PeriodicTask(
+            name=f"flow-schedule:{pk}",
+            task="scheduling.tasks.fire_schedule",
+            crontab=cron,
+            kwargs=json.dumps({"schedule_id": pk}),
+            last_run_at=last_run_at,
+            enabled=enabled,
+        )
+        task.save()
+        return beat.TributaryEntry(task, app=app)
+
+    first, same = entry(1, earlier).is_due(), entry(2, earlier).is_due()
+    assert first.is_due and same.is_due
+    assert 0 <= same.next <= first.next <= 60  # seconds to the next minute, as time passes
+    # A schedule that has just run is not due, though its crontab was due a moment ago
+    assert not entry(3, now).is_due().is_due
+    # A disabled one is not due either
+    assert not entry(4, earlier, enabled=False).is_due().is_due
+    # Another crontab (02:00 daily in the future) answers for itself
+    nightly = CrontabSchedule.objects.create(
+        minute="0", hour=str((now.hour + 2) % 24), timezone=ZoneInfo("UTC")
+    )
+    assert not entry(5, now - timedelta(minutes=1), cron=nightly).is_due().is_due
