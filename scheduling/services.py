@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -426,6 +427,42 @@ def schedules_fire(*, schedule_ids: list[int], now: datetime | None = None) -> d
 def schedule_fire(*, schedule_id: int, now: datetime | None = None):
     """Fire the latest due fire time of one schedule; returns the run or None."""
     return schedules_fire(schedule_ids=[schedule_id], now=now).get(schedule_id)
+
+
+# Seconds a starting worker process spends at most on warming its plan cache (billiard
+# waits 4 s for a new pool process before it gives up on it).
+WARM_SECONDS = 1.0
+WARM_CHUNK = 200
+
+
+def plans_warm(*, seconds: float = WARM_SECONDS) -> int:
+    """Parse the published versions that schedules fire into this process's plan cache.
+
+    A new worker process starts with no plans: without this, the first minutes of a
+    thousand schedules parse a snapshot per run while creating the runs. Most recent
+    versions first, within the cache's size and `seconds`; returns how many are cached.
+    """
+    from flows.models import FlowVersion
+    from operations.services.plan import PLAN_CACHE_SIZE, plans_for_versions
+
+    started = time.monotonic()
+    ids = list(
+        Schedule.objects.filter(
+            enabled=True,
+            flow__status=FlowStatus.PUBLISHED,
+            flow__is_frozen=False,
+            flow__published_version__isnull=False,
+        )
+        .order_by("-flow__published_version_id")
+        .values_list("flow__published_version_id", flat=True)[:PLAN_CACHE_SIZE]
+    )
+    warmed = 0
+    for start in range(0, len(ids), WARM_CHUNK):
+        if time.monotonic() - started > seconds:
+            break
+        chunk = FlowVersion.objects.filter(pk__in=ids[start : start + WARM_CHUNK])
+        warmed += len(plans_for_versions(list(chunk.only("pk", "created_at"))))
+    return warmed
 
 
 def schedule_sweep(*, now: datetime | None = None) -> int:

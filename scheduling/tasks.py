@@ -1,8 +1,22 @@
 """Celery entry points of scheduling: thin wrappers around the services."""
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from . import services
+
+logger = logging.getLogger("tributary.scheduling")
+
+
+@worker_process_init.connect(weak=False)
+def warm_plans(**_kwargs) -> None:
+    """A new pool process parses the plans of scheduled flows before its first task."""
+    try:
+        logger.info("plan cache warmed with %d scheduled flows", services.plans_warm())
+    except Exception:  # noqa: BLE001 - a cold cache is slower, not wrong
+        logger.warning("could not warm the plan cache", exc_info=True)
 
 
 @shared_task(

@@ -300,3 +300,27 @@ def test_concurrent_fires_of_one_fire_time_create_one_run(make_flow, member_user
     assert sum(r is not None for r in results) == 1
     assert len(scheduled_runs(flow)) == 1
     assert ScheduleFiring.objects.filter(flow=flow).count() == 1
+
+
+def test_a_new_worker_process_parses_the_plans_of_firing_schedules_before_its_first_task(
+    make_flow, member_user, django_assert_num_queries
+):
+    from operations.services import plan
+
+    firing = [make_flow(f"warm-{i}", publish=True) for i in range(3)]
+    for flow in firing:
+        schedule_on(flow, member_user, cron="* * * * *")
+    paused = make_flow("paused", publish=True)
+    schedule_on(paused, member_user, cron="* * * * *", enabled=False)
+    plan.clear_cache()
+
+    assert services.plans_warm() == 3
+
+    # The engine finds them parsed: no snapshot is loaded when their minute comes
+    versions = [flow.published_version for flow in firing]
+    with django_assert_num_queries(0):
+        assert set(plan.plans_for_versions(versions)) == {v.pk for v in versions}
+    # The disabled schedule's flow was left alone: its snapshot is loaded when needed
+    left_alone = paused.published_version
+    with django_assert_num_queries(1):
+        plan.plans_for_versions([left_alone])
