@@ -9,6 +9,7 @@ query. This subclass keeps the same table, semantics and change detection, but
 - compares the entry set only when it was reloaded (a reload always rebuilds the heap),
 - loads entries with their schedules in one query, and
 - writes last_run_at back for all sent entries in one UPDATE instead of 3 queries each,
+  and never in the two seconds before entries fall due,
 - sends the wake-ups of schedules due at the same moment together: up to FIRE_BATCH
   schedule ids per `fire_schedules` message instead of one message per entry, so a
   minute with 1,000 schedules costs beat a few sends and the workers a few batches
@@ -34,6 +35,8 @@ MAX_LOOP_SECONDS = 1.0
 # minute start at once and several workers share the minute, large enough to batch.
 FIRE_BATCH = 50
 FIRE_MANY_TASK = "scheduling.tasks.fire_schedules"
+# No sync of last run times this close before the next entry falls due.
+SYNC_CLEARANCE_SECONDS = 2.0
 
 logger = logging.getLogger("tributary.beat")
 
@@ -187,6 +190,16 @@ class TributaryScheduler(DatabaseScheduler):
             and new_schedules is not None
             and len(old_schedules) == len(new_schedules)
         )
+
+    def should_sync(self) -> bool:
+        # A sync writes the last run of every entry sent since the last one (a thousand rows
+        # after a busy minute): never just before entries fall due, where it would hold
+        # back their wake-ups. Beat wakes at least every second, so it syncs just after.
+        return super().should_sync() and not self._due_within(SYNC_CLEARANCE_SECONDS)
+
+    def _due_within(self, seconds: float) -> bool:
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= time.time() + seconds
 
     def sync(self) -> None:
         if not self._dirty:

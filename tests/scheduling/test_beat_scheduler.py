@@ -1,6 +1,7 @@
 """The beat scheduler sends many due entries without per-entry queries and reloads on edits."""
 
 import json
+import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -165,3 +166,17 @@ def test_a_due_answer_is_shared_only_by_enabled_entries_of_the_same_crontab_and_
         minute="0", hour=str((now.hour + 2) % 24), timezone=ZoneInfo("UTC")
     )
     assert not entry(5, now - timedelta(minutes=1), cron=nightly).is_due().is_due
+
+
+def test_beat_does_not_write_last_run_times_just_before_entries_fall_due(scheduler):
+    from celery.beat import event_t
+
+    scheduler._last_sync = time.monotonic() - 10 * scheduler.sync_every  # a sync is due
+    entry = object()
+
+    scheduler._heap = [event_t(time.time() + 0.5, 5, entry)]
+    assert not scheduler.should_sync()  # it would hold back the wake-ups half a second away
+    scheduler._heap = [event_t(time.time() + 30, 5, entry)]
+    assert scheduler.should_sync()
+    scheduler._heap = []
+    assert scheduler.should_sync()
