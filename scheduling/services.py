@@ -329,6 +329,7 @@ def _due_times(
 def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
     """Create the scheduled runs of these fire times in one transaction, each once."""
     from operations.services import runs_create_scheduled  # the engine; imported lazily
+    from operations.services.hot import insert_rows
 
     picked_up = djtz.now()  # when we got to them: beat's and the queue's share of the lateness
     with transaction.atomic():
@@ -351,7 +352,7 @@ def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
             for schedule, fire_time in due
             if (schedule.flow_id, fire_time) in runs
         ]
-        ScheduleFiring.objects.bulk_create(firings, batch_size=1000)
+        insert_rows(firings)
     fired = {}
     for firing in firings:
         fired[(firing.schedule_id, firing.fire_time)] = runs[(firing.flow_id, firing.fire_time)]
