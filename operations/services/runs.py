@@ -468,15 +468,13 @@ def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> Non
     if not fresh:
         return
     insert_rows([run for run, _, _, _ in fresh])
-    ready_of = {}
     rows = []
-    for run, nodes, plan, first in fresh:
+    for run, nodes, _, first in fresh:
         ready = set(first)
         for node in nodes:
             node.run = run
             if node.node_id in ready:
                 node.status, node.queued_at = NodeStatus.QUEUED, now
-        ready_of[run.pk] = (first, plan)
         rows += nodes
     insert_rows(rows)
     insert_rows(
