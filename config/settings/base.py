@@ -86,7 +86,12 @@ def database_from_env() -> dict:
     """DATABASE_URL, or a SQLite file in the project folder (WAL) so nothing needs a server."""
     url = os.environ.get("DATABASE_URL", "")
     if url:
-        db = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
+        db = dj_database_url.parse(
+            url,
+            conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+            # On in the web tier (config/wsgi.py): see there.
+            conn_health_checks=os.environ.get("DB_CONN_HEALTH_CHECKS") == "1",
+        )
         db.setdefault("TEST", {})
         if os.environ.get("TEST_DATABASE_NAME"):
             db["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]

@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
+import signal
+import socket
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from operations.models import NodeRun
 from operations.reconnect import reconnecting
 from operations.services import run_start
 from tests.factories import build_flow
-from tests.integration.workers import wait_for
+from tests.integration.workers import ROOT, wait_for
 from tests.operations.test_faults import start_blocked_diamond
 from tests.operations.test_workers import TERMINAL, http, statuses
 
@@ -82,7 +87,13 @@ def _cluster() -> Cluster | None:
 
 
 @pytest.fixture
-def postgres(celery_workers):
+def postgres(celery_workers, local_postgres):
+    """The cluster of the test database, with the Celery workers running."""
+    return local_postgres
+
+
+@pytest.fixture
+def local_postgres():
     """The cluster of the test database; started again after the test whatever happens."""
     try:
         cluster = _cluster()
@@ -173,3 +184,58 @@ def test_database_restarted_between_nodes_workers_reconnect(
     http_server.release("after")
     ran_once(finished(run), names)
     assert http_server.hits["/block/after"] == width
+
+
+SERVE = (
+    "import sys; from wsgiref.simple_server import make_server; "
+    "from config.wsgi import application; "
+    "make_server('127.0.0.1', int(sys.argv[1]), application).serve_forever()"
+)
+
+
+@needs_local_postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_web_tier_answers_after_a_database_restart(local_postgres, tmp_path):
+    # Given the production entry point (config/wsgi.py) in a single-threaded server, which
+    # keeps its database connection between requests as a gunicorn sync worker does
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",
+        "TRIBUTARY_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("DB_CONN_HEALTH_CHECKS", None)
+    log = (tmp_path / "web.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def ask() -> int | None:
+        """The status of a request that needs the database (an unknown token: 401)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/me/", headers={"Authorization": "Token not-a-token"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return None  # not listening yet
+
+    try:
+        wait_for(lambda: ask() == 401, timeout=60, what="the web server to answer")
+        assert ask() == 401
+        # When the database restarts under it
+        local_postgres.stop()
+        local_postgres.start()
+        # Then the next request is answered on a new connection: no 500
+        assert [ask() for _ in range(3)] == [401, 401, 401], (tmp_path / "web.log").read_text()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+        log.close()
