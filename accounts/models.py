@@ -24,7 +24,9 @@ class Tenant(models.Model):
     slug = models.SlugField(
         max_length=63,
         unique=True,
-        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Use lowercase letters, digits and -.")],
+        validators=[
+            RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Use lowercase letters, digits and -.")
+        ],
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,7 +54,9 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")
         ]
-        indexes = [models.Index(fields=["tenant", "role", "is_active"], name="membership_tenant_role")]
+        indexes = [
+            models.Index(fields=["tenant", "role", "is_active"], name="membership_tenant_role")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.tenant} ({self.role})"

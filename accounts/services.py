@@ -62,7 +62,9 @@ def member_add(
             _set_history(user, actor, "user created")
             user.save()
         elif Membership.objects.filter(user=user, tenant=tenant).exists():
-            raise ValidationError({"username": [f"'{username}' is already a member of this tenant."]})
+            raise ValidationError(
+                {"username": [f"'{username}' is already a member of this tenant."]}
+            )
         elif not actor.is_superuser and Membership.objects.filter(user=user).exists():
             # A tenant admin must not pull another tenant's user in (and so read their email
             # or hand them flows): only the platform operator links existing users.

@@ -68,14 +68,21 @@ def member_list(request, *, ctx):
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.member_add(tenant=ctx.tenant, actor=request.user, **form.service_kwargs())
+            membership = services.member_add(
+                tenant=ctx.tenant, actor=request.user, **form.service_kwargs()
+            )
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
-            messages.success(request, f"{membership.user.username} was added as {membership.get_role_display()}.")
+            messages.success(
+                request, f"{membership.user.username} was added as {membership.get_role_display()}."
+            )
             return redirect("member-list")
     memberships = selectors.membership_list(tenant=ctx.tenant)
-    rows = [(m, MemberUpdateForm(initial={"role": m.role, "is_active": m.is_active}, prefix=f"m{m.pk}")) for m in memberships]
+    rows = [
+        (m, MemberUpdateForm(initial={"role": m.role, "is_active": m.is_active}, prefix=f"m{m.pk}"))
+        for m in memberships
+    ]
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/members.html", {"form": form, "rows": rows}, status=status)
 
@@ -104,7 +111,16 @@ def member_update(request, pk: int, *, ctx):
             return redirect("member-list")
     memberships = selectors.membership_list(tenant=ctx.tenant)
     rows = [
-        (m, form if m.pk == membership.pk else MemberUpdateForm(initial={"role": m.role, "is_active": m.is_active}, prefix=f"m{m.pk}"))
+        (
+            m,
+            form
+            if m.pk == membership.pk
+            else MemberUpdateForm(
+                initial={"role": m.role, "is_active": m.is_active}, prefix=f"m{m.pk}"
+            ),
+        )
         for m in memberships
     ]
-    return render(request, "accounts/members.html", {"form": MemberAddForm(), "rows": rows}, status=400)
+    return render(
+        request, "accounts/members.html", {"form": MemberAddForm(), "rows": rows}, status=400
+    )

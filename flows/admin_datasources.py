@@ -43,7 +43,16 @@ class DataSourceAdminForm(forms.ModelForm):
 @admin.register(DataSource)
 class DataSourceAdmin(TenantScopedAdmin):
     form = DataSourceAdminForm
-    list_display = ["name", "tenant", "engine", "host", "port", "database", "username", "has_password"]
+    list_display = [
+        "name",
+        "tenant",
+        "engine",
+        "host",
+        "port",
+        "database",
+        "username",
+        "has_password",
+    ]
     list_filter = ["engine"]
     search_fields = ["name", "host", "database"]
     fields = [
@@ -89,7 +98,10 @@ class DataSourceAdmin(TenantScopedAdmin):
         # Nodes refer to data sources by id inside their configuration: show them as protected.
         protected = list(protected)
         for ds in objs:
-            protected += [f"Node {name} uses {ds.name}" for name in datasources.data_source_references(datasource=ds)]
+            protected += [
+                f"Node {name} uses {ds.name}"
+                for name in datasources.data_source_references(datasource=ds)
+            ]
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj):

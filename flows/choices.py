@@ -11,7 +11,10 @@ class ConcurrencyPolicy(models.TextChoices):
     SKIP = "skip", "Skip"
     IGNORE = "ignore", "Ignore (run independently)"
     PARALLEL_SAME_NODE = "parallel_same_node", "Run in parallel, mode 1 (wait for the same node)"
-    PARALLEL_DOWNSTREAM = "parallel_downstream", "Run in parallel, mode 2 (wait for the node and its downstream)"
+    PARALLEL_DOWNSTREAM = (
+        "parallel_downstream",
+        "Run in parallel, mode 2 (wait for the node and its downstream)",
+    )
 
 
 class FlowStatus(models.TextChoices):

@@ -121,7 +121,9 @@ def check_destination(ds) -> None:
         raise ConnectorError(str(exc)) from None
 
 
-def connect(ds, *, timeout: float | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Connection:
+def connect(
+    ds, *, timeout: float | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> Connection:
     """Open a connection to data source `ds`; `timeout` bounds everything run on it (seconds)."""
     try:
         password = ds.password
@@ -283,7 +285,9 @@ class Connection:
         cur.execute(sql)
 
     @contextmanager
-    def stream(self, sql: str, batch_size: int) -> Iterator[tuple[list[str], Iterator[list[tuple]]]]:
+    def stream(
+        self, sql: str, batch_size: int
+    ) -> Iterator[tuple[list[str], Iterator[list[tuple]]]]:
         """Yield (columns, batches) of one query, read-only, from a server-side / unbuffered cursor."""
         with self._statement():
             with self.transaction(read_only=True), self._stream_cursor() as cur:
@@ -425,12 +429,21 @@ class Connection:
             yield
         except ConnectorError:
             raise
-        except (psycopg.Error, pymysql.MySQLError, sqlite3.Error, OSError, ValueError, TypeError) as exc:
+        except (
+            psycopg.Error,
+            pymysql.MySQLError,
+            sqlite3.Error,
+            OSError,
+            ValueError,
+            TypeError,
+        ) as exc:
             if self._timed_out or self._is_timeout(exc):
                 self._timed_out = True
                 raise self._timeout_error() from None
             if self._cancelled:
-                raise StatementCancelled("The statement was cancelled (the run was stopped).") from None
+                raise StatementCancelled(
+                    "The statement was cancelled (the run was stopped)."
+                ) from None
             raise ConnectorError(self.scrub(self._describe(exc))) from None
 
     def _is_timeout(self, exc: BaseException) -> bool:
@@ -589,7 +602,9 @@ class MySQLConnection(Connection):
 
     def _cancel_running(self) -> None:
         # KILL QUERY over a second connection: the first one is busy waiting for its result.
-        killer = pymysql.connect(**{**self._kwargs(self._address, 5), "read_timeout": 10, "database": None})
+        killer = pymysql.connect(
+            **{**self._kwargs(self._address, 5), "read_timeout": 10, "database": None}
+        )
         try:
             with killer.cursor() as cur:
                 cur.execute(f"KILL QUERY {int(self._thread_id)}")

@@ -31,7 +31,9 @@ def decrypt(token: str) -> str:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         # Never echo the token: it is a secret too.
-        raise ImproperlyConfigured("A stored secret cannot be decrypted with the configured keys.") from exc
+        raise ImproperlyConfigured(
+            "A stored secret cannot be decrypted with the configured keys."
+        ) from exc
 
 
 def rotate(token: str) -> str:

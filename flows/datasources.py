@@ -53,7 +53,9 @@ def data_source_references(*, datasource: DataSource) -> list[str]:
 
     types = {name for name, t in node_types.all_types().items() if _refers_to_datasources(t)}
     found: list[str] = []
-    nodes = TaskNode.objects.filter(tenant_id=datasource.tenant_id, type__in=types).select_related("flow")
+    nodes = TaskNode.objects.filter(tenant_id=datasource.tenant_id, type__in=types).select_related(
+        "flow"
+    )
     for node in nodes.only("name", "type", "config", "flow__name"):
         if _uses(node.type, node.config, datasource.pk):
             found.append(f"{node.flow.name} / {node.name}")
@@ -62,7 +64,11 @@ def data_source_references(*, datasource: DataSource) -> list[str]:
     ).values_list("published_version_id", flat=True)
     for version in FlowVersion.objects.filter(pk__in=published).select_related("flow"):
         for node in (version.snapshot or {}).get("nodes", []) or []:
-            if isinstance(node, dict) and node.get("type") in types and _uses(node["type"], node.get("config"), datasource.pk):
+            if (
+                isinstance(node, dict)
+                and node.get("type") in types
+                and _uses(node["type"], node.get("config"), datasource.pk)
+            ):
                 label = f"{version.flow.name} / {node.get('name')} (published v{version.number})"
                 if f"{version.flow.name} / {node.get('name')}" not in found:
                     found.append(label)
@@ -91,7 +97,9 @@ def _uses(type_name: str, config, pk: int) -> bool:
 # --------------------------------------------------------------------------- services
 
 
-def data_source_create(*, ctx: TenantContext, password: str | None = None, **fields: Any) -> DataSource:
+def data_source_create(
+    *, ctx: TenantContext, password: str | None = None, **fields: Any
+) -> DataSource:
     """Create a data source in the request's tenant (admins and DBAs)."""
     _require_manager(ctx)
     ds = DataSource(tenant=ctx.tenant)
@@ -132,8 +140,12 @@ def data_source_delete(*, ctx: TenantContext, datasource: DataSource) -> None:
         ds = DataSource.objects.select_for_update().get(pk=datasource.pk, tenant=ctx.tenant)
         users = data_source_references(datasource=ds)
         if users:
-            shown = ", ".join(users[:20]) + (f" and {len(users) - 20} more" if len(users) > 20 else "")
-            raise ConflictError(f"Data source '{ds.name}' is used by: {shown}. Change those nodes first.")
+            shown = ", ".join(users[:20]) + (
+                f" and {len(users) - 20} more" if len(users) > 20 else ""
+            )
+            raise ConflictError(
+                f"Data source '{ds.name}' is used by: {shown}. Change those nodes first."
+            )
         ds._history_user = ctx.user
         ds._change_reason = "deleted"
         ds.delete()
@@ -199,7 +211,11 @@ def _assign(ds: DataSource, fields: dict) -> None:
             value = ""
         if name == "options" and value is None:
             value = {}
-        setattr(ds, name, value.strip() if name in ("name", "host") and isinstance(value, str) else value)
+        setattr(
+            ds,
+            name,
+            value.strip() if name in ("name", "host") and isinstance(value, str) else value,
+        )
 
 
 def _check_password(password) -> None:
@@ -252,7 +268,9 @@ def validate_data_source(ds: DataSource) -> None:
 def _policy_precheck(ds: DataSource) -> None:
     """Refuse at save time what the policy will always refuse; DNS failures wait for the run."""
     try:
-        netpolicy.check(ds.host, ds.port or connectors.default_port(ds.engine), database=ds.database or "")
+        netpolicy.check(
+            ds.host, ds.port or connectors.default_port(ds.engine), database=ds.database or ""
+        )
     except netpolicy.NetworkPolicyError as exc:
         if "cannot be resolved" in str(exc) or "has no address" in str(exc):
             return
@@ -267,7 +285,9 @@ def data_source_history(*, datasource: DataSource):
 
     sources = [
         timeline.Source(
-            "datasource", DataSource.history.model, Q(id=datasource.pk, tenant_id=datasource.tenant_id)
+            "datasource",
+            DataSource.history.model,
+            Q(id=datasource.pk, tenant_id=datasource.tenant_id),
         )
     ]
     return timeline.timeline_queryset(sources), sources

@@ -15,31 +15,86 @@ from .services import flow_create, flow_publish, flow_stakeholders_set, graph_re
 FLOW_NAME = "Daily sales demo"
 
 NODES = [
-    {"key": "create", "name": "create_orders", "type": "sql", "position": {"x": 0, "y": 0},
-     "config": {"datasource": "$warehouse", "sql": (
-         "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-         "bizdate TEXT NOT NULL, amount REAL NOT NULL)")}},
-    {"key": "load", "name": "load_orders", "type": "sql", "position": {"x": 220, "y": 0},
-     "config": {"datasource": "$warehouse", "sql": (
-         "DELETE FROM orders WHERE bizdate = '${bizdate}';\n"
-         "INSERT INTO orders (bizdate, amount) VALUES "
-         "('${bizdate}', 120.5), ('${bizdate}', 80.0), ('${bizdate}', 42.25)")}},
-    {"key": "count", "name": "count_orders", "type": "sql_assign", "position": {"x": 440, "y": 0},
-     "config": {"datasource": "$warehouse", "sql": (
-         "SELECT COUNT(*) AS order_count, SUM(amount) AS revenue "
-         "FROM orders WHERE bizdate = '${bizdate}'")}},
-    {"key": "check", "name": "has_orders", "type": "condition", "position": {"x": 660, "y": 0},
-     "config": {"mode": "expression", "expression": "${order_count} > 0"}},
-    {"key": "mart", "name": "prepare_mart", "type": "sql", "position": {"x": 660, "y": 160},
-     "config": {"datasource": "$mart", "sql": (
-         "CREATE TABLE IF NOT EXISTS daily_orders (bizdate TEXT NOT NULL, amount REAL NOT NULL);\n"
-         "DELETE FROM daily_orders WHERE bizdate = '${bizdate}'")}},
-    {"key": "sync", "name": "sync_to_mart", "type": "data_sync", "position": {"x": 880, "y": 0},
-     "config": {"source": "$warehouse", "target": "$mart", "table": "daily_orders",
-                "mode": "append",
-                "query": "SELECT bizdate, amount FROM orders WHERE bizdate = '${bizdate}'"}},
-    {"key": "empty", "name": "no_orders", "type": "noop", "position": {"x": 880, "y": 160},
-     "config": {}},
+    {
+        "key": "create",
+        "name": "create_orders",
+        "type": "sql",
+        "position": {"x": 0, "y": 0},
+        "config": {
+            "datasource": "$warehouse",
+            "sql": (
+                "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "bizdate TEXT NOT NULL, amount REAL NOT NULL)"
+            ),
+        },
+    },
+    {
+        "key": "load",
+        "name": "load_orders",
+        "type": "sql",
+        "position": {"x": 220, "y": 0},
+        "config": {
+            "datasource": "$warehouse",
+            "sql": (
+                "DELETE FROM orders WHERE bizdate = '${bizdate}';\n"
+                "INSERT INTO orders (bizdate, amount) VALUES "
+                "('${bizdate}', 120.5), ('${bizdate}', 80.0), ('${bizdate}', 42.25)"
+            ),
+        },
+    },
+    {
+        "key": "count",
+        "name": "count_orders",
+        "type": "sql_assign",
+        "position": {"x": 440, "y": 0},
+        "config": {
+            "datasource": "$warehouse",
+            "sql": (
+                "SELECT COUNT(*) AS order_count, SUM(amount) AS revenue "
+                "FROM orders WHERE bizdate = '${bizdate}'"
+            ),
+        },
+    },
+    {
+        "key": "check",
+        "name": "has_orders",
+        "type": "condition",
+        "position": {"x": 660, "y": 0},
+        "config": {"mode": "expression", "expression": "${order_count} > 0"},
+    },
+    {
+        "key": "mart",
+        "name": "prepare_mart",
+        "type": "sql",
+        "position": {"x": 660, "y": 160},
+        "config": {
+            "datasource": "$mart",
+            "sql": (
+                "CREATE TABLE IF NOT EXISTS daily_orders (bizdate TEXT NOT NULL, amount REAL NOT NULL);\n"
+                "DELETE FROM daily_orders WHERE bizdate = '${bizdate}'"
+            ),
+        },
+    },
+    {
+        "key": "sync",
+        "name": "sync_to_mart",
+        "type": "data_sync",
+        "position": {"x": 880, "y": 0},
+        "config": {
+            "source": "$warehouse",
+            "target": "$mart",
+            "table": "daily_orders",
+            "mode": "append",
+            "query": "SELECT bizdate, amount FROM orders WHERE bizdate = '${bizdate}'",
+        },
+    },
+    {
+        "key": "empty",
+        "name": "no_orders",
+        "type": "noop",
+        "position": {"x": 880, "y": 160},
+        "config": {},
+    },
 ]
 EDGES = [
     {"upstream": "create", "downstream": "load"},
@@ -57,13 +112,19 @@ def _datasource(ctx: TenantContext, name: str, filename: str) -> DataSource:
         return existing
     folder = settings.SQLITE_DATASOURCE_DIRS[0]
     return datasources.data_source_create(
-        ctx=ctx, name=name, engine="sqlite", database=f"{folder}/{filename}", options={"create": True}
+        ctx=ctx,
+        name=name,
+        engine="sqlite",
+        database=f"{folder}/{filename}",
+        options={"create": True},
     )
 
 
 def _bind(config: dict, ids: dict[str, int]) -> dict:
-    return {k: ids[v[1:]] if isinstance(v, str) and v[1:] in ids and v.startswith("$") else v
-            for k, v in config.items()}
+    return {
+        k: ids[v[1:]] if isinstance(v, str) and v[1:] in ids and v.startswith("$") else v
+        for k, v in config.items()
+    }
 
 
 def load(*, tenant, users, stdout) -> None:
@@ -82,7 +143,10 @@ def load(*, tenant, users, stdout) -> None:
             "mart": _datasource(ctx, "demo-mart", "demo_mart.sqlite3").pk,
         }
         flow = flow_create(
-            tenant=tenant, user=admin, name=FLOW_NAME, business_scenario="Demo",
+            tenant=tenant,
+            user=admin,
+            name=FLOW_NAME,
+            business_scenario="Demo",
             description="Loads the day's orders into a SQLite warehouse, counts them and, "
             "when there are any, copies them to a mart. Try Run it!",
         )

@@ -51,5 +51,7 @@ class FlowFilterForm(forms.Form):
         if not term:
             return qs
         return qs.filter(
-            Q(name__icontains=term) | Q(description__icontains=term) | Q(business_scenario__icontains=term)
+            Q(name__icontains=term)
+            | Q(description__icontains=term)
+            | Q(business_scenario__icontains=term)
         )

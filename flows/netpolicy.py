@@ -200,8 +200,12 @@ def check_sqlite_path(path: str) -> Path:
     real = Path(os.path.realpath(path))
     for own in _platform_sqlite_files():
         if real == own or str(real).startswith(str(own) + "-"):
-            raise NetworkPolicyError("This file is the platform's own database; it cannot be a data source.")
-    roots = [Path(os.path.realpath(d)) for d in getattr(settings, "SQLITE_DATASOURCE_DIRS", ()) or ()]
+            raise NetworkPolicyError(
+                "This file is the platform's own database; it cannot be a data source."
+            )
+    roots = [
+        Path(os.path.realpath(d)) for d in getattr(settings, "SQLITE_DATASOURCE_DIRS", ()) or ()
+    ]
     if roots and not any(real == root or root in real.parents for root in roots):
         raise NetworkPolicyError(
             "SQLite data sources must live in one of the directories the operator allows "
@@ -278,8 +282,19 @@ def _protected_key() -> tuple:
             live = connections[alias].settings_dict.get("NAME")
         except Exception:  # noqa: BLE001
             live = None
-        db.append((alias, conf.get("ENGINE"), conf.get("HOST"), conf.get("PORT"), str(conf.get("NAME")), str(live)))
-    caches = tuple(sorted(str(c.get("LOCATION")) for c in (getattr(settings, "CACHES", {}) or {}).values()))
+        db.append(
+            (
+                alias,
+                conf.get("ENGINE"),
+                conf.get("HOST"),
+                conf.get("PORT"),
+                str(conf.get("NAME")),
+                str(live),
+            )
+        )
+    caches = tuple(
+        sorted(str(c.get("LOCATION")) for c in (getattr(settings, "CACHES", {}) or {}).values())
+    )
     return (
         tuple(db),
         getattr(settings, "CELERY_BROKER_URL", None),
@@ -372,7 +387,9 @@ def _endpoint_addresses(host: str) -> frozenset[IPAddress]:
         return frozenset()
 
 
-def _same_endpoint(ip: IPAddress, port: int | None, database: str | None, endpoint: Endpoint) -> bool:
+def _same_endpoint(
+    ip: IPAddress, port: int | None, database: str | None, endpoint: Endpoint
+) -> bool:
     if endpoint.port is not None and port is not None and endpoint.port != port:
         return False
     # Only a database connection may use another database of the platform's server;

@@ -7,6 +7,8 @@ urlpatterns = [
     path("flows/<int:pk>/", views.flow_detail, name="flow-detail"),
     path("flows/<int:pk>/history/", views.flow_history, name="flow-history"),
     path("flows/<int:pk>/versions/", views.flow_versions, name="flow-versions"),
-    path("flows/<int:pk>/variables/preview/", views.variables_preview, name="flow-variables-preview"),
+    path(
+        "flows/<int:pk>/variables/preview/", views.variables_preview, name="flow-variables-preview"
+    ),
     path("datasources/", views.datasource_list, name="datasource-list"),
 ]

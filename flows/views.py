@@ -138,7 +138,10 @@ def flow_history(request, pk: int, *, ctx):
         {
             "flow": flow,
             "members": members,
-            "page_data": {"flow_id": flow.pk, "usernames": {m["id"]: m["username"] for m in members}},
+            "page_data": {
+                "flow_id": flow.pk,
+                "usernames": {m["id"]: m["username"] for m in members},
+            },
         },
     )
 
@@ -162,8 +165,11 @@ def _shown(value) -> str:
 
 def _display_diff(diff: dict) -> dict:
     """The diff with every old/new value made printable for the template."""
+
     def rows(changes):
-        return [{"field": c["field"], "old": _shown(c["old"]), "new": _shown(c["new"])} for c in changes]
+        return [
+            {"field": c["field"], "old": _shown(c["old"]), "new": _shown(c["new"])} for c in changes
+        ]
 
     return {
         "configuration": rows(diff["configuration"]),
@@ -176,8 +182,14 @@ def _display_diff(diff: dict) -> dict:
 def flow_versions(request, pk: int, *, ctx):
     """Published versions, and the difference between any two of them drawn on a canvas."""
     flow = selectors.flow_get(ctx=ctx, flow_id=pk)
-    versions = list(selectors.version_list(ctx=ctx, flow_id=flow.pk).select_related("owner", "created_by"))
-    default_a = str(versions[1].number) if len(versions) > 1 else (str(versions[0].number) if versions else "")
+    versions = list(
+        selectors.version_list(ctx=ctx, flow_id=flow.pk).select_related("owner", "created_by")
+    )
+    default_a = (
+        str(versions[1].number)
+        if len(versions) > 1
+        else (str(versions[0].number) if versions else "")
+    )
     default_b = str(versions[0].number) if len(versions) > 1 else "current"
     a = request.GET.get("a", default_a)
     b = request.GET.get("b", default_b)
@@ -235,7 +247,9 @@ def variables_preview(request, pk: int, *, ctx):
     definitions = body.get("variables", flow.variables or [])
     business_time = _parse_moment(body.get("business_time"))
     if business_time is None:
-        return JsonResponse({"business_time": ["Give a date and time, e.g. 2024-01-15T00:00."]}, status=400)
+        return JsonResponse(
+            {"business_time": ["Give a date and time, e.g. 2024-01-15T00:00."]}, status=400
+        )
     errors = variables.validate_definitions(definitions)
     if errors:
         return JsonResponse({"variables": errors}, status=400)
@@ -259,6 +273,8 @@ def datasource_list(request, *, ctx):
     return render(
         request,
         "flows/datasource_list.html",
-        {"can_manage": datasources.can_manage(ctx), "page_data": {"engines": Engine.choices, "can_manage": datasources.can_manage(ctx)}},
+        {
+            "can_manage": datasources.can_manage(ctx),
+            "page_data": {"engines": Engine.choices, "can_manage": datasources.can_manage(ctx)},
+        },
     )
-

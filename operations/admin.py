@@ -52,7 +52,16 @@ class NodeRunInline(admin.TabularInline):
 
 @admin.register(FlowRun)
 class FlowRunAdmin(ReadOnlyTenantAdmin):
-    list_display = ["id", "flow", "mode", "trigger", "status", "business_time", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "flow",
+        "mode",
+        "trigger",
+        "status",
+        "business_time",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "mode", "trigger"]
     search_fields = ["flow__name"]
     list_select_related = ["flow"]

@@ -36,8 +36,14 @@ def _settings_of(run: FlowRun) -> dict:
             TaskFlow.objects.filter(pk=run.flow_id).values_list("notifications", flat=True).first()
             or {}
         )
-    return {"on_failure": True, "on_success": False, "emails": [], "webhooks": [],
-            "max_duration_s": None, **notifications}
+    return {
+        "on_failure": True,
+        "on_success": False,
+        "emails": [],
+        "webhooks": [],
+        "max_duration_s": None,
+        **notifications,
+    }
 
 
 def _owner_of(run: FlowRun):
@@ -87,8 +93,16 @@ def alert_run_finished(*, run_id: int) -> None:
     run = (
         FlowRun.objects.select_related("version")
         .only(
-            "id", "tenant_id", "flow_id", "version_id", "mode", "status", "created_at",
-            "started_at", "finished_at", "version__created_at",
+            "id",
+            "tenant_id",
+            "flow_id",
+            "version_id",
+            "mode",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "version__created_at",
         )
         .filter(pk=run_id)
         .first()
@@ -122,8 +136,12 @@ def send_alerts(*, run_id: int, event: str) -> None:
         except Exception as exc:  # noqa: BLE001 - the mail server's failure is recorded, not raised
             outcome = {"ok": False, "error": str(exc)[:500]}
         NotificationAttempt.objects.create(
-            tenant_id=run.tenant_id, run=run, event=event, channel="email",
-            target=", ".join(recipients)[:2000], **outcome,
+            tenant_id=run.tenant_id,
+            run=run,
+            event=event,
+            channel="email",
+            target=", ".join(recipients)[:2000],
+            **outcome,
         )
     for url in conf.get("webhooks") or []:
         tasks.deliver_webhook.delay(run_id, event, url, 1)
@@ -136,18 +154,29 @@ def deliver_webhook(*, run_id: int, event: str, url: str, attempt: int) -> float
     from flows import netpolicy
 
     run = FlowRun.objects.select_related("flow", "flow__tenant").get(pk=run_id)
-    record = {"tenant_id": run.tenant_id, "run": run, "event": event, "channel": "webhook",
-              "target": url[:2000], "attempt": attempt}
+    record = {
+        "tenant_id": run.tenant_id,
+        "run": run,
+        "event": event,
+        "channel": "webhook",
+        "target": url[:2000],
+        "attempt": attempt,
+    }
     try:
         netpolicy.check_url(url)
-        with httpx.Client(timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(
+            timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False, trust_env=False
+        ) as client:
             response = client.post(
-                url, content=json.dumps(payload(run, event)),
+                url,
+                content=json.dumps(payload(run, event)),
                 headers={"Content-Type": "application/json", "User-Agent": "Tributary-Alerts/1"},
             )
         ok = 200 <= response.status_code < 300
         NotificationAttempt.objects.create(
-            **record, ok=ok, status_code=response.status_code,
+            **record,
+            ok=ok,
+            status_code=response.status_code,
             error="" if ok else f"HTTP {response.status_code}",
         )
     except netpolicy.NetworkPolicyError as exc:

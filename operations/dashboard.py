@@ -62,7 +62,10 @@ def dashboard_stats(*, ctx: TenantContext, now: datetime | None = None, days: in
     flow_counts["public_owned"] = flows.filter(is_public=True).count()
 
     runs = dashboard_runs(ctx=ctx)
-    per_day = {first_day + timedelta(days=i): {"succeeded": 0, "failed": 0, "running": 0, "other": 0} for i in range(days)}
+    per_day = {
+        first_day + timedelta(days=i): {"succeeded": 0, "failed": 0, "running": 0, "other": 0}
+        for i in range(days)
+    }
     daily = (
         runs.filter(created_at__gte=period_start)
         .annotate(day=TruncDate("created_at", tzinfo=zone))
@@ -81,7 +84,9 @@ def dashboard_stats(*, ctx: TenantContext, now: datetime | None = None, days: in
             bucket["running"] += row["n"]
         else:
             bucket["other"] += row["n"]
-    series = [{"day": day, **counts, "total": sum(counts.values())} for day, counts in per_day.items()]
+    series = [
+        {"day": day, **counts, "total": sum(counts.values())} for day, counts in per_day.items()
+    ]
 
     failures = list(
         runs.filter(status=RunStatus.FAILED)

@@ -94,7 +94,12 @@ def run_critical_path(*, run: FlowRun, node_runs) -> list[dict]:
     timings = {n: (nr.started_at, nr.finished_at) for n, nr in by_node.items()}
     path = critical_path(plan_of_run(run).dag, timings)
     return [
-        {"node": n, "node_name": by_node[n].node_name,
-         "duration_s": round((by_node[n].finished_at - by_node[n].started_at).total_seconds(), 3)}
+        {
+            "node": n,
+            "node_name": by_node[n].node_name,
+            "duration_s": round(
+                (by_node[n].finished_at - by_node[n].started_at).total_seconds(), 3
+            ),
+        }
         for n in path
     ]

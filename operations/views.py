@@ -90,7 +90,11 @@ def _run_graph(run: FlowRun) -> dict:
         for n in snap.get("nodes", [])
     ]
     edges = [
-        {"upstream": e.get("upstream"), "downstream": e.get("downstream"), "branch": e.get("branch")}
+        {
+            "upstream": e.get("upstream"),
+            "downstream": e.get("downstream"),
+            "branch": e.get("branch"),
+        }
         for e in snap.get("edges", [])
     ]
     return {"nodes": nodes, "edges": edges}

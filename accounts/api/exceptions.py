@@ -31,7 +31,9 @@ def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "The request body is too large."}, status=413)
     if isinstance(exc, SuspiciousOperation):
-        return Response({"detail": "The request could not be read."}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"detail": "The request could not be read."}, status=status.HTTP_400_BAD_REQUEST
+        )
     if isinstance(exc, ConflictError):
         return Response({exc.field: [exc.message]}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (Http404, DjangoPermissionDenied)):
@@ -42,7 +44,9 @@ def exception_handler(exc, context):
     if isinstance(exc, IntegrityError):
         logger.warning("integrity error on %s: %s", context.get("view"), exc)
         return Response(
-            {"detail": "This change conflicts with existing data (a duplicate or a missing reference)."},
+            {
+                "detail": "This change conflicts with existing data (a duplicate or a missing reference)."
+            },
             status=status.HTTP_409_CONFLICT,
         )
     logger.exception("unhandled error in %s", context.get("view"))

@@ -46,9 +46,7 @@ class TenantAPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
 
 
-class MemberViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
-):
+class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Members of the request's tenant; tenant admins add and change them."""
 
     serializer_class = MembershipSerializer
@@ -131,5 +129,3 @@ class TokenView(APIView):
             )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
-
-

@@ -96,7 +96,9 @@ class DataSourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         self._require_manager()
         serializer = DataSourceSerializer(ds, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        ds = datasources.data_source_update(ctx=self.ctx, datasource=ds, **serializer.validated_data)
+        ds = datasources.data_source_update(
+            ctx=self.ctx, datasource=ds, **serializer.validated_data
+        )
         return Response(DataSourceSerializer(ds).data)
 
     def destroy(self, request, pk=None):

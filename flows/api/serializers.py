@@ -203,9 +203,7 @@ class GraphSerializer(serializers.Serializer):
 
 
 class StakeholdersSerializer(serializers.Serializer):
-    users = serializers.ListField(
-        child=IdField(), max_length=500, allow_empty=True
-    )
+    users = serializers.ListField(child=IdField(), max_length=500, allow_empty=True)
 
 
 class OwnerSerializer(serializers.Serializer):

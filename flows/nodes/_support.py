@@ -16,7 +16,12 @@ VAR_RE = re.compile(r"\$\{[^}]*\}")
 MAX_SQL_LENGTH = 100_000
 LOG_SQL_LENGTH = 300
 
-DATASOURCE_PROPERTY = {"type": "integer", "minimum": 1, "title": "Data source", "x-widget": "datasource"}
+DATASOURCE_PROPERTY = {
+    "type": "integer",
+    "minimum": 1,
+    "title": "Data source",
+    "x-widget": "datasource",
+}
 SQL_PROPERTY = {
     "type": "string",
     "minLength": 1,
@@ -78,7 +83,9 @@ def _describe(error) -> Problems:
     if kind == "exclusiveMinimum":
         return [(field, f"Must be greater than {value}.")]
     if kind == "minLength":
-        return [(field, "Must not be empty." if value == 1 else f"Must be at least {value} characters.")]
+        return [
+            (field, "Must not be empty." if value == 1 else f"Must be at least {value} characters.")
+        ]
     if kind == "maxLength":
         return [(field, f"Must be at most {value} characters.")]
     if kind == "maxItems":
@@ -147,7 +154,19 @@ def split_statements(sql: str) -> list[str]:
     return out
 
 
-WRITE_TYPES = {"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE"}
+WRITE_TYPES = {
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "MERGE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "TRUNCATE",
+    "GRANT",
+    "REVOKE",
+}
 
 
 def single_read_problems(sql, field: str) -> Problems:

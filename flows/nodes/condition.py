@@ -40,7 +40,12 @@ class Condition(NodeType):
             "expression: literals, comparisons, and/or/not and arithmetic over ${variables}."
         ),
         "properties": {
-            "mode": {"type": "string", "enum": ["sql", "expression"], "default": "expression", "title": "Check"},
+            "mode": {
+                "type": "string",
+                "enum": ["sql", "expression"],
+                "default": "expression",
+                "title": "Check",
+            },
             "datasource": DATASOURCE_PROPERTY,
             "sql": SQL_PROPERTY,
             "expression": {
@@ -64,10 +69,14 @@ class Condition(NodeType):
                 if name not in config:
                     problems.append((name, "This field is required when the check is sql."))
             if "expression" in config:
-                problems.append(("expression", "Only used when the check is expression; remove it."))
+                problems.append(
+                    ("expression", "Only used when the check is expression; remove it.")
+                )
             if problems:
                 return problems
-            return datasource_problems(ctx, config, "datasource") + single_read_problems(config["sql"], "sql")
+            return datasource_problems(ctx, config, "datasource") + single_read_problems(
+                config["sql"], "sql"
+            )
         if "expression" not in config:
             return [("expression", "This field is required when the check is expression.")]
         for name in ("datasource", "sql"):
@@ -84,7 +93,11 @@ class Condition(NodeType):
         return ["result"]
 
     def references(self, config: dict) -> dict[str, list]:
-        ds = config.get("datasource") if isinstance(config, dict) and config.get("mode") == "sql" else None
+        ds = (
+            config.get("datasource")
+            if isinstance(config, dict) and config.get("mode") == "sql"
+            else None
+        )
         return {"datasources": [ds] if ds is not None else [], "flows": []}
 
     def execute(self, ctx: ExecutionContext) -> NodeResult:
@@ -208,7 +221,9 @@ def _walk(node: ast.AST, depth: int, *, evaluate_it: bool):
         left, right = sub(node.left), sub(node.right)
         if not evaluate_it:
             return None
-        if isinstance(node.op, ast.Mult | ast.Mod) and (isinstance(left, str | tuple) or isinstance(right, str | tuple)):
+        if isinstance(node.op, ast.Mult | ast.Mod) and (
+            isinstance(left, str | tuple) or isinstance(right, str | tuple)
+        ):
             raise ExpressionError("Text can only be compared or joined with +.")
         result = _apply(_BINARY[type(node.op)], left, right)
         if isinstance(result, str | tuple) and len(result) > MAX_STRING:

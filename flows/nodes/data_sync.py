@@ -44,7 +44,13 @@ class DataSync(NodeType):
                 "title": "Mode",
                 "description": "overwrite empties the table in the same transaction as the inserts.",
             },
-            "batch_size": {"type": "integer", "minimum": 1, "maximum": 100_000, "default": 1000, "title": "Batch size"},
+            "batch_size": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100_000,
+                "default": 1000,
+                "title": "Batch size",
+            },
         },
         "required": ["source", "query", "target", "table"],
         "additionalProperties": False,
@@ -56,11 +62,15 @@ class DataSync(NodeType):
         problems = schema_problems(self.schema, config)
         if problems:
             return problems
-        problems = datasource_problems(ctx, config, "source") + datasource_problems(ctx, config, "target")
+        problems = datasource_problems(ctx, config, "source") + datasource_problems(
+            ctx, config, "target"
+        )
         problems += single_read_problems(config["query"], "query")
         table = config["table"]
         if "${" not in table and not is_identifier(table):
-            problems.append(("table", "Give a table name (letters, digits, _), optionally schema.table."))
+            problems.append(
+                ("table", "Give a table name (letters, digits, _), optionally schema.table.")
+            )
         return problems
 
     def output_names(self, config: dict) -> list[str]:
@@ -90,8 +100,14 @@ class DataSync(NodeType):
         ctx.log(f"writing to {target.name}.{table} ({mode}, batches of {batch_size})")
         started = time.monotonic()
         rows_read = rows_written = deleted = 0
-        with open_connection(source, ctx, "source") as src, open_connection(target, ctx, "target") as dst:
-            with _side("source"), src.stream(cfg["query"].strip().rstrip(";"), batch_size) as (columns, batches):
+        with (
+            open_connection(source, ctx, "source") as src,
+            open_connection(target, ctx, "target") as dst,
+        ):
+            with (
+                _side("source"),
+                src.stream(cfg["query"].strip().rstrip(";"), batch_size) as (columns, batches),
+            ):
                 with _side("target"), dst.transaction():
                     if mode == "overwrite":
                         deleted = dst.delete_all(table)
@@ -108,7 +124,9 @@ class DataSync(NodeType):
                         )
         seconds = time.monotonic() - started
         ctx.log(f"copied {rows_written} row(s) in {seconds:.1f} s")
-        return NodeResult(output={"rows_read": rows_read, "rows_written": rows_written, "rows_deleted": deleted})
+        return NodeResult(
+            output={"rows_read": rows_read, "rows_written": rows_written, "rows_deleted": deleted}
+        )
 
 
 @contextmanager

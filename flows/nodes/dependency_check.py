@@ -37,8 +37,20 @@ class DependencyCheck(NodeType):
                 "title": "Business date offset (days)",
                 "description": "-1: wait for the run of the previous business date.",
             },
-            "timeout_s": {"type": "integer", "minimum": 0, "maximum": 7 * 86400, "default": 3600, "title": "Give up after (s)"},
-            "poll_s": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 30, "title": "Check every (s)"},
+            "timeout_s": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 7 * 86400,
+                "default": 3600,
+                "title": "Give up after (s)",
+            },
+            "poll_s": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 3600,
+                "default": 30,
+                "title": "Check every (s)",
+            },
         },
         "required": ["flow"],
         "additionalProperties": False,
@@ -51,8 +63,17 @@ class DependencyCheck(NodeType):
         flow = config["flow"]
         if ctx.flow(flow) is None:
             return [("flow", f"Flow {flow} does not exist in this tenant.")]
-        if ctx.flow_id is not None and flow == ctx.flow_id and not config.get("business_date_offset_days"):
-            return [("flow", "A flow cannot wait for its own run of the same business date; set an offset.")]
+        if (
+            ctx.flow_id is not None
+            and flow == ctx.flow_id
+            and not config.get("business_date_offset_days")
+        ):
+            return [
+                (
+                    "flow",
+                    "A flow cannot wait for its own run of the same business date; set an offset.",
+                )
+            ]
         return []
 
     def output_names(self, config: dict) -> list[str]:

@@ -13,7 +13,9 @@ BODY_LIMIT = 2048
 MAX_REDIRECTS = 5
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # Header and query parameter names whose values are secrets: never logged.
-SECRET_NAME = re.compile(r"auth|token|secret|password|passwd|pwd|key|cookie|session|credential|signature", re.I)
+SECRET_NAME = re.compile(
+    r"auth|token|secret|password|passwd|pwd|key|cookie|session|credential|signature", re.I
+)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
 
@@ -26,7 +28,13 @@ class Http(NodeType):
         "title": "HTTP request",
         "properties": {
             "method": {"type": "string", "enum": METHODS, "default": "GET", "title": "Method"},
-            "url": {"type": "string", "minLength": 1, "maxLength": 2000, "title": "URL", "format": "uri"},
+            "url": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 2000,
+                "title": "URL",
+                "format": "uri",
+            },
             "headers": {
                 "type": "object",
                 "title": "Headers",
@@ -34,7 +42,12 @@ class Http(NodeType):
                 "maxProperties": 50,
                 "default": {},
             },
-            "body": {"type": ["string", "null"], "maxLength": 1_000_000, "title": "Body", "default": None},
+            "body": {
+                "type": ["string", "null"],
+                "maxLength": 1_000_000,
+                "title": "Body",
+                "default": None,
+            },
             "expected_status": {
                 "title": "Expected status",
                 "description": "One status code or a list; any 2xx when empty.",
@@ -102,7 +115,9 @@ class Http(NodeType):
         expected = expected_statuses(cfg.get("expected_status"))
         follow = bool(cfg.get("follow_redirects"))
         if headers:
-            ctx.log("headers: " + ", ".join(f"{k}={redact_header(k, v)}" for k, v in headers.items()))
+            ctx.log(
+                "headers: " + ", ".join(f"{k}={redact_header(k, v)}" for k, v in headers.items())
+            )
         started = time.monotonic()
         client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
         ctx.on_cancel(client.close)
@@ -112,8 +127,12 @@ class Http(NodeType):
                     host, port, addresses = netpolicy.check_url(url)
                 except netpolicy.NetworkPolicyError as exc:
                     raise NodeFailed(f"url: {exc}") from None
-                status, text, location = self._send(client, method, url, host, addresses[0], headers, body, timeout)
-                ctx.log(f"{method} {redact_url(url)} → {status} ({(time.monotonic() - started) * 1000:.0f} ms)")
+                status, text, location = self._send(
+                    client, method, url, host, addresses[0], headers, body, timeout
+                )
+                ctx.log(
+                    f"{method} {redact_url(url)} → {status} ({(time.monotonic() - started) * 1000:.0f} ms)"
+                )
                 if follow and location and status in (301, 302, 303, 307, 308):
                     url = urljoin(url, location)
                     if status == 303 or (status in (301, 302) and method == "POST"):
@@ -127,13 +146,17 @@ class Http(NodeType):
         except httpx.HTTPError as exc:
             if ctx.cancelled():
                 raise NodeFailed("Cancelled (the run was stopped).") from None
-            raise NodeFailed(f"{method} {redact_url(url)} failed: {shorten(str(exc) or type(exc).__name__, 300)}") from None
+            raise NodeFailed(
+                f"{method} {redact_url(url)} failed: {shorten(str(exc) or type(exc).__name__, 300)}"
+            ) from None
         finally:
             client.close()
         ok = status in expected if expected else 200 <= status < 300
         if not ok:
             wanted = ", ".join(str(s) for s in expected) if expected else "2xx"
-            raise NodeFailed(f"HTTP {status} (expected {wanted}); body starts: {shorten(text, 200)}")
+            raise NodeFailed(
+                f"HTTP {status} (expected {wanted}); body starts: {shorten(text, 200)}"
+            )
         return NodeResult(output={"status": status, "body": text})
 
     def _send(self, client, method, url, host, address, headers, body, timeout):
@@ -145,7 +168,9 @@ class Http(NodeType):
         request_headers = {**headers}
         if not any(k.lower() == "host" for k in request_headers):
             default = 443 if target.scheme == "https" else 80
-            request_headers["Host"] = host if target.port in (None, default) else f"{host}:{target.port}"
+            request_headers["Host"] = (
+                host if target.port in (None, default) else f"{host}:{target.port}"
+            )
         # Uncompressed, so stopping after 2 KB bounds what is read and decoded.
         if not any(k.lower() == "accept-encoding" for k in request_headers):
             request_headers["Accept-Encoding"] = "identity"
@@ -167,7 +192,9 @@ class Http(NodeType):
                 size += len(chunk)
                 if size >= BODY_LIMIT:
                     break
-            text = b"".join(chunks)[:BODY_LIMIT].decode(response.encoding or "utf-8", errors="replace")
+            text = b"".join(chunks)[:BODY_LIMIT].decode(
+                response.encoding or "utf-8", errors="replace"
+            )
             return response.status_code, text, response.headers.get("location")
         finally:
             response.close()
@@ -195,7 +222,10 @@ def redact_url(url: str) -> str:
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = urlencode(
-        [(k, "***" if SECRET_NAME.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+        [
+            (k, "***" if SECRET_NAME.search(k) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
         safe="*",
     )
     return shorten(urlunsplit((parts.scheme, netloc, parts.path, query, "")), 300)

@@ -10,7 +10,12 @@ from .base import ExecutionContext, NodeResult, NodeType, ValidationContext, reg
 class Noop(NodeType):
     type = "noop"
     label = "No operation"
-    schema = {"type": "object", "title": "No operation", "properties": {}, "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "title": "No operation",
+        "properties": {},
+        "additionalProperties": False,
+    }
 
     def validate(self, config: dict, ctx: ValidationContext) -> list[tuple[str, str]]:
         if config == {} or config is None:

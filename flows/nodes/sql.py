@@ -42,7 +42,9 @@ class Sql(NodeType):
         if count == 0:
             problems.append(("sql", "Write at least one SQL statement."))
         elif count > MAX_STATEMENTS:
-            problems.append(("sql", f"At most {MAX_STATEMENTS} statements are allowed; found {count}."))
+            problems.append(
+                ("sql", f"At most {MAX_STATEMENTS} statements are allowed; found {count}.")
+            )
         return problems
 
     def output_names(self, config: dict) -> list[str]:

@@ -35,7 +35,9 @@ class SqlAssign(NodeType):
         problems = schema_problems(self.schema, config)
         if problems:
             return problems
-        return datasource_problems(ctx, config, "datasource") + single_read_problems(config["sql"], "sql")
+        return datasource_problems(ctx, config, "datasource") + single_read_problems(
+            config["sql"], "sql"
+        )
 
     def references(self, config: dict) -> dict[str, list]:
         ds = config.get("datasource") if isinstance(config, dict) else None
@@ -102,7 +104,11 @@ def _column_name(item) -> str | None:
         if item.is_wildcard():
             return None
         # A plain column reference (t.col) keeps its name; expressions are engine-specific.
-        if all(t.ttype in (T.Name, T.Punctuation, T.Literal.String.Symbol) or isinstance(t, sqlnodes.Identifier) for t in item.tokens):
+        if all(
+            t.ttype in (T.Name, T.Punctuation, T.Literal.String.Symbol)
+            or isinstance(t, sqlnodes.Identifier)
+            for t in item.tokens
+        ):
             name = item.get_real_name()
             return name.strip('"`') if name else None
     return None

@@ -39,8 +39,12 @@ class Wait(NodeType):
                 return NodeResult(output={"waited_s": 0})
             until = now + timedelta(seconds=seconds)
             ctx.log(f"waiting {seconds}s, until {until.isoformat()}")
-            raise NodeDeferred(seconds, {"until": until.isoformat()}, f"waiting until {until.isoformat()}")
+            raise NodeDeferred(
+                seconds, {"until": until.isoformat()}, f"waiting until {until.isoformat()}"
+            )
         until = datetime.fromisoformat(until_text)
         if now >= until:
             return NodeResult(output={"waited_s": seconds})
-        raise NodeDeferred((until - now).total_seconds(), {"until": until_text}, f"waiting until {until_text}")
+        raise NodeDeferred(
+            (until - now).total_seconds(), {"until": until_text}, f"waiting until {until_text}"
+        )

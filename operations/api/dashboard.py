@@ -23,16 +23,19 @@ class DashboardView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("days", int, description="Period in days (1–90, default 7).")],
-        responses=inline_serializer("Dashboard", {
-            "flows": serializers.DictField(child=serializers.IntegerField()),
-            "runs_today": serializers.DictField(child=serializers.IntegerField()),
-            "runs_period": serializers.DictField(child=serializers.IntegerField()),
-            "days": serializers.IntegerField(),
-            "per_day": serializers.ListField(child=serializers.DictField()),
-            "failing_flows": serializers.ListField(child=serializers.DictField()),
-            "durations": serializers.DictField(),
-            "recent_failures": serializers.ListField(child=serializers.DictField()),
-        }),
+        responses=inline_serializer(
+            "Dashboard",
+            {
+                "flows": serializers.DictField(child=serializers.IntegerField()),
+                "runs_today": serializers.DictField(child=serializers.IntegerField()),
+                "runs_period": serializers.DictField(child=serializers.IntegerField()),
+                "days": serializers.IntegerField(),
+                "per_day": serializers.ListField(child=serializers.DictField()),
+                "failing_flows": serializers.ListField(child=serializers.DictField()),
+                "durations": serializers.DictField(),
+                "recent_failures": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
     )
     def get(self, request):
         ctx = resolve_request_tenant(request)
@@ -40,9 +43,7 @@ class DashboardView(APIView):
         query.is_valid(raise_exception=True)
         days = query.validated_data["days"]
         stats = dashboard_stats(ctx=ctx, days=days)
-        period = dashboard_runs(ctx=ctx).filter(
-            created_at__gte=stats["period_start"]
-        )
+        period = dashboard_runs(ctx=ctx).filter(created_at__gte=stats["period_start"])
         failing = (
             period.filter(status=RunStatus.FAILED)
             .order_by()
@@ -58,7 +59,11 @@ class DashboardView(APIView):
         )
 
         def pct(p):
-            return round(durations[min(len(durations) - 1, int(p * len(durations)))], 3) if durations else None
+            return (
+                round(durations[min(len(durations) - 1, int(p * len(durations)))], 3)
+                if durations
+                else None
+            )
 
         body = {
             "flows": stats["flows"],
@@ -75,8 +80,13 @@ class DashboardView(APIView):
                 "max_s": durations[-1] if durations else None,
             },
             "recent_failures": [
-                {"id": r.pk, "flow": r.flow_id, "flow_name": r.flow.name,
-                 "business_time": r.business_time, "error": r.error[:300]}
+                {
+                    "id": r.pk,
+                    "flow": r.flow_id,
+                    "flow_name": r.flow.name,
+                    "business_time": r.business_time,
+                    "error": r.error[:300],
+                }
                 for r in stats["recent_failures"]
             ],
         }

@@ -112,6 +112,3 @@ class NodeRunViewSet(mixins.RetrieveModelMixin, TenantViewSet):
     @action(detail=True, methods=["get"])
     def log(self, request, pk=None):
         return Response(NodeRunLogSerializer(self.get_object()).data)
-
-
-

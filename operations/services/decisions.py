@@ -135,9 +135,7 @@ def gate_for(run: FlowRun):
         if run.concurrency_policy == "parallel_same_node":
             watch = {n: {n} for n in nodes if n in prev_dag.nodes}
         else:
-            watch = {
-                n: {n} | prev_dag.descendants(n) for n in nodes if n in prev_dag.nodes
-            }
+            watch = {n: {n} | prev_dag.descendants(n) for n in nodes if n in prev_dag.nodes}
         needed = set().union(*watch.values()) if watch else set()
         if not needed:
             return set()
@@ -167,9 +165,9 @@ def apply_decision(run: FlowRun, plan: Plan, decision: Decision, loader: StateLo
         ordered = sorted(decision.ready, key=lambda n: -plan.nodes[n].priority)
         dispatch.send_nodes([(ids[n], now, None, plan.nodes[n].timeout) for n in ordered])
     if decision.waiting:
-        NodeRun.objects.filter(
-            pk__in=[ids[n] for n in decision.waiting], status=PENDING
-        ).update(status=WAITING)
+        NodeRun.objects.filter(pk__in=[ids[n] for n in decision.waiting], status=PENDING).update(
+            status=WAITING
+        )
     for nodes, status in ((decision.skipped, SKIPPED), (decision.upstream_failed, UPSTREAM_FAILED)):
         if nodes:
             closed += NodeRun.objects.filter(
@@ -233,7 +231,9 @@ def wake_successors(run: FlowRun) -> None:
         dispatch.send_run_task("run_evaluate", pk)
 
 
-def decide_full(run: FlowRun, plan: Plan | None = None, *, stopping: bool = False, user=None) -> Decision:
+def decide_full(
+    run: FlowRun, plan: Plan | None = None, *, stopping: bool = False, user=None
+) -> Decision:
     """Run core.decide over the whole DAG and apply it (caller holds the run lock)."""
     plan = plan or run_plan(run)
     loader = StateLoader(run.pk)
@@ -251,11 +251,7 @@ def decide_full(run: FlowRun, plan: Plan | None = None, *, stopping: bool = Fals
     )
     apply_decision(run, plan, decision, loader)
     new_states = core.apply(loader.states, decision)
-    if (
-        not stopping
-        and run.error_policy == core.COMPLETE_RUNNING
-        and FAILED in new_states.values()
-    ):
+    if not stopping and run.error_policy == core.COMPLETE_RUNNING and FAILED in new_states.values():
         # core counts a queued node as started; for us it has not started until a worker
         # claims it, and after a failure under complete_running no further node starts.
         _stop_unclaimed(new_states, loader)
@@ -277,9 +273,7 @@ def _stop_unclaimed(states: dict, loader: StateLoader) -> None:
     queued = [loader.ids[n] for n, s in states.items() if s == QUEUED]
     if not queued:
         return
-    rows = list(
-        NodeRun.objects.filter(pk__in=queued, status=QUEUED).values_list("pk", "queued_at")
-    )
+    rows = list(NodeRun.objects.filter(pk__in=queued, status=QUEUED).values_list("pk", "queued_at"))
     NodeRun.objects.filter(pk__in=[pk for pk, _ in rows], status=QUEUED).update(
         status=STOPPED, finished_at=timezone.now()
     )

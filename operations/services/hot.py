@@ -61,7 +61,16 @@ def relaxed_commit():
         yield
 
 
-CLAIMED = ("id", "tenant_id", "run_id", "node_id", "node_name", "node_type", "attempt", "defer_state")
+CLAIMED = (
+    "id",
+    "tenant_id",
+    "run_id",
+    "node_id",
+    "node_name",
+    "node_type",
+    "attempt",
+    "defer_state",
+)
 
 
 def claim(node_run_id: int, now, worker: str) -> dict | None:
@@ -162,9 +171,7 @@ def lock_run_closing_one(run_id: int, *, relaxed: bool = False) -> dict | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_q(FR)} SET nodes_open = nodes_open - 1 WHERE id = %s AND nodes_open > 0"
-            " RETURNING "
-            + ", ".join(fields)
-            + extra,
+            " RETURNING " + ", ".join(fields) + extra,
             [run_id],
         )
         row = cursor.fetchone()

@@ -150,9 +150,9 @@ class Monitor:
         from .hot import relaxed_commit
 
         with relaxed_commit():
-            NodeRun.objects.filter(
-                pk__in=[i.node_run_id for i in items], status="running"
-            ).update(heartbeat_at=timezone.now())
+            NodeRun.objects.filter(pk__in=[i.node_run_id for i in items], status="running").update(
+                heartbeat_at=timezone.now()
+            )
 
     def _flush(self, item: Tracked, now: float) -> None:
         from operations.models import NodeRun

@@ -180,7 +180,9 @@ def _claimed(got: dict, now, me: str) -> Claim:
 def node_run_claimed(claim: Claim):
     """Execute a claimed node (outside any transaction); returns its outcome."""
     if claim.spec is None:
-        return Failure(f"node {claim.row['node_name']} is not part of the run's flow version", False)
+        return Failure(
+            f"node {claim.row['node_name']} is not part of the run's flow version", False
+        )
     if claim.render_error:
         return Failure(claim.render_error, retryable=False)
     if claim.dry:
@@ -215,7 +217,12 @@ def node_finish(claim: Claim, outcome, *, continue_until: float | None = None) -
         return None
     reconnecting(
         record_outcome,
-        tracked.node_run_id, claim.row["run_id"], outcome, text, timeout=timeout, rendered=claim.rendered,
+        tracked.node_run_id,
+        claim.row["run_id"],
+        outcome,
+        text,
+        timeout=timeout,
+        rendered=claim.rendered,
     )
     return None
 
@@ -250,15 +257,26 @@ def _record_success(
             simple = _only_through(plan, node_id, branch) or []
             take = _keep_node(plan, simple, continue_until) if hand_off else None
             fields, recorded, queued, claimed = hot.complete_in_one(
-                run_id, node_run_id, now=now, output=outcome.output, branch=branch,
-                rendered=claim.rendered, log_text=text, queue=simple, relaxed=relaxed,
+                run_id,
+                node_run_id,
+                now=now,
+                output=outcome.output,
+                branch=branch,
+                rendered=claim.rendered,
+                log_text=text,
+                queue=simple,
+                relaxed=relaxed,
                 claim_for=(take, me) if take is not None else None,
             )
         else:
             fields = hot.lock_run_closing_one(run_id, relaxed=relaxed)
             recorded = fields is not None and hot.record_success(
-                node_run_id, now=now, output=outcome.output, branch=branch,
-                rendered=claim.rendered, log_text=text,
+                node_run_id,
+                now=now,
+                output=outcome.output,
+                branch=branch,
+                rendered=claim.rendered,
+                log_text=text,
             )
         if fields is None or not recorded:
             # Stopped (or declared lost) meanwhile: nothing of this result counts.
@@ -480,7 +498,17 @@ def record_outcome(
         run = lock_run(run_id)
         nr = (
             NodeRun.objects.select_for_update()
-            .only("id", "tenant_id", "run_id", "node_id", "node_name", "node_type", "status", "attempt", "log")
+            .only(
+                "id",
+                "tenant_id",
+                "run_id",
+                "node_id",
+                "node_name",
+                "node_type",
+                "status",
+                "attempt",
+                "log",
+            )
             .filter(pk=node_run_id)
             .first()
         )
@@ -594,7 +622,12 @@ def _defer(node_run_id: int, outcome: Deferred, log_text: str, timeout: int, ren
     due = now + timedelta(seconds=outcome.seconds)
     countdown = outcome.seconds <= conf.get("TRIBUTARY_MAX_COUNTDOWN")
     with transaction.atomic():
-        nr = NodeRun.objects.select_for_update().only("id", "status", "log", "defer_count", "node_id", "run_id").filter(pk=node_run_id).first()
+        nr = (
+            NodeRun.objects.select_for_update()
+            .only("id", "status", "log", "defer_count", "node_id", "run_id")
+            .filter(pk=node_run_id)
+            .first()
+        )
         if nr is None or nr.status != RUNNING:
             return
         nr.status = QUEUED
@@ -604,7 +637,9 @@ def _defer(node_run_id: int, outcome: Deferred, log_text: str, timeout: int, ren
         nr.queued_at = due if countdown else None
         # Say it once, not on every poll of a long wait.
         if nr.defer_count <= 3 or nr.defer_count % 20 == 0:
-            nr.log = bounded(nr.log, log_text + log_line(f"{outcome.message}; next check at {due.isoformat()}"))
+            nr.log = bounded(
+                nr.log, log_text + log_line(f"{outcome.message}; next check at {due.isoformat()}")
+            )
         fields = ["status", "defer_state", "defer_count", "next_attempt_at", "queued_at", "log"]
         if rendered is not None:
             nr.rendered_config = rendered
@@ -631,5 +666,3 @@ def node_lost(node_run_id: int, reason: str, *, stale_before=None) -> bool:
         event(run, EventKind.NODE_LOST, f"{nr.node_name}: {reason}", node_run=nr)
         _after_failure(run, run_plan(run), nr, Failure(reason))
         return True
-
-

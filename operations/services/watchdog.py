@@ -24,7 +24,9 @@ def _node_timeout(run_id: int, node_id: int) -> int:
     return spec.timeout if spec else 3600
 
 
-def watchdog_sweep(*, heartbeat_timeout: float | None = None, resend_after: float | None = None) -> dict:
+def watchdog_sweep(
+    *, heartbeat_timeout: float | None = None, resend_after: float | None = None
+) -> dict:
     """Fail or retry nodes whose worker stopped beating, send due parked nodes, re-send lost ones."""
     now = timezone.now()
     heartbeat_timeout = heartbeat_timeout or conf.get("TRIBUTARY_HEARTBEAT_TIMEOUT")
@@ -35,7 +37,9 @@ def watchdog_sweep(*, heartbeat_timeout: float | None = None, resend_after: floa
     for pk, worker, beat in NodeRun.objects.filter(
         status=RUNNING, heartbeat_at__lt=stale_before
     ).values_list("pk", "worker", "heartbeat_at")[:500]:
-        reason = f"{LOST_PREFIX}: {worker or 'its worker'} sent no heartbeat since {beat.isoformat()}"
+        reason = (
+            f"{LOST_PREFIX}: {worker or 'its worker'} sent no heartbeat since {beat.isoformat()}"
+        )
         if node_lost(pk, reason, stale_before=stale_before):
             report["lost"] += 1
 
@@ -56,7 +60,12 @@ def watchdog_sweep(*, heartbeat_timeout: float | None = None, resend_after: floa
                 nr.save(update_fields=["queued_at"])
                 dispatch.send_nodes([(nr.pk, now, None, _node_timeout(run_id, nr.node_id))])
                 if key == "resent":
-                    event(run, EventKind.NODE_RESENT, f"{nr.node_name} queued since long: sent again", node_run=nr)
+                    event(
+                        run,
+                        EventKind.NODE_RESENT,
+                        f"{nr.node_name} queued since long: sent again",
+                        node_run=nr,
+                    )
             report[key] += 1
 
     # A safety net for gates: runs holding waiting nodes whose previous run may have moved.

@@ -23,7 +23,11 @@ def test_staff_tenant_admin_sees_only_own_memberships(client, staff_admin, outsi
     assert member_user.username in body
     assert outsider.username not in body
     foreign = Membership.objects.get(user=outsider)
-    assert client.get(f"/admin/accounts/membership/{foreign.id}/change/").status_code in (302, 403, 404)
+    assert client.get(f"/admin/accounts/membership/{foreign.id}/change/").status_code in (
+        302,
+        403,
+        404,
+    )
 
 
 def test_staff_tenant_admin_tenant_choices_are_own(client, staff_admin, other_tenant, tenant):
@@ -35,7 +39,9 @@ def test_staff_tenant_admin_tenant_choices_are_own(client, staff_admin, other_te
     assert other_tenant not in choices
 
 
-def test_staff_tenant_admin_cannot_create_membership_in_other_tenant(client, staff_admin, other_tenant, member_user):
+def test_staff_tenant_admin_cannot_create_membership_in_other_tenant(
+    client, staff_admin, other_tenant, member_user
+):
     client.force_login(staff_admin)
     res = client.post(
         "/admin/accounts/membership/add/",

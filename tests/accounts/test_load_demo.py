@@ -24,5 +24,10 @@ def test_load_demo_twice_is_idempotent_and_prints_logins(settings, tmp_path):
     flow = TaskFlow.objects.get(tenant=tenant, name="Daily sales demo")
     assert flow.status == "published"
     assert FlowVersion.objects.filter(flow=flow).count() == 1
-    assert set(flow.nodes.values_list("type", flat=True)) >= {"sql", "sql_assign", "condition", "data_sync"}
+    assert set(flow.nodes.values_list("type", flat=True)) >= {
+        "sql",
+        "sql_assign",
+        "condition",
+        "data_sync",
+    }
     assert DataSource.objects.filter(tenant=tenant).count() == 2

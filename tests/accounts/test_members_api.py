@@ -13,7 +13,11 @@ pytestmark = pytest.mark.django_db
 
 def test_token_then_me_shows_tenant_and_role(admin_user, tenant):
     client = APIClient()
-    res = client.post("/api/v1/auth/token/", {"username": admin_user.username, "password": PASSWORD}, format="json")
+    res = client.post(
+        "/api/v1/auth/token/",
+        {"username": admin_user.username, "password": PASSWORD},
+        format="json",
+    )
     assert res.status_code == 200
     client.credentials(HTTP_AUTHORIZATION=f"Token {res.json()['token']}")
     me = client.get("/api/v1/me/").json()
@@ -24,7 +28,9 @@ def test_token_then_me_shows_tenant_and_role(admin_user, tenant):
 
 
 def test_wrong_password_gets_400_not_token(admin_user):
-    res = APIClient().post("/api/v1/auth/token/", {"username": admin_user.username, "password": "nope"}, format="json")
+    res = APIClient().post(
+        "/api/v1/auth/token/", {"username": admin_user.username, "password": "nope"}, format="json"
+    )
     assert res.status_code == 400
     assert "token" not in res.json()
 
@@ -36,7 +42,12 @@ def test_anonymous_gets_401(db):
 def test_admin_adds_member_creating_user(api, admin_user, tenant):
     res = api(admin_user).post(
         "/api/v1/members/",
-        {"username": "newbie", "email": "n@example.com", "password": "a-Strong-passw0rd", "role": "dba"},
+        {
+            "username": "newbie",
+            "email": "n@example.com",
+            "password": "a-Strong-passw0rd",
+            "role": "dba",
+        },
     )
     assert res.status_code == 201, res.json()
     assert res.json()["role"] == "dba"
@@ -60,14 +71,19 @@ def test_non_admin_cannot_add_or_change_members(api, request, fixture, admin_use
 def test_every_member_can_list_members(api, member_user, admin_user):
     res = api(member_user).get("/api/v1/members/")
     assert res.status_code == 200
-    assert {m["username"] for m in res.json()["results"]} == {member_user.username, admin_user.username}
+    assert {m["username"] for m in res.json()["results"]} == {
+        member_user.username,
+        admin_user.username,
+    }
 
 
 def test_bad_input_names_the_field(api, admin_user):
     client = api(admin_user)
     res = client.post("/api/v1/members/", {"username": "weak", "password": "123"})
     assert res.status_code == 400 and "password" in res.json()
-    res = client.post("/api/v1/members/", {"username": "r", "password": "a-Strong-passw0rd", "role": "boss"})
+    res = client.post(
+        "/api/v1/members/", {"username": "r", "password": "a-Strong-passw0rd", "role": "boss"}
+    )
     assert res.status_code == 400 and "role" in res.json()
     res = client.post("/api/v1/members/", {"username": admin_user.username, "role": "member"})
     assert res.status_code == 400 and "username" in res.json()
@@ -155,7 +171,9 @@ def test_superuser_adds_first_admin_of_new_tenant(api, superuser):
     client = api(superuser)
     client.post("/api/v1/tenants/", {"name": "Initech", "slug": "initech"})
     client.credentials(HTTP_X_TENANT="initech")
-    res = client.post("/api/v1/members/", {"username": "boss", "password": "a-Strong-passw0rd", "role": "admin"})
+    res = client.post(
+        "/api/v1/members/", {"username": "boss", "password": "a-Strong-passw0rd", "role": "admin"}
+    )
     assert res.status_code == 201
     assert Membership.objects.get(user__username="boss").tenant.slug == "initech"
 

@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db
 
 def test_login_page_locks_out_after_repeated_failures(client, member_user):
     codes = [
-        client.post("/accounts/login/", {"username": member_user.username, "password": "wrong"}).status_code
+        client.post(
+            "/accounts/login/", {"username": member_user.username, "password": "wrong"}
+        ).status_code
         for _ in range(5)
     ]
     assert codes == [200, 200, 200, 200, 429]  # the form is redisplayed until the limit
@@ -22,8 +24,16 @@ def test_login_page_locks_out_after_repeated_failures(client, member_user):
 def test_token_endpoint_locks_out_after_repeated_failures(member_user):
     client = APIClient()
     for _ in range(5):
-        client.post("/api/v1/auth/token/", {"username": member_user.username, "password": "x"}, format="json")
-    res = client.post("/api/v1/auth/token/", {"username": member_user.username, "password": PASSWORD}, format="json")
+        client.post(
+            "/api/v1/auth/token/",
+            {"username": member_user.username, "password": "x"},
+            format="json",
+        )
+    res = client.post(
+        "/api/v1/auth/token/",
+        {"username": member_user.username, "password": PASSWORD},
+        format="json",
+    )
     assert res.status_code == 429
     assert "token" not in res.content.decode()
 
@@ -36,7 +46,9 @@ def test_token_endpoint_is_rate_limited(member_user, monkeypatch):
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token": "3/min"})
     client = APIClient()
     codes = [
-        client.post("/api/v1/auth/token/", {"username": f"nobody{i}", "password": "x"}, format="json").status_code
+        client.post(
+            "/api/v1/auth/token/", {"username": f"nobody{i}", "password": "x"}, format="json"
+        ).status_code
         for i in range(5)
     ]
     assert codes[:3] == [400, 400, 400]

@@ -31,7 +31,11 @@ def pytest_collection_modifyitems(config, items):
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
             if not CHROMIUM.exists():
-                item.add_marker(pytest.mark.skip(reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"))
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
+                    )
+                )
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,9 @@ def browser(django_db_setup):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
     try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
     finally:

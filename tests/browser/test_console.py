@@ -29,7 +29,10 @@ def owner(tenant):
 def warehouse(tenant, tmp_path):
     """A SQLite data source in the test's own folder."""
     return DataSource.objects.create(
-        tenant=tenant, name="warehouse", engine="sqlite", database=str(tmp_path / "warehouse.sqlite3"),
+        tenant=tenant,
+        name="warehouse",
+        engine="sqlite",
+        database=str(tmp_path / "warehouse.sqlite3"),
         options={"create": True},
     )
 
@@ -115,7 +118,9 @@ def test_quick_start_in_the_browser(page, owner, warehouse, celery_workers, arti
     )
     page.locator("[data-testid=node-status-noop_1]").wait_for()
     assert page.locator("[data-testid=run-status]").inner_text() == "succeeded"
-    green = page.evaluate("() => window.tributaryRun.cy.nodes().map(n => n.hasClass('st-succeeded'))")
+    green = page.evaluate(
+        "() => window.tributaryRun.cy.nodes().map(n => n.hasClass('st-succeeded'))"
+    )
     assert green == [True, True]
     page.locator("tr[data-node]", has_text="load_orders").click()
     # The SQL node's log and output, as the workers wrote them
@@ -152,9 +157,12 @@ def test_stakeholder_sees_the_flow_read_only(page, tenant, owner):
     MembershipFactory(user=stakeholder, tenant=tenant, role="member")
     flow = services.flow_create(tenant=tenant, user=owner, name="shared load")
     services.graph_replace(
-        flow=flow, user=owner,
-        nodes=[{"key": "a", "name": "extract", "type": "noop", "position": {"x": 0, "y": 0}},
-               {"key": "b", "name": "report", "type": "noop", "position": {"x": 260, "y": 0}}],
+        flow=flow,
+        user=owner,
+        nodes=[
+            {"key": "a", "name": "extract", "type": "noop", "position": {"x": 0, "y": 0}},
+            {"key": "b", "name": "report", "type": "noop", "position": {"x": 260, "y": 0}},
+        ],
         edges=[{"upstream": "a", "downstream": "b"}],
     )
     services.flow_stakeholders_set(flow=flow, user=owner, users=[stakeholder.pk])
@@ -211,8 +219,10 @@ def test_editing_tools_and_the_unsaved_changes_warning(page, tenant, owner):
     page.click("#btn-layout")
     boxes = page.evaluate("() => window.tributaryEditor.cy.nodes().map(n => n.boundingBox())")
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
-            assert a["x2"] <= b["x1"] or b["x2"] <= a["x1"] or a["y2"] <= b["y1"] or b["y2"] <= a["y1"]
+        for b in boxes[i + 1 :]:
+            assert (
+                a["x2"] <= b["x1"] or b["x2"] <= a["x1"] or a["y2"] <= b["y1"] or b["y2"] <= a["y1"]
+            )
 
     # Select a node and delete it with the Delete key
     center = node_center(page, "noop_2")

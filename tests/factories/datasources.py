@@ -71,14 +71,22 @@ class Server:
             import psycopg
 
             return psycopg.connect(
-                host=self.host, port=self.port, user=self.username, password=self.password,
-                dbname=self.database, autocommit=True,
+                host=self.host,
+                port=self.port,
+                user=self.username,
+                password=self.password,
+                dbname=self.database,
+                autocommit=True,
             )
         import pymysql
 
         return pymysql.connect(
-            host=self.host, port=self.port, user=self.username, password=self.password,
-            database=self.database, autocommit=True,
+            host=self.host,
+            port=self.port,
+            user=self.username,
+            password=self.password,
+            database=self.database,
+            autocommit=True,
         )
 
 
@@ -89,7 +97,12 @@ def _scratch_name() -> str:
 
 def _parts(url: str):
     parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port, unquote(parts.username or ""), unquote(parts.password or "")
+    return (
+        parts.hostname or "127.0.0.1",
+        parts.port,
+        unquote(parts.username or ""),
+        unquote(parts.password or ""),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -102,17 +115,29 @@ def pg_server():
     name = _scratch_name()
     try:
         admin = psycopg.connect(
-            host=host, port=port, user=user or "postgres", password=password, dbname="postgres",
-            autocommit=True, connect_timeout=3,
+            host=host,
+            port=port,
+            user=user or "postgres",
+            password=password,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=3,
         )
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {host}:{port} ({exc}); start it to run this test")
+        pytest.skip(
+            f"PostgreSQL is not reachable at {host}:{port} ({exc}); start it to run this test"
+        )
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     yield Server("postgresql", host, port, user or "postgres", password, name)
     with psycopg.connect(
-        host=host, port=port, user=user or "postgres", password=password, dbname="postgres", autocommit=True
+        host=host,
+        port=port,
+        user=user or "postgres",
+        password=password,
+        dbname="postgres",
+        autocommit=True,
     ) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -126,9 +151,13 @@ def mysql_server():
     port = port or 3306
     name = _scratch_name()
     try:
-        admin = pymysql.connect(host=host, port=port, user=user or "root", password=password, connect_timeout=3)
+        admin = pymysql.connect(
+            host=host, port=port, user=user or "root", password=password, connect_timeout=3
+        )
     except pymysql.MySQLError as exc:
-        pytest.skip(f"MariaDB/MySQL is not reachable at {host}:{port} ({exc}); start it to run this test")
+        pytest.skip(
+            f"MariaDB/MySQL is not reachable at {host}:{port} ({exc}); start it to run this test"
+        )
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
@@ -143,8 +172,17 @@ def mysql_server():
 class Recorder:
     """An ExecutionContext for calling executors directly, recording logs and cancel hooks."""
 
-    def __init__(self, *, tenant_id: int, config: dict, timeout: float = 30, state: dict | None = None,
-                 business_time=None, flow_id: int = 1, run_id: int = 987_654_321):
+    def __init__(
+        self,
+        *,
+        tenant_id: int,
+        config: dict,
+        timeout: float = 30,
+        state: dict | None = None,
+        business_time=None,
+        flow_id: int = 1,
+        run_id: int = 987_654_321,
+    ):
         from django.utils import timezone
 
         from flows.nodes.base import ExecutionContext

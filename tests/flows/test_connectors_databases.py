@@ -59,7 +59,11 @@ def test_statement_timeout_cancels_a_long_statement_on_the_server(server, tenant
 def test_cancel_from_another_thread_stops_the_running_statement(server, tenant):
     ds = server.datasource(tenant)
     marker = f"cancel_me_{server.engine}"
-    sql = f"SELECT pg_sleep(10) AS {marker}" if server.engine == "postgresql" else f"SELECT SLEEP(10) AS {marker}"
+    sql = (
+        f"SELECT pg_sleep(10) AS {marker}"
+        if server.engine == "postgresql"
+        else f"SELECT SLEEP(10) AS {marker}"
+    )
     outcome = {}
     conn = connectors.connect(ds, timeout=60)
 
@@ -81,7 +85,9 @@ def test_cancel_from_another_thread_stops_the_running_statement(server, tenant):
     assert not worker.is_alive()
     assert isinstance(outcome.get("error"), connectors.StatementCancelled)
     assert time.monotonic() - started < 6
-    wait_for(lambda: running_statements(server, marker) == 0, what="the server to forget the statement")
+    wait_for(
+        lambda: running_statements(server, marker) == 0, what="the server to forget the statement"
+    )
 
 
 def test_single_statement_mode_is_enforced_by_the_server(server, tenant):
@@ -118,7 +124,9 @@ def test_wrong_credentials_fail_without_revealing_the_password(server, tenant):
 
 
 def test_unreachable_server_fails_fast(tenant):
-    ds = DataSourceFactory(tenant=tenant, engine="postgresql", host="127.0.0.1", port=1, database="x", options={})
+    ds = DataSourceFactory(
+        tenant=tenant, engine="postgresql", host="127.0.0.1", port=1, database="x", options={}
+    )
     with pytest.raises(connectors.ConnectorError, match="Cannot connect"):
         connectors.connect(ds, timeout=5)
 
@@ -134,12 +142,16 @@ def test_errors_are_scrubbed_of_the_password_in_any_quoting(tenant):
 
 
 def sqlite_ds(tenant, tmp_path, **options):
-    return DataSourceFactory(tenant=tenant, database=str(tmp_path / "w.sqlite3"), options={"create": True, **options})
+    return DataSourceFactory(
+        tenant=tenant, database=str(tmp_path / "w.sqlite3"), options={"create": True, **options}
+    )
 
 
 def test_sqlite_timeout_interrupts_a_runaway_query(tenant, tmp_path):
     ds = sqlite_ds(tenant, tmp_path)
-    runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    runaway = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    )
     started = time.monotonic()
     with connectors.connect(ds, timeout=0.5) as conn:
         with pytest.raises(connectors.StatementTimeout):
@@ -188,7 +200,12 @@ def test_sqlite_file_must_exist_unless_create_is_set(tenant, tmp_path):
 
 
 def test_unknown_options_are_refused_before_connecting(tenant, tmp_path):
-    ds = DataSourceFactory(tenant=tenant, engine="mysql", host="127.0.0.1", database="x",
-                           options={"read_default_file": "/etc/mysql/debian.cnf"})
+    ds = DataSourceFactory(
+        tenant=tenant,
+        engine="mysql",
+        host="127.0.0.1",
+        database="x",
+        options={"read_default_file": "/etc/mysql/debian.cnf"},
+    )
     with pytest.raises(connectors.ConnectorError, match="Unknown option 'read_default_file'"):
         connectors.connect(ds, timeout=5)

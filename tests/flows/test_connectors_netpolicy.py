@@ -14,8 +14,20 @@ BROKER = Endpoint("the platform's message broker", "127.0.0.1", 6379)
 
 @pytest.mark.parametrize(
     "host",
-    ["127.0.0.1", "127.5.5.5", "::1", "::ffff:127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1",
-     "169.254.169.254", "100.64.0.1", "0.0.0.0", "fc00::1", "fe80::1"],
+    [
+        "127.0.0.1",
+        "127.5.5.5",
+        "::1",
+        "::ffff:127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "fc00::1",
+        "fe80::1",
+    ],
 )
 def test_default_policy_refuses_loopback_private_and_link_local(host):
     with pytest.raises(NetworkPolicyError, match="loopback or private"):
@@ -68,7 +80,9 @@ def test_broker_is_refused_on_host_and_port_whatever_the_database():
         policy.check("127.0.0.2", 6379)
 
 
-@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/5", CELERY_RESULT_BACKEND="redis://localhost:6380/1")
+@override_settings(
+    CELERY_BROKER_URL="redis://127.0.0.1:6379/5", CELERY_RESULT_BACKEND="redis://localhost:6380/1"
+)
 def test_settings_broker_and_result_backend_are_protected():
     labels = {e.label for e in netpolicy.platform_endpoints()}
     assert {"the platform's message broker", "the platform's result backend"} <= labels
@@ -89,8 +103,13 @@ def test_a_data_source_on_the_platform_database_is_refused(tenant):
         match = "platform's own database"
     else:
         ds = DataSourceFactory(
-            tenant=tenant, engine="postgresql", host=live["HOST"] or "localhost",
-            port=int(live["PORT"] or 5432), database=live["NAME"], username=live["USER"], options={},
+            tenant=tenant,
+            engine="postgresql",
+            host=live["HOST"] or "localhost",
+            port=int(live["PORT"] or 5432),
+            database=live["NAME"],
+            username=live["USER"],
+            options={},
         )
         match = "platform's own database"
     with pytest.raises(connectors.ConnectorError, match=match):
@@ -103,7 +122,9 @@ def test_without_the_test_allowance_loopback_is_refused():
         netpolicy.check("127.0.0.1", 5432, database="warehouse")
 
 
-@pytest.mark.parametrize("host", ["/var/run/postgresql", "a,b", "host name", "-oProxyCommand", "", "x@y"])
+@pytest.mark.parametrize(
+    "host", ["/var/run/postgresql", "a,b", "host name", "-oProxyCommand", "", "x@y"]
+)
 def test_hosts_that_would_bypass_the_checks_are_refused(host):
     with pytest.raises(NetworkPolicyError):
         Policy(allow=("0.0.0.0/0",)).check(host, 5432)

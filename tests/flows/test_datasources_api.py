@@ -67,7 +67,13 @@ def test_another_tenants_data_source_answers_404_everywhere(api, tenant, other_t
     theirs = DataSourceFactory(tenant=other_tenant, password=SECRET)
     client = api(admin_user, tenant)
     assert client.get(URL).json()["results"] == []
-    for method, suffix in [("get", ""), ("patch", ""), ("delete", ""), ("post", "test/"), ("get", "history/")]:
+    for method, suffix in [
+        ("get", ""),
+        ("patch", ""),
+        ("delete", ""),
+        ("post", "test/"),
+        ("get", "history/"),
+    ]:
         response = getattr(client, method)(detail(theirs.pk, suffix), {}, format="json")
         assert response.status_code == 404, (method, suffix)
         assert_no_secret(response)
@@ -99,10 +105,26 @@ def test_patch_keeps_clears_or_replaces_the_password(api, tenant, admin_user):
     [
         ({"engine": "oracle"}, "engine", "not a valid choice"),
         ({"engine": "postgresql", "host": "", "database": "dw"}, "host", "host is required"),
-        ({"engine": "postgresql", "host": "/var/run/postgresql", "database": "dw"}, "host", "not a valid host"),
-        ({"engine": "postgresql", "host": "10.0.0.5", "database": "dw"}, "host", "loopback or private"),
-        ({"engine": "mysql", "host": "127.0.0.1", "database": "dw", "options": {"read_default_file": "/etc/x"}},
-         "options", "Unknown option 'read_default_file'"),
+        (
+            {"engine": "postgresql", "host": "/var/run/postgresql", "database": "dw"},
+            "host",
+            "not a valid host",
+        ),
+        (
+            {"engine": "postgresql", "host": "10.0.0.5", "database": "dw"},
+            "host",
+            "loopback or private",
+        ),
+        (
+            {
+                "engine": "mysql",
+                "host": "127.0.0.1",
+                "database": "dw",
+                "options": {"read_default_file": "/etc/x"},
+            },
+            "options",
+            "Unknown option 'read_default_file'",
+        ),
         ({"database": "relative.db"}, "database", "absolute"),
         ({"port": 70000}, "port", "65535"),
         ({"name": ""}, "name", "blank"),
@@ -110,7 +132,9 @@ def test_patch_keeps_clears_or_replaces_the_password(api, tenant, admin_user):
         ({"options": ["not", "an", "object"]}, "options", "JSON object"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field(change, field, fragment, api, tenant, admin_user, body):
+def test_bad_input_is_a_400_naming_the_field(
+    change, field, fragment, api, tenant, admin_user, body
+):
     response = api(admin_user, tenant).post(URL, {**body, **change}, format="json")
     assert response.status_code == 400, response.content
     assert field in response.json(), response.json()
@@ -127,8 +151,13 @@ def test_the_platform_database_cannot_be_registered(api, tenant, admin_user, bod
         change = {"database": str(live["NAME"]), "options": {}}
         field = "database"
     else:
-        change = {"engine": "postgresql", "host": live["HOST"] or "localhost", "port": int(live["PORT"] or 5432),
-                  "database": live["NAME"], "options": {}}
+        change = {
+            "engine": "postgresql",
+            "host": live["HOST"] or "localhost",
+            "port": int(live["PORT"] or 5432),
+            "database": live["NAME"],
+            "options": {},
+        }
         field = "host"
     response = api(admin_user, tenant).post(URL, {**body, **change}, format="json")
     assert response.status_code == 400
@@ -141,17 +170,34 @@ def test_names_are_unique_per_tenant(api, tenant, other_tenant, admin_user, body
     assert client.post(URL, body, format="json").status_code == 201
     response = client.post(URL, body, format="json")
     assert response.status_code == 400
-    assert response.json() == {"name": ["A data source named 'warehouse' already exists in this tenant."]}
+    assert response.json() == {
+        "name": ["A data source named 'warehouse' already exists in this tenant."]
+    }
 
 
-def test_deleting_a_data_source_used_by_a_node_is_a_409_naming_the_nodes(api, tenant, admin_user, member_user):
+def test_deleting_a_data_source_used_by_a_node_is_a_409_naming_the_nodes(
+    api, tenant, admin_user, member_user
+):
     ds = DataSourceFactory(tenant=tenant)
     spare = DataSourceFactory(tenant=tenant)
-    NodeFactory(flow__tenant=tenant, flow__owner=member_user, flow__name="nightly", tenant=tenant,
-                name="load facts", type="sql", config={"datasource": ds.pk, "sql": "SELECT 1"})
-    NodeFactory(flow__tenant=tenant, flow__owner=member_user, flow__name="sync", tenant=tenant,
-                name="copy", type="data_sync",
-                config={"source": spare.pk, "query": "SELECT 1", "target": ds.pk, "table": "t"})
+    NodeFactory(
+        flow__tenant=tenant,
+        flow__owner=member_user,
+        flow__name="nightly",
+        tenant=tenant,
+        name="load facts",
+        type="sql",
+        config={"datasource": ds.pk, "sql": "SELECT 1"},
+    )
+    NodeFactory(
+        flow__tenant=tenant,
+        flow__owner=member_user,
+        flow__name="sync",
+        tenant=tenant,
+        name="copy",
+        type="data_sync",
+        config={"source": spare.pk, "query": "SELECT 1", "target": ds.pk, "table": "t"},
+    )
     client = api(admin_user, tenant)
     response = client.delete(detail(ds.pk))
     assert response.status_code == 409
@@ -163,13 +209,17 @@ def test_deleting_a_data_source_used_by_a_node_is_a_409_naming_the_nodes(api, te
     unused = DataSourceFactory(tenant=tenant)
     assert client.delete(detail(unused.pk)).status_code == 204
     assert not DataSource.objects.filter(pk=unused.pk).exists()
-    assert DataSource.history.filter(id=unused.pk, history_type="-").get().history_user == admin_user
+    assert (
+        DataSource.history.filter(id=unused.pk, history_type="-").get().history_user == admin_user
+    )
 
 
 def test_history_lists_changes_without_the_password(api, tenant, admin_user, member_user, body):
     client = api(admin_user, tenant)
     pk = client.post(URL, body, format="json").json()["id"]
-    client.patch(detail(pk), {"host": "", "password": "another-secret-pw", "name": "dw"}, format="json")
+    client.patch(
+        detail(pk), {"host": "", "password": "another-secret-pw", "name": "dw"}, format="json"
+    )
     response = api(member_user, tenant).get(detail(pk, "history/"))
     assert response.status_code == 200
     assert_no_secret(response)
@@ -198,7 +248,9 @@ def test_connection_test_error_never_contains_the_password(api, tenant, admin_us
     assert_no_secret(response)
 
 
-def test_list_query_count_does_not_grow_with_the_data(api, tenant, member_user, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_the_data(
+    api, tenant, member_user, django_assert_max_num_queries
+):
     client = api(member_user, tenant)
     DataSourceFactory(tenant=tenant)
     with django_assert_max_num_queries(10) as few:

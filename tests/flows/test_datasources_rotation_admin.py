@@ -33,7 +33,9 @@ def test_rotation_re_encrypts_every_password_with_the_newest_key(tenant, other_t
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
         # Before: the old key still decrypts, the new one alone does not.
         a.refresh_from_db()
-        assert decrypts_with(OLD, a.password_encrypted) and not decrypts_with(NEW, a.password_encrypted)
+        assert decrypts_with(OLD, a.password_encrypted) and not decrypts_with(
+            NEW, a.password_encrypted
+        )
         assert a.password == SECRET
 
         call_command("rotate_encryption_keys")
@@ -41,7 +43,9 @@ def test_rotation_re_encrypts_every_password_with_the_newest_key(tenant, other_t
 
         for ds, plain in ((a, SECRET), (b, "second-pw")):
             ds.refresh_from_db()
-            assert decrypts_with(NEW, ds.password_encrypted) and not decrypts_with(OLD, ds.password_encrypted)
+            assert decrypts_with(NEW, ds.password_encrypted) and not decrypts_with(
+                OLD, ds.password_encrypted
+            )
             assert ds.password == plain
         empty.refresh_from_db()
         assert empty.password_encrypted == ""
@@ -79,7 +83,9 @@ def staff_admin(admin_user):
     return admin_user
 
 
-def test_admin_creates_with_a_password_that_is_never_shown_again(client, staff_admin, tenant, tmp_path):
+def test_admin_creates_with_a_password_that_is_never_shown_again(
+    client, staff_admin, tenant, tmp_path
+):
     client.force_login(staff_admin)
     response = client.post(
         "/admin/flows/datasource/add/",
@@ -97,13 +103,21 @@ def test_admin_creates_with_a_password_that_is_never_shown_again(client, staff_a
     assert ds.password == SECRET and ds.history.get().history_user == staff_admin
     page = client.get(f"/admin/flows/datasource/{ds.pk}/change/")
     assert page.status_code == 200
-    assert SECRET not in page.content.decode() and ds.password_encrypted not in page.content.decode()
+    assert (
+        SECRET not in page.content.decode() and ds.password_encrypted not in page.content.decode()
+    )
     history = client.get(f"/admin/flows/datasource/{ds.pk}/history/")
     assert history.status_code == 200 and SECRET not in history.content.decode()
     # Saving without typing a password keeps it.
     response = client.post(
         f"/admin/flows/datasource/{ds.pk}/change/",
-        {"name": "dw", "engine": "sqlite", "database": str(tmp_path / "w.db"), "options": "{}", "password": ""},
+        {
+            "name": "dw",
+            "engine": "sqlite",
+            "database": str(tmp_path / "w.db"),
+            "options": "{}",
+            "password": "",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     ds.refresh_from_db()
@@ -114,7 +128,14 @@ def test_admin_applies_the_same_rules_as_the_api(client, staff_admin, tenant):
     client.force_login(staff_admin)
     response = client.post(
         "/admin/flows/datasource/add/",
-        {"tenant": tenant.pk, "name": "x", "engine": "postgresql", "host": "10.0.0.5", "database": "dw", "options": "{}"},
+        {
+            "tenant": tenant.pk,
+            "name": "x",
+            "engine": "postgresql",
+            "host": "10.0.0.5",
+            "database": "dw",
+            "options": "{}",
+        },
     )
     assert response.status_code == 200
     assert "loopback or private" in response.content.decode()
@@ -134,13 +155,23 @@ def test_admin_refuses_to_delete_a_data_source_in_use(client, staff_admin, tenan
     from tests.factories import NodeFactory
 
     ds = DataSourceFactory(tenant=tenant)
-    NodeFactory(flow__tenant=tenant, flow__owner=member_user, flow__name="nightly", tenant=tenant,
-                name="load facts", type="sql", config={"datasource": ds.pk, "sql": "SELECT 1"})
+    NodeFactory(
+        flow__tenant=tenant,
+        flow__owner=member_user,
+        flow__name="nightly",
+        tenant=tenant,
+        name="load facts",
+        type="sql",
+        config={"datasource": ds.pk, "sql": "SELECT 1"},
+    )
     client.force_login(staff_admin)
     page = client.get(f"/admin/flows/datasource/{ds.pk}/delete/")
     assert "nightly / load facts" in page.content.decode()
     client.post(f"/admin/flows/datasource/{ds.pk}/delete/", {"post": "yes"})
     assert DataSource.objects.filter(pk=ds.pk).exists()
     unused = DataSourceFactory(tenant=tenant)
-    assert client.post(f"/admin/flows/datasource/{unused.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert (
+        client.post(f"/admin/flows/datasource/{unused.pk}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
     assert not DataSource.objects.filter(pk=unused.pk).exists()

@@ -60,8 +60,13 @@ def make_run(flow, business_time, status, mode="scheduled"):
     from operations.models import FlowRun
 
     return FlowRun.objects.create(
-        tenant=flow.tenant, flow=flow, mode=mode, business_time=business_time, status=status,
-        error_policy="complete_running", concurrency_policy="skip",
+        tenant=flow.tenant,
+        flow=flow,
+        mode=mode,
+        business_time=business_time,
+        status=status,
+        error_policy="complete_running",
+        concurrency_policy="skip",
     )
 
 
@@ -71,8 +76,13 @@ BT = dt.datetime(2024, 1, 15, 0, 0, tzinfo=UTC)  # bizdate 2024-01-14
 @pytest.mark.django_db
 def test_dependency_check_succeeds_when_the_same_business_date_succeeded(tenant, upstream_flow):
     make_run(upstream_flow, dt.datetime(2024, 1, 15, 3, 0, tzinfo=UTC), "succeeded")
-    result, rec = execute("dependency_check", {"flow": upstream_flow.pk}, tenant_id=tenant.pk, business_time=BT)
-    assert result.output == {"dependency_flow": upstream_flow.pk, "dependency_bizdate": "2024-01-14"}
+    result, rec = execute(
+        "dependency_check", {"flow": upstream_flow.pk}, tenant_id=tenant.pk, business_time=BT
+    )
+    assert result.output == {
+        "dependency_flow": upstream_flow.pk,
+        "dependency_bizdate": "2024-01-14",
+    }
     assert "has a succeeded run for business date 2024-01-14" in rec.log
 
 
@@ -88,16 +98,28 @@ def test_dependency_check_polls_until_its_timeout_then_fails(tenant, upstream_fl
     assert first.value.seconds == 45
     assert "first_check" in first.value.state
     started_long_ago = {"first_check": (timezone.now() - dt.timedelta(seconds=601)).isoformat()}
-    with pytest.raises(NodeFailed, match="No succeeded run of flow .* for business date 2024-01-14 after 60[0-9]s"):
-        execute("dependency_check", config, tenant_id=tenant.pk, business_time=BT, state=started_long_ago)
+    with pytest.raises(
+        NodeFailed, match="No succeeded run of flow .* for business date 2024-01-14 after 60[0-9]s"
+    ):
+        execute(
+            "dependency_check",
+            config,
+            tenant_id=tenant.pk,
+            business_time=BT,
+            state=started_long_ago,
+        )
 
 
 @pytest.mark.django_db
 def test_dependency_check_offset_looks_at_an_earlier_business_date(tenant, upstream_flow):
-    make_run(upstream_flow, dt.datetime(2024, 1, 14, 0, 0, tzinfo=UTC), "succeeded")  # bizdate 01-13
+    make_run(
+        upstream_flow, dt.datetime(2024, 1, 14, 0, 0, tzinfo=UTC), "succeeded"
+    )  # bizdate 01-13
     result, _ = execute(
-        "dependency_check", {"flow": upstream_flow.pk, "business_date_offset_days": -1},
-        tenant_id=tenant.pk, business_time=BT,
+        "dependency_check",
+        {"flow": upstream_flow.pk, "business_date_offset_days": -1},
+        tenant_id=tenant.pk,
+        business_time=BT,
     )
     assert result.output["dependency_bizdate"] == "2024-01-13"
 
@@ -172,4 +194,10 @@ def test_condition_expression_refuses_anything_but_safe_constructs(expression):
 def test_dependency_check_on_its_own_flow_ignores_its_own_run(tenant, upstream_flow):
     own = make_run(upstream_flow, BT, "succeeded")
     with pytest.raises(NodeDeferred):
-        execute("dependency_check", {"flow": upstream_flow.pk}, tenant_id=tenant.pk, business_time=BT, run_id=own.pk)
+        execute(
+            "dependency_check",
+            {"flow": upstream_flow.pk},
+            tenant_id=tenant.pk,
+            business_time=BT,
+            run_id=own.pk,
+        )

@@ -40,7 +40,11 @@ class Server:
                     "/fail": (500, b"boom: database unavailable", {}),
                     "/big": (200, b"x" * 10_000, {}),
                     "/redirect-local": (302, b"", {"Location": "/ok"}),
-                    "/redirect-internal": (302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"}),
+                    "/redirect-internal": (
+                        302,
+                        b"",
+                        {"Location": "http://169.254.169.254/latest/meta-data/"},
+                    ),
                     "/slow": (200, b"late", {}),
                 }.get(path, (404, b"nope", {}))
                 self.send_response(status)
@@ -83,7 +87,11 @@ def test_sends_method_headers_and_body_and_returns_status_and_body(server):
         {
             "method": "POST",
             "url": server.url("/created?day=2024-01-14&api_key=k-123"),
-            "headers": {"Authorization": "Bearer tok-SECRET-1", "X-Trace": "abc", "Content-Type": "application/json"},
+            "headers": {
+                "Authorization": "Bearer tok-SECRET-1",
+                "X-Trace": "abc",
+                "Content-Type": "application/json",
+            },
             "body": json.dumps({"day": "2024-01-14"}),
             "expected_status": [200, 201],
         }
@@ -99,7 +107,9 @@ def test_sends_method_headers_and_body_and_returns_status_and_body(server):
     # Secrets never reach the node log.
     assert "tok-SECRET-1" not in rec.log and "k-123" not in rec.log
     assert "Authorization=***" in rec.log and "X-Trace=abc" in rec.log
-    assert f"POST http://127.0.0.1:{server.port}/created?day=2024-01-14&api_key=*** → 201" in rec.log
+    assert (
+        f"POST http://127.0.0.1:{server.port}/created?day=2024-01-14&api_key=*** → 201" in rec.log
+    )
 
 
 def test_a_host_name_is_resolved_once_and_sent_as_the_host_header(server):
@@ -109,7 +119,9 @@ def test_a_host_name_is_resolved_once_and_sent_as_the_host_header(server):
 
 
 def test_unexpected_status_fails_with_the_start_of_the_body(server):
-    with pytest.raises(NodeFailed, match=r"HTTP 500 \(expected 2xx\); body starts: boom: database unavailable"):
+    with pytest.raises(
+        NodeFailed, match=r"HTTP 500 \(expected 2xx\); body starts: boom: database unavailable"
+    ):
         call({"url": server.url("/fail")})
     result, _ = call({"url": server.url("/fail"), "expected_status": 500})
     assert result.output["status"] == 500
@@ -150,7 +162,10 @@ def test_the_platform_broker_is_refused_even_on_an_allowed_network(server):
 
 
 def test_secret_values_are_redacted_from_logs_and_failure_messages(server):
-    rec = Recorder(tenant_id=1, config={"url": f"http://user:hunter2@127.0.0.1:{server.port}/fail?token=t-SECRET"})
+    rec = Recorder(
+        tenant_id=1,
+        config={"url": f"http://user:hunter2@127.0.0.1:{server.port}/fail?token=t-SECRET"},
+    )
     with pytest.raises(NodeFailed) as caught:
         base.get("http").execute(rec.ctx)
     for text in (str(caught.value), rec.log):

@@ -20,7 +20,9 @@ def source(request, tenant, tmp_path):
     """A data source of each engine (scratch database or SQLite file)."""
     if request.param == "sqlite":
         return DataSourceFactory(tenant=tenant, database=str(tmp_path / "w.sqlite3"))
-    server = request.getfixturevalue("pg_server" if request.param == "postgresql" else "mysql_server")
+    server = request.getfixturevalue(
+        "pg_server" if request.param == "postgresql" else "mysql_server"
+    )
     return server.datasource(tenant)
 
 
@@ -61,7 +63,9 @@ def test_sql_output_keeps_at_most_twenty_rows(source, tenant):
 
 def test_sql_failure_names_the_statement(source, tenant):
     with pytest.raises(NodeFailed, match=r"statement 2/2 failed: .*no_such_table"):
-        run("sql", tenant, {"datasource": source.pk, "sql": "SELECT 1; SELECT * FROM no_such_table"})
+        run(
+            "sql", tenant, {"datasource": source.pk, "sql": "SELECT 1; SELECT * FROM no_such_table"}
+        )
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql"])
@@ -130,8 +134,18 @@ def test_sql_assign_exports_the_first_row_as_text(source, tenant):
         sql = "SELECT 42 AS n, 'x' AS s, NULL AS missing, DATE '2024-01-14' AS d, CAST(1.50 AS DECIMAL(5,2)) AS amount"
     else:
         sql = "SELECT 42 AS n, 'x' AS s, NULL AS missing, '2024-01-14' AS d, '1.50' AS amount"
-    result, rec = run("sql_assign", tenant, {"datasource": source.pk, "sql": sql + " UNION ALL SELECT 1, 'y', NULL, NULL, NULL"})
-    assert result.output == {"n": "42", "s": "x", "missing": "", "d": "2024-01-14", "amount": "1.50"}
+    result, rec = run(
+        "sql_assign",
+        tenant,
+        {"datasource": source.pk, "sql": sql + " UNION ALL SELECT 1, 'y', NULL, NULL, NULL"},
+    )
+    assert result.output == {
+        "n": "42",
+        "s": "x",
+        "missing": "",
+        "d": "2024-01-14",
+        "amount": "1.50",
+    }
     assert "assigned 5 variable(s): n, s, missing, d, amount" in rec.log
 
 
@@ -139,11 +153,17 @@ def test_sql_assign_refuses_several_statements_and_writes_at_run_time(source, te
     with pytest.raises(NodeFailed, match="Exactly one statement"):
         run("sql_assign", tenant, {"datasource": source.pk, "sql": "SELECT 1 AS a; DROP TABLE x"})
     # A write hidden where sqlparse cannot see it still meets the read-only transaction.
-    run("sql", tenant, {"datasource": source.pk, "sql": "DROP TABLE IF EXISTS ro_t; CREATE TABLE ro_t (a int)"})
+    run(
+        "sql",
+        tenant,
+        {"datasource": source.pk, "sql": "DROP TABLE IF EXISTS ro_t; CREATE TABLE ro_t (a int)"},
+    )
     hidden = "WITH x AS (SELECT 1 AS a) INSERT INTO ro_t SELECT a FROM x"
     with pytest.raises(NodeFailed):
         run("sql_assign", tenant, {"datasource": source.pk, "sql": hidden})
-    result, _ = run("sql", tenant, {"datasource": source.pk, "sql": "SELECT count(*) AS c FROM ro_t"})
+    result, _ = run(
+        "sql", tenant, {"datasource": source.pk, "sql": "SELECT count(*) AS c FROM ro_t"}
+    )
     assert result.output["rows"] == [[0]]
 
 
@@ -154,15 +174,28 @@ def test_sql_assign_fails_when_there_is_no_row(source, tenant):
 
 @pytest.mark.parametrize(
     ("value", "branch"),
-    [("1", "true"), ("0", "false"), ("'yes'", "true"), ("'false'", "false"), ("''", "false"), ("NULL", "false")],
+    [
+        ("1", "true"),
+        ("0", "false"),
+        ("'yes'", "true"),
+        ("'false'", "false"),
+        ("''", "false"),
+        ("NULL", "false"),
+    ],
 )
 def test_condition_sql_takes_the_branch_of_the_first_value(value, branch, tenant, tmp_path):
     ds = DataSourceFactory(tenant=tenant, database=str(tmp_path / "c.db"))
-    result, _ = run("condition", tenant, {"mode": "sql", "datasource": ds.pk, "sql": f"SELECT {value}"})
+    result, _ = run(
+        "condition", tenant, {"mode": "sql", "datasource": ds.pk, "sql": f"SELECT {value}"}
+    )
     assert result.branch == branch
 
 
 def test_condition_sql_on_server_engines(source, tenant):
-    yes, _ = run("condition", tenant, {"mode": "sql", "datasource": source.pk, "sql": "SELECT 5 > 3"})
-    no, _ = run("condition", tenant, {"mode": "sql", "datasource": source.pk, "sql": "SELECT 1 WHERE 1 = 0"})
+    yes, _ = run(
+        "condition", tenant, {"mode": "sql", "datasource": source.pk, "sql": "SELECT 5 > 3"}
+    )
+    no, _ = run(
+        "condition", tenant, {"mode": "sql", "datasource": source.pk, "sql": "SELECT 1 WHERE 1 = 0"}
+    )
     assert (yes.branch, no.branch) == ("true", "false")

@@ -237,4 +237,3 @@ def leaks(body: bytes | str, victim: Victim) -> list[str]:
     """Identifying strings of tenant A found in a response body."""
     text = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body).lower()
     return sorted({s for s in victim.secrets if s.lower() in text})
-

@@ -31,7 +31,9 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.05, what: st
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
+            pytest.fail(
+                f"timed out after {timeout}s waiting for {what() if callable(what) else what}"
+            )
         time.sleep(interval)
 
 
@@ -75,7 +77,9 @@ class WorkerPool:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(self._ready, timeout=READY_TIMEOUT, interval=0.1, what="the Celery worker to start")
+        wait_for(
+            self._ready, timeout=READY_TIMEOUT, interval=0.1, what="the Celery worker to start"
+        )
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:

@@ -62,19 +62,36 @@ def eager(monkeypatch):
 def _failed_run(flow, version=None, *, seconds=5):
     now = timezone.now()
     return FlowRun.objects.create(
-        tenant=flow.tenant, flow=flow, version=version, mode="scheduled" if version else "try",
-        business_time=now, status="failed", error="Failed nodes: load",
-        error_policy=flow.error_policy, concurrency_policy=flow.concurrency_policy,
-        started_at=now - timedelta(seconds=seconds), finished_at=now,
+        tenant=flow.tenant,
+        flow=flow,
+        version=version,
+        mode="scheduled" if version else "try",
+        business_time=now,
+        status="failed",
+        error="Failed nodes: load",
+        error_policy=flow.error_policy,
+        concurrency_policy=flow.concurrency_policy,
+        started_at=now - timedelta(seconds=seconds),
+        finished_at=now,
     )
 
 
-def test_failed_run_alerts_owner_and_recipients_with_retried_webhook(tenant, eager, django_capture_on_commit_callbacks):
+def test_failed_run_alerts_owner_and_recipients_with_retried_webhook(
+    tenant, eager, django_capture_on_commit_callbacks
+):
     # Given: a flow with an e-mail recipient and a webhook that fails twice before accepting
     receiver = Receiver(failures=2)
     owner = UserFactory(username="olga", email="olga@example.com")
-    flow = FlowFactory(tenant=tenant, owner=owner, name="nightly", notifications={
-        "on_failure": True, "emails": ["oncall@example.com"], "webhooks": [receiver.url]})
+    flow = FlowFactory(
+        tenant=tenant,
+        owner=owner,
+        name="nightly",
+        notifications={
+            "on_failure": True,
+            "emails": ["oncall@example.com"],
+            "webhooks": [receiver.url],
+        },
+    )
     run = _failed_run(flow)
     try:
         # When: the run is reported finished (twice, as a redelivered message would)
@@ -92,18 +109,27 @@ def test_failed_run_alerts_owner_and_recipients_with_retried_webhook(tenant, eag
     body, content_type = receiver.bodies[-1]
     assert content_type == "application/json"
     assert body["event"] == "failed" and body["run"] == run.pk and body["flow_name"] == "nightly"
-    attempts = list(NotificationAttempt.objects.filter(run=run, channel="webhook").order_by("attempt"))
-    assert [(a.attempt, a.ok, a.status_code) for a in attempts] == [(1, False, 500), (2, False, 500), (3, True, 204)]
+    attempts = list(
+        NotificationAttempt.objects.filter(run=run, channel="webhook").order_by("attempt")
+    )
+    assert [(a.attempt, a.ok, a.status_code) for a in attempts] == [
+        (1, False, 500),
+        (2, False, 500),
+        (3, True, 204),
+    ]
     assert NotificationAttempt.objects.get(run=run, channel="email").ok
 
 
-def test_published_run_alerts_the_owner_of_its_version(tenant, eager, django_capture_on_commit_callbacks):
+def test_published_run_alerts_the_owner_of_its_version(
+    tenant, eager, django_capture_on_commit_callbacks
+):
     # Given: v1 published by the old owner; the flow's owner changed afterwards
     old = UserFactory(username="old-owner", email="old@example.com")
     new = UserFactory(username="new-owner", email="new@example.com")
     flow = FlowFactory(tenant=tenant, owner=old)
     version = FlowVersion.objects.create(
-        tenant=tenant, flow=flow, number=1, owner=old, snapshot={"flow": {"notifications": {}}})
+        tenant=tenant, flow=flow, number=1, owner=old, snapshot={"flow": {"notifications": {}}}
+    )
     flow.owner = new
     flow.save()
     with django_capture_on_commit_callbacks(execute=True):
@@ -111,7 +137,9 @@ def test_published_run_alerts_the_owner_of_its_version(tenant, eager, django_cap
     assert mail.outbox[0].to == ["old@example.com"]
 
 
-def test_success_alerts_only_when_asked_and_overdue_runs_alert(tenant, eager, django_capture_on_commit_callbacks):
+def test_success_alerts_only_when_asked_and_overdue_runs_alert(
+    tenant, eager, django_capture_on_commit_callbacks
+):
     owner = UserFactory(username="sam", email="sam@example.com")
     quiet = FlowFactory(tenant=tenant, owner=owner, name="quiet")
     run = _failed_run(quiet)
@@ -120,8 +148,12 @@ def test_success_alerts_only_when_asked_and_overdue_runs_alert(tenant, eager, dj
     with django_capture_on_commit_callbacks(execute=True):
         alerts.alert_run_finished(run_id=run.pk)
     assert mail.outbox == []
-    slow = FlowFactory(tenant=tenant, owner=owner, name="slow",
-                       notifications={"on_failure": True, "on_success": True, "max_duration_s": 60})
+    slow = FlowFactory(
+        tenant=tenant,
+        owner=owner,
+        name="slow",
+        notifications={"on_failure": True, "on_success": True, "max_duration_s": 60},
+    )
     run = _failed_run(slow, seconds=120)
     run.status = "succeeded"
     run.save()
@@ -130,7 +162,9 @@ def test_success_alerts_only_when_asked_and_overdue_runs_alert(tenant, eager, dj
     assert sorted(m.subject.rsplit(" ", 1)[-1] for m in mail.outbox) == ["overdue", "succeeded"]
 
 
-def test_webhook_to_a_refused_address_is_recorded_not_retried(tenant, eager, settings, django_capture_on_commit_callbacks):
+def test_webhook_to_a_refused_address_is_recorded_not_retried(
+    tenant, eager, settings, django_capture_on_commit_callbacks
+):
     settings.OUTBOUND_ALLOW = []
     flow = FlowFactory(tenant=tenant, notifications={"webhooks": ["http://127.0.0.1:9/x"]})
     run = _failed_run(flow)

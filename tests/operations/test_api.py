@@ -44,7 +44,9 @@ def test_owner_try_runs_and_gets_the_run_with_its_nodes(api, flow, member_user, 
 
 
 @pytest.mark.parametrize("who", ["stakeholder", "admin_user", "dba_user"])
-def test_stakeholders_admins_and_dbas_may_test_run(request, api, flow, member_user, other_member, who):
+def test_stakeholders_admins_and_dbas_may_test_run(
+    request, api, flow, member_user, other_member, who
+):
     if who == "stakeholder":
         flow_stakeholders_set(flow=flow, user=member_user, users=[other_member.pk])
         user = other_member
@@ -109,8 +111,14 @@ def test_anonymous_requests_are_refused(api, flow, member_user):
         ({"mode": "try", "parallelism": 33}, "parallelism"),
         ({"mode": "try", "parallelism": "many"}, "parallelism"),
         ({"mode": "try", "order": "sideways"}, "order"),
-        ({"mode": "time_range", "start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"}, "end"),
-        ({"mode": "time_range", "start": "2024-01-01T00:00:00Z", "end": "2024-01-03T00:00:00Z"}, "start"),
+        (
+            {"mode": "time_range", "start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
+            "end",
+        ),
+        (
+            {"mode": "time_range", "start": "2024-01-01T00:00:00Z", "end": "2024-01-03T00:00:00Z"},
+            "start",
+        ),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, flow, member_user, payload, field):
@@ -125,7 +133,12 @@ def test_a_time_range_answers_its_runs(api, flow, member_user, engine):
     res = engine.call(
         api(member_user).post,
         runs_url(flow),
-        {"mode": "time_range", "start": "2024-01-01T00:00:00Z", "end": "2024-01-03T23:00:00Z", "parallelism": 2},
+        {
+            "mode": "time_range",
+            "start": "2024-01-01T00:00:00Z",
+            "end": "2024-01-03T23:00:00Z",
+            "parallelism": 2,
+        },
         format="json",
     )
     assert res.status_code == 201, res.content
@@ -167,7 +180,9 @@ def test_runs_list_filters(api, tenant, flow, member_user, admin_user, engine):
         return [r["id"] for r in res.json()["results"]]
 
     assert len(ids("")) == 3
-    assert ids(f"?flow={other.pk}") == list(FlowRun.objects.filter(flow=other).values_list("pk", flat=True))
+    assert ids(f"?flow={other.pk}") == list(
+        FlowRun.objects.filter(flow=other).values_list("pk", flat=True)
+    )
     assert ids("?status=succeeded") == [first.pk]
     assert len(ids("?mode=dry")) == 1
     assert len(ids(f"?triggered_by={member_user.pk}")) == 1
@@ -179,7 +194,9 @@ def test_runs_list_filters(api, tenant, flow, member_user, admin_user, engine):
     assert len(api(member_user).get(runs_url(flow)).json()["results"]) == 2
 
 
-def test_a_member_lists_runs_of_public_and_own_flows_only(api, tenant, flow, member_user, other_member, admin_user):
+def test_a_member_lists_runs_of_public_and_own_flows_only(
+    api, tenant, flow, member_user, other_member, admin_user
+):
     public, _ = chain_flow(tenant=tenant, owner=admin_user, length=1, name="public", is_public=True)
     private, _ = chain_flow(tenant=tenant, owner=admin_user, length=1, name="private")
     for f in (flow, public, private):
@@ -193,7 +210,9 @@ def test_a_member_lists_runs_of_public_and_own_flows_only(api, tenant, flow, mem
 def test_runs_list_query_count_does_not_grow_with_runs(
     api, tenant, member_user, other_member, django_assert_max_num_queries
 ):
-    flow, _ = chain_flow(tenant=tenant, owner=member_user, length=1, concurrency_policy="ignore", is_public=True)
+    flow, _ = chain_flow(
+        tenant=tenant, owner=member_user, length=1, concurrency_policy="ignore", is_public=True
+    )
     run_start(flow=flow, mode="try", user=member_user)
     client = api(other_member)
     client.get("/api/v1/runs/")  # warm caches (content types, ...)
@@ -263,9 +282,16 @@ def test_out_of_range_ids_and_dates_are_400_not_500(api, tenant, admin_user):
     res = client.get("/api/v1/runs/?triggered_by=99999999999999999999999")
     assert res.status_code == 400 and "triggered_by" in res.json()
     flow = FlowFactory(tenant=tenant, owner=admin_user)
-    client.put(f"/api/v1/flows/{flow.pk}/schedule/", {"cron": "0 0 * * *", "timezone": "UTC"}, format="json")
-    res = client.post(f"/api/v1/flows/{flow.pk}/runs/", {
-        "mode": "time_range", "start": "0001-01-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, format="json")
+    client.put(
+        f"/api/v1/flows/{flow.pk}/schedule/",
+        {"cron": "0 0 * * *", "timezone": "UTC"},
+        format="json",
+    )
+    res = client.post(
+        f"/api/v1/flows/{flow.pk}/runs/",
+        {"mode": "time_range", "start": "0001-01-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"},
+        format="json",
+    )
     assert res.status_code == 400, res.content
 
 
@@ -273,9 +299,12 @@ def test_finished_run_detail_names_its_critical_path(api, tenant, member_user, e
     # Given: a diamond a → (fast, slow) → z whose slow branch took longest
     import datetime as _dt
 
-    flow, _ = build_flow(tenant=tenant, owner=member_user,
-                         nodes=["a", "fast", "slow", "z"],
-                         edges=[("a", "fast"), ("a", "slow"), ("fast", "z"), ("slow", "z")])
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=member_user,
+        nodes=["a", "fast", "slow", "z"],
+        edges=[("a", "fast"), ("a", "slow"), ("fast", "z"), ("slow", "z")],
+    )
     res = engine.call(api(member_user).post, runs_url(flow), {"mode": "try"}, format="json")
     run_id = res.json()["id"]
     assert api(member_user).get(f"/api/v1/runs/{run_id}/").json()["critical_path"] == []
@@ -284,7 +313,13 @@ def test_finished_run_detail_names_its_critical_path(api, tenant, member_user, e
     spans = {"a": (0, 1), "fast": (1, 2), "slow": (1, 6), "z": (6, 7)}
     for name, (begin, end) in spans.items():
         NodeRun.objects.filter(run_id=run_id, node_name=name).update(
-            started_at=start + _dt.timedelta(seconds=begin), finished_at=start + _dt.timedelta(seconds=end))
+            started_at=start + _dt.timedelta(seconds=begin),
+            finished_at=start + _dt.timedelta(seconds=end),
+        )
     # When: the finished run is read; Then: the chain through the slow branch is named
     path = api(member_user).get(f"/api/v1/runs/{run_id}/").json()["critical_path"]
-    assert [(p["node_name"], p["duration_s"]) for p in path] == [("a", 1.0), ("slow", 5.0), ("z", 1.0)]
+    assert [(p["node_name"], p["duration_s"]) for p in path] == [
+        ("a", 1.0),
+        ("slow", 5.0),
+        ("z", 1.0),
+    ]

@@ -28,33 +28,71 @@ def flow_id(celery_workers, api, admin_user, http_server, tmp_path, settings):
     client = api(admin_user)
     ids = {}
     for name in ("warehouse", "mart"):
-        res = client.post("/api/v1/datasources/", {
-            "name": name, "engine": "sqlite", "database": str(tmp_path / f"{name}.sqlite3"),
-            "options": {"create": True}}, format="json")
+        res = client.post(
+            "/api/v1/datasources/",
+            {
+                "name": name,
+                "engine": "sqlite",
+                "database": str(tmp_path / f"{name}.sqlite3"),
+                "options": {"create": True},
+            },
+            format="json",
+        )
         assert res.status_code == 201, res.content
         ids[name] = res.json()["id"]
     with sqlite3.connect(tmp_path / "mart.sqlite3") as mart:
         mart.execute("CREATE TABLE copies (day TEXT, amount INTEGER)")
-    flow = client.post("/api/v1/flows/", {"name": "sales", "business_scenario": "e2e",
-                                          "concurrency_policy": "ignore"}, format="json").json()
+    flow = client.post(
+        "/api/v1/flows/",
+        {"name": "sales", "business_scenario": "e2e", "concurrency_policy": "ignore"},
+        format="json",
+    ).json()
 
     def sql(key, text, type_="sql"):
-        return {"key": key, "name": key, "type": type_,
-                "config": {"datasource": ids["warehouse"], "sql": text}}
+        return {
+            "key": key,
+            "name": key,
+            "type": type_,
+            "config": {"datasource": ids["warehouse"], "sql": text},
+        }
 
     graph = {
         "nodes": [
             sql("create", "CREATE TABLE IF NOT EXISTS sales (day TEXT, amount INTEGER)"),
-            sql("load", "DELETE FROM sales WHERE day = '${bizdate}';\n"
-                        "INSERT INTO sales VALUES ('${bizdate}', 10), ('${bizdate}', 32)"),
-            sql("total", "SELECT sum(amount) AS total FROM sales WHERE day = '${bizdate}'", "sql_assign"),
-            {"key": "check", "name": "check", "type": "condition",
-             "config": {"mode": "expression", "expression": "${total} > 40"}},
-            {"key": "copy", "name": "copy", "type": "data_sync", "config": {
-                "source": ids["warehouse"], "target": ids["mart"], "table": "copies", "mode": "append",
-                "query": "SELECT day, amount FROM sales WHERE day = '${bizdate}'"}},
-            {"key": "notify", "name": "notify", "type": "http",
-             "config": {"method": "GET", "url": http_server.url("ok?total=${total}")}},
+            sql(
+                "load",
+                "DELETE FROM sales WHERE day = '${bizdate}';\n"
+                "INSERT INTO sales VALUES ('${bizdate}', 10), ('${bizdate}', 32)",
+            ),
+            sql(
+                "total",
+                "SELECT sum(amount) AS total FROM sales WHERE day = '${bizdate}'",
+                "sql_assign",
+            ),
+            {
+                "key": "check",
+                "name": "check",
+                "type": "condition",
+                "config": {"mode": "expression", "expression": "${total} > 40"},
+            },
+            {
+                "key": "copy",
+                "name": "copy",
+                "type": "data_sync",
+                "config": {
+                    "source": ids["warehouse"],
+                    "target": ids["mart"],
+                    "table": "copies",
+                    "mode": "append",
+                    "query": "SELECT day, amount FROM sales WHERE day = '${bizdate}'",
+                },
+            },
+            {
+                "key": "notify",
+                "name": "notify",
+                "type": "http",
+                "config": {"method": "GET", "url": http_server.url("ok?total=${total}")},
+            },
             {"key": "alarm", "name": "alarm", "type": "noop", "config": {}},
         ],
         "edges": [
@@ -68,15 +106,19 @@ def flow_id(celery_workers, api, admin_user, http_server, tmp_path, settings):
     }
     res = client.put(f"/api/v1/flows/{flow['id']}/graph/", graph, format="json")
     assert res.status_code == 200, res.content
-    res = client.put(f"/api/v1/flows/{flow['id']}/schedule/",
-                     {"enabled": True, "cron": "0 0 * * *", "timezone": "UTC",
-                      "start_date": "2024-01-01"}, format="json")
+    res = client.put(
+        f"/api/v1/flows/{flow['id']}/schedule/",
+        {"enabled": True, "cron": "0 0 * * *", "timezone": "UTC", "start_date": "2024-01-01"},
+        format="json",
+    )
     assert res.status_code == 200, res.content
     return flow["id"]
 
 
 @pytest.mark.parametrize("mode", ["try", "point_in_time", "time_range", "dry"])
-def test_mixed_flow_runs_through_the_api_in_every_mode(mode, flow_id, api, admin_user, http_server, tmp_path):
+def test_mixed_flow_runs_through_the_api_in_every_mode(
+    mode, flow_id, api, admin_user, http_server, tmp_path
+):
     body = {"mode": mode}
     if mode == "point_in_time":
         body["business_time"] = "2024-01-15T00:00:00Z"
@@ -89,7 +131,9 @@ def test_mixed_flow_runs_through_the_api_in_every_mode(mode, flow_id, api, admin
     # Then: every run succeeds with the condition's branch taken and the data copied
     for item in created:
         run = _finished(item["id"])
-        statuses = dict(NodeRun.objects.filter(run=run, is_latest=True).values_list("node_name", "status"))
+        statuses = dict(
+            NodeRun.objects.filter(run=run, is_latest=True).values_list("node_name", "status")
+        )
         assert run.status == "succeeded", statuses
         if mode == "dry":
             assert set(statuses.values()) == {"succeeded"}
@@ -104,4 +148,7 @@ def test_mixed_flow_runs_through_the_api_in_every_mode(mode, flow_id, api, admin
     else:
         assert http_server.hits["/ok?total=42"] == len(created)
         assert [r["business_time"][:10] for r in created] == (
-            ["2024-01-15", "2024-01-16"] if mode == "time_range" else [created[0]["business_time"][:10]])
+            ["2024-01-15", "2024-01-16"]
+            if mode == "time_range"
+            else [created[0]["business_time"][:10]]
+        )

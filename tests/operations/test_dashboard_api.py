@@ -14,13 +14,22 @@ pytestmark = pytest.mark.django_db
 
 def _run(flow, status, *, started=None, finished=None, error=""):
     return FlowRun.objects.create(
-        tenant=flow.tenant, flow=flow, mode="try", business_time=timezone.now(), status=status,
-        error_policy=flow.error_policy, concurrency_policy=flow.concurrency_policy,
-        started_at=started, finished_at=finished, error=error,
+        tenant=flow.tenant,
+        flow=flow,
+        mode="try",
+        business_time=timezone.now(),
+        status=status,
+        error_policy=flow.error_policy,
+        concurrency_policy=flow.concurrency_policy,
+        started_at=started,
+        finished_at=finished,
+        error=error,
     )
 
 
-def test_dashboard_counts_match_database_and_skip_others_public_flows(api, tenant, member_user, other_member):
+def test_dashboard_counts_match_database_and_skip_others_public_flows(
+    api, tenant, member_user, other_member
+):
     # Given: the member's own flow with runs, and another member's public flow with runs
     mine = FlowFactory(tenant=tenant, owner=member_user, name="mine")
     theirs = FlowFactory(tenant=tenant, owner=other_member, name="theirs", is_public=True)
@@ -49,7 +58,9 @@ def test_dashboard_counts_match_database_and_skip_others_public_flows(api, tenan
     assert sum(d["total"] for d in theirs_view["per_day"]) == 2
 
 
-def test_admin_sees_every_flow_of_the_tenant_but_no_other_tenant(api, tenant, admin_user, member_user, outsider, other_tenant):
+def test_admin_sees_every_flow_of_the_tenant_but_no_other_tenant(
+    api, tenant, admin_user, member_user, outsider, other_tenant
+):
     FlowFactory(tenant=tenant, owner=member_user)
     foreign = FlowFactory(tenant=other_tenant, owner=outsider)
     _run(foreign, "failed")

@@ -25,12 +25,18 @@ def test_demo_flow_try_runs_to_success_and_fills_the_mart(celery_workers, settin
     admin = User.objects.get(username="demo-admin")
 
     # When: the owner runs it at a point in time
-    run = run_start(flow=flow, mode="point_in_time", user=admin,
-                    business_time=dt.datetime(2024, 1, 15, tzinfo=dt.UTC))
+    run = run_start(
+        flow=flow,
+        mode="point_in_time",
+        user=admin,
+        business_time=dt.datetime(2024, 1, 15, tzinfo=dt.UTC),
+    )
     finished(run, timeout=60)
 
     # Then: every node but the untaken branch succeeded, and the mart holds the day's orders
-    statuses = dict(NodeRun.objects.filter(run=run, is_latest=True).values_list("node_name", "status"))
+    statuses = dict(
+        NodeRun.objects.filter(run=run, is_latest=True).values_list("node_name", "status")
+    )
     assert run.status == "succeeded", statuses
     assert statuses.pop("no_orders") == "skipped"
     assert set(statuses.values()) == {"succeeded"}

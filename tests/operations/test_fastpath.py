@@ -59,7 +59,9 @@ def test_fast_path_after_a_success_matches_the_full_decision(scenario, probe_ope
         node = rnd.choice(active)
         if rnd.random() < scenario["fail_rate"]:
             states[node] = FAILED
-            states = apply(states, decide(dag, states, policy=policy, branches=branches, blocked=blocked))
+            states = apply(
+                states, decide(dag, states, policy=policy, branches=branches, blocked=blocked)
+            )
             continue
         states[node] = SUCCEEDED
         if node in scenario["conditions"]:

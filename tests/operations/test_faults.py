@@ -30,8 +30,12 @@ LOCAL_REDIS = BROKER.scheme == "redis" and BROKER.hostname in ("127.0.0.1", "loc
 
 def _redis(*args: str) -> subprocess.CompletedProcess:
     port, db = str(BROKER.port or 6379), BROKER.path.strip("/") or "0"
-    return subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", port, "-n", db, *args],
-                          capture_output=True, text=True, timeout=10)
+    return subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", port, "-n", db, *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
 
 
 def stop_redis() -> None:
@@ -43,10 +47,26 @@ def stop_redis() -> None:
 def start_redis() -> None:
     """Start it again as CI does, empty."""
     subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
-         "--port", str(BROKER.port or 6379), "--save", "", "--appendonly", "no",
-         "--dir", "/tmp", "--logfile", "/tmp/redis-restarted-by-tests.log"],
-        check=True, timeout=10,
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            str(BROKER.port or 6379),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/tmp",
+            "--logfile",
+            "/tmp/redis-restarted-by-tests.log",
+        ],
+        check=True,
+        timeout=10,
     )
     wait_for(lambda: _redis("ping").stdout.strip() == "PONG", timeout=20, what="Redis to restart")
 
@@ -55,10 +75,16 @@ def start_blocked_diamond(http_server, key: str, *, tenant, owner):
     """A try run of first -> slow -> (left, right) -> join whose `slow` node is running,
     blocked on the test HTTP server under `key` (http_server.release(key) lets it go)."""
     flow, _ = build_flow(
-        tenant=tenant, owner=owner,
+        tenant=tenant,
+        owner=owner,
         nodes=["first", http("slow", http_server.url(f"block/{key}")), "left", "right", "join"],
-        edges=[("first", "slow"), ("slow", "left"), ("slow", "right"),
-               ("left", "join"), ("right", "join")],
+        edges=[
+            ("first", "slow"),
+            ("slow", "left"),
+            ("slow", "right"),
+            ("left", "join"),
+            ("right", "join"),
+        ],
     )
     run = run_start(flow=flow, mode="try", user=owner)
     node_status(run, "slow", "running")
@@ -91,8 +117,10 @@ def test_a_slow_message_sent_again_by_the_watchdog_runs_its_node_once(tenant, ad
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not LOCAL_REDIS or os.geteuid() != 0,
-                    reason="needs the machine's own Redis as broker and the right to restart it")
+@pytest.mark.skipif(
+    not LOCAL_REDIS or os.geteuid() != 0,
+    reason="needs the machine's own Redis as broker and the right to restart it",
+)
 def test_broker_restarted_mid_run_finishes_with_every_node_once(
     celery_workers, http_server, tenant, admin_user
 ):
@@ -104,8 +132,11 @@ def test_broker_restarted_mid_run_finishes_with_every_node_once(
     # be sent), and Redis comes back empty
     stop_redis()
     http_server.release("broker")
-    wait_for(lambda: "could not send node run" in celery_workers.log_tail(400), timeout=30,
-             what=lambda: f"a node's message to be lost; worker log:\n{celery_workers.log_tail(40)}")
+    wait_for(
+        lambda: "could not send node run" in celery_workers.log_tail(400),
+        timeout=30,
+        what=lambda: f"a node's message to be lost; worker log:\n{celery_workers.log_tail(40)}",
+    )
     start_redis()
 
     def done():
@@ -113,14 +144,22 @@ def test_broker_restarted_mid_run_finishes_with_every_node_once(
         run.refresh_from_db()
         return run.status in TERMINAL
 
-    wait_for(done, timeout=90, interval=0.5, what=lambda: (
-        f"the run to finish after the broker restart; nodes: {statuses(run)}\n"
-        f"worker log:\n{celery_workers.log_tail(40)}"))
+    wait_for(
+        done,
+        timeout=90,
+        interval=0.5,
+        what=lambda: (
+            f"the run to finish after the broker restart; nodes: {statuses(run)}\n"
+            f"worker log:\n{celery_workers.log_tail(40)}"
+        ),
+    )
 
     # Then: the run succeeded, the lost node was sent again, and every node ran exactly once
     assert run.status == "succeeded", statuses(run)
     attempts = NodeRun.objects.filter(run=run).values_list("node_name", "status")
-    assert sorted(attempts) == [(name, "succeeded") for name in ["first", "join", "left", "right", "slow"]]
+    assert sorted(attempts) == [
+        (name, "succeeded") for name in ["first", "join", "left", "right", "slow"]
+    ]
     assert http_server.hits["/block/broker"] == 1
     assert RunEvent.objects.filter(run=run, kind=EventKind.NODE_RESENT).exists()
     assert celery_workers.alive(), "the worker exited after the broker restart"

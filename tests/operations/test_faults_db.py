@@ -35,7 +35,10 @@ pytestmark = pytest.mark.integration
 
 DB = settings.DATABASES["default"]
 LOCAL_POSTGRES = DB["ENGINE"].endswith("postgresql") and DB.get("HOST", "") in (
-    "", "127.0.0.1", "localhost", "::1",
+    "",
+    "127.0.0.1",
+    "localhost",
+    "::1",
 )
 
 
@@ -51,7 +54,9 @@ class Cluster:
     def pg_ctl_as_owner(self, *args: str) -> None:
         subprocess.run(
             ["runuser", "-u", self.owner, "--", self.pg_ctl, "-D", self.data_dir, *args],
-            check=True, capture_output=True, timeout=90,
+            check=True,
+            capture_output=True,
+            timeout=90,
         )
 
     def stop(self) -> None:
@@ -117,7 +122,8 @@ def fan_out(tenant, owner, server, key: str, width: int):
     """`first` -> `<key>0` .. `<key>{width-1}` (http, blocked on `key`) -> `join`."""
     busy = [f"{key}{i}" for i in range(width)]
     flow, _ = build_flow(
-        tenant=tenant, owner=owner,
+        tenant=tenant,
+        owner=owner,
         nodes=["first", *(http(name, server.url(f"block/{key}")) for name in busy), "join"],
         edges=[*(("first", name) for name in busy), *((name, "join") for name in busy)],
     )
@@ -131,7 +137,12 @@ def finished(run, timeout: float = 60):
         reconnecting(run.refresh_from_db)
         return run.status in TERMINAL
 
-    wait_for(done, timeout=timeout, interval=0.2, what=lambda: f"run {run.pk} to finish; nodes: {statuses(run)}")
+    wait_for(
+        done,
+        timeout=timeout,
+        interval=0.2,
+        what=lambda: f"run {run.pk} to finish; nodes: {statuses(run)}",
+    )
     return run
 
 
@@ -152,8 +163,11 @@ def test_database_restarted_while_a_node_runs_records_its_result_once(
     # When: the node finishes while the database is down, and the database comes back
     postgres.stop()
     http_server.release("db")
-    wait_for(lambda: "database connection lost" in celery_workers.log_tail(200), timeout=30,
-             what=lambda: f"the worker to wait for the database; log:\n{celery_workers.log_tail(40)}")
+    wait_for(
+        lambda: "database connection lost" in celery_workers.log_tail(200),
+        timeout=30,
+        what=lambda: f"the worker to wait for the database; log:\n{celery_workers.log_tail(40)}",
+    )
     postgres.start()
 
     # Then: the result was recorded once and the run went on to succeed, with no watchdog
@@ -169,7 +183,9 @@ def test_database_restarted_between_nodes_workers_reconnect(
     width = celery_workers.concurrency
     flow, names = fan_out(tenant, admin_user, http_server, "warm", width)
     warm = run_start(flow=flow, mode="try", user=admin_user)
-    wait_for(lambda: http_server.waiting("warm") == width, what="every worker process to run a node")
+    wait_for(
+        lambda: http_server.waiting("warm") == width, what="every worker process to run a node"
+    )
     http_server.release("warm")
     ran_once(finished(warm), names)
 
@@ -180,7 +196,9 @@ def test_database_restarted_between_nodes_workers_reconnect(
     run = run_start(flow=flow, mode="try", user=admin_user)
 
     # Then: every worker process reconnected to claim and record its node
-    wait_for(lambda: http_server.waiting("after") == width, what="every worker process to run a node")
+    wait_for(
+        lambda: http_server.waiting("after") == width, what="every worker process to run a node"
+    )
     http_server.release("after")
     ran_once(finished(run), names)
     assert http_server.hits["/block/after"] == width
@@ -211,7 +229,11 @@ def test_the_web_tier_answers_after_a_database_restart(local_postgres, tmp_path)
     log = (tmp_path / "web.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def ask() -> int | None:

@@ -155,7 +155,9 @@ def test_retries_are_new_attempts_sent_after_the_retry_interval(tenant, admin_us
 
 
 def test_a_node_failing_after_its_retries_fails_the_run(tenant, admin_user, engine):
-    flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=[script("bad", fail=True, retries=1)])
+    flow, _ = build_flow(
+        tenant=tenant, owner=admin_user, nodes=[script("bad", fail=True, retries=1)]
+    )
     run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
     engine.drain()
 
@@ -178,7 +180,9 @@ def test_a_long_retry_interval_parks_the_attempt_until_the_sweep_sends_it(
     second = NodeRun.objects.get(run=run, attempt=2)
     assert second.status == "queued" and second.queued_at is None and second.next_attempt_at
     assert engine.call(watchdog_sweep)["sent"] == 0  # not due yet
-    NodeRun.objects.filter(pk=second.pk).update(next_attempt_at=second.next_attempt_at - timedelta(hours=2))
+    NodeRun.objects.filter(pk=second.pk).update(
+        next_attempt_at=second.next_attempt_at - timedelta(hours=2)
+    )
     assert engine.call(watchdog_sweep)["sent"] == 1
     engine.drain()
     run.refresh_from_db()
@@ -253,7 +257,9 @@ def _fail_while_slow_runs(engine, run):
 def test_complete_running_lets_running_nodes_finish_and_starts_nothing_more(
     tenant, admin_user, engine
 ):
-    flow, _ = build_flow(tenant=tenant, owner=admin_user, error_policy="complete_running", **POLICY_GRAPH)
+    flow, _ = build_flow(
+        tenant=tenant, owner=admin_user, error_policy="complete_running", **POLICY_GRAPH
+    )
     run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
     slow = _fail_while_slow_runs(engine, run)
 
@@ -504,8 +510,9 @@ def test_a_worker_goes_on_with_a_ready_node_while_its_time_limit_covers_it(
 
     assert statuses(run) == {"a": "succeeded", "b": "succeeded", "c": "succeeded", "long": "queued"}
     assert list(engine.nodes) == [queued_id(run, "long")]  # only `long` went to the broker
-    workers = set(NodeRun.objects.filter(run=run).exclude(node_name="long").values_list(
-        "worker", flat=True))
+    workers = set(
+        NodeRun.objects.filter(run=run).exclude(node_name="long").values_list("worker", flat=True)
+    )
     assert workers == {runtime.worker_name()}
     if connection.vendor == "postgresql":
         # b and c were claimed by the statement that recorded their upstream's success:

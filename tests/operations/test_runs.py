@@ -58,9 +58,7 @@ def test_ignore_runs_the_new_trigger_independently(tenant, admin_user, engine):
         assert run.status == "succeeded"
 
 
-def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(
-    tenant, admin_user, engine
-):
+def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(tenant, admin_user, engine):
     flow, _ = chain_flow(
         tenant=tenant, owner=admin_user, length=2, concurrency_policy="parallel_same_node"
     )
@@ -143,9 +141,7 @@ def published_flow(tenant, admin_user):
     return flow, version
 
 
-def test_scheduled_run_uses_the_latest_published_version_once_per_fire_time(
-    published_flow, engine
-):
+def test_scheduled_run_uses_the_latest_published_version_once_per_fire_time(published_flow, engine):
     flow, version = published_flow
     at = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -154,7 +150,12 @@ def test_scheduled_run_uses_the_latest_published_version_once_per_fire_time(
 
     assert again is None
     assert run.version_id == version.pk and run.snapshot is None
-    assert (run.mode, run.trigger, run.business_time, run.fire_time) == ("scheduled", "schedule", at, at)
+    assert (run.mode, run.trigger, run.business_time, run.fire_time) == (
+        "scheduled",
+        "schedule",
+        at,
+        at,
+    )
     engine.drain()
     run.refresh_from_db()
     assert run.status == "succeeded"
@@ -180,7 +181,9 @@ def test_unpublished_or_frozen_flows_fire_nothing(published_flow, admin_user):
     flow_unpublish(flow=flow, user=admin_user)
     assert run_create_scheduled(flow_id=flow.pk, fire_time=datetime(2024, 3, 2, tzinfo=UTC)) is None
     draft, _ = chain_flow(tenant=flow.tenant, owner=admin_user, length=1)
-    assert run_create_scheduled(flow_id=draft.pk, fire_time=datetime(2024, 3, 2, tzinfo=UTC)) is None
+    assert (
+        run_create_scheduled(flow_id=draft.pk, fire_time=datetime(2024, 3, 2, tzinfo=UTC)) is None
+    )
     assert not FlowRun.objects.exists()
 
 

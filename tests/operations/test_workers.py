@@ -41,7 +41,9 @@ def node(run, name) -> NodeRun:
 
 def node_status(run, name, status, timeout: float = 30) -> NodeRun:
     return wait_for(
-        lambda: NodeRun.objects.filter(run=run, node_name=name, is_latest=True, status=status).first(),
+        lambda: NodeRun.objects.filter(
+            run=run, node_name=name, is_latest=True, status=status
+        ).first(),
         timeout=timeout,
         what=f"node {name} of run {run.pk} to be {status}",
     )
@@ -154,7 +156,11 @@ def test_stop_all_on_workers_cancels_the_running_nodes(
         "other": "stopped",
     }
     # The worker executing `slow` cancelled the statement and let go of the node.
-    wait_for(lambda: "result discarded" in node(run, "slow").log, timeout=10, what="the SQL to be cancelled")
+    wait_for(
+        lambda: "result discarded" in node(run, "slow").log,
+        timeout=10,
+        what="the SQL to be cancelled",
+    )
 
 
 def test_complete_unrelated_on_workers(celery_workers, http_server, tenant, admin_user):
@@ -182,8 +188,13 @@ def test_stop_cancels_running_sql_on_its_database(celery_workers, tenant, admin_
     import psycopg
 
     ds = DataSource(
-        tenant=tenant, name="pg", engine="postgresql", host="127.0.0.1", port=5432,
-        database="postgres", username="postgres",
+        tenant=tenant,
+        name="pg",
+        engine="postgresql",
+        host="127.0.0.1",
+        port=5432,
+        database="postgres",
+        username="postgres",
     )
     ds.password = ""
     ds.save()
@@ -191,7 +202,13 @@ def test_stop_cancels_running_sql_on_its_database(celery_workers, tenant, admin_
     flow, _ = build_flow(
         tenant=tenant,
         owner=admin_user,
-        nodes=[{"name": "sleep", "type": "sql", "config": {"datasource": ds.pk, "sql": f"SELECT pg_sleep(60) AS {marker}"}}],
+        nodes=[
+            {
+                "name": "sleep",
+                "type": "sql",
+                "config": {"datasource": ds.pk, "sql": f"SELECT pg_sleep(60) AS {marker}"},
+            }
+        ],
     )
 
     def sleeping():
@@ -240,7 +257,11 @@ def test_a_killed_worker_is_replaced_and_no_node_completes_twice(
     assert attempts[0].error.startswith("worker lost")
     assert run.status == "succeeded"
     # Every node completed exactly once.
-    assert list(NodeRun.objects.filter(run=run, status="succeeded").values_list("node_name", flat=True).order_by("node_name")) == ["after", "first", "slow"]
+    assert list(
+        NodeRun.objects.filter(run=run, status="succeeded")
+        .values_list("node_name", flat=True)
+        .order_by("node_name")
+    ) == ["after", "first", "slow"]
 
 
 def test_log_is_readable_while_the_node_runs_and_timeouts_fail_it(
@@ -276,7 +297,9 @@ def test_a_flow_of_sql_condition_and_http_nodes_runs_end_to_end(
         tenant=tenant, name="warehouse", engine="sqlite", database=str(tmp_path / "wh.sqlite3")
     )
     sql = lambda name, text, type="sql": {  # noqa: E731
-        "name": name, "type": type, "config": {"datasource": ds.pk, "sql": text}
+        "name": name,
+        "type": type,
+        "config": {"datasource": ds.pk, "sql": text},
     }
     flow, _ = build_flow(
         tenant=tenant,
@@ -284,8 +307,16 @@ def test_a_flow_of_sql_condition_and_http_nodes_runs_end_to_end(
         nodes=[
             sql("create", "CREATE TABLE IF NOT EXISTS sales (day TEXT, amount INTEGER)"),
             sql("load", "INSERT INTO sales VALUES ('${bizdate}', 10), ('${bizdate}', 32)"),
-            sql("total", "SELECT count(*) AS n, sum(amount) AS total FROM sales WHERE day = '${bizdate}'", "sql_assign"),
-            {"name": "check", "type": "condition", "config": {"mode": "expression", "expression": "${total} > 40"}},
+            sql(
+                "total",
+                "SELECT count(*) AS n, sum(amount) AS total FROM sales WHERE day = '${bizdate}'",
+                "sql_assign",
+            ),
+            {
+                "name": "check",
+                "type": "condition",
+                "config": {"mode": "expression", "expression": "${total} > 40"},
+            },
             http("notify", http_server.url("ok?total=${total}")),
             http("alarm", http_server.url("status/500")),
         ],
@@ -300,7 +331,9 @@ def test_a_flow_of_sql_condition_and_http_nodes_runs_end_to_end(
     at = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
     run = run_start(flow=flow, mode="point_in_time", user=admin_user, business_time=at)
 
-    assert finished(run).status == "succeeded", {n.node_name: n.error for n in NodeRun.objects.filter(run=run)}
+    assert finished(run).status == "succeeded", {
+        n.node_name: n.error for n in NodeRun.objects.filter(run=run)
+    }
     assert statuses(run) == {
         "create": "succeeded",
         "load": "succeeded",
@@ -331,7 +364,13 @@ def test_benchmark_quick_prints_its_figures_as_json_last(celery_workers):
     call_command("benchmark", "--quick", "--no-worker", stdout=out)
 
     figures = json.loads(out.getvalue().strip().splitlines()[-1])
-    for key in ("nodes_per_s_wide", "nodes_per_s_concurrent", "chain20_s", "raw_celery_chain20_s", "chain20_ratio"):
+    for key in (
+        "nodes_per_s_wide",
+        "nodes_per_s_concurrent",
+        "chain20_s",
+        "raw_celery_chain20_s",
+        "chain20_ratio",
+    ):
         assert figures[key] > 0
     assert figures["dispatch_ms"]["median"] > 0 and figures["dispatch_ms"]["p99"] > 0
     assert not Tenant.objects.filter(slug__startswith="benchmark-").exists()  # cleaned up

@@ -24,11 +24,16 @@ def stakeholder(tenant):
 
 @pytest.fixture
 def flow(tenant, owner, stakeholder):
-    flow = services.flow_create(tenant=tenant, user=owner, name="nightly load", business_scenario="Reporting")
+    flow = services.flow_create(
+        tenant=tenant, user=owner, name="nightly load", business_scenario="Reporting"
+    )
     services.graph_replace(
         flow=flow,
         user=owner,
-        nodes=[{"key": "a", "name": "extract", "type": "noop"}, {"key": "b", "name": "load", "type": "noop"}],
+        nodes=[
+            {"key": "a", "name": "extract", "type": "noop"},
+            {"key": "b", "name": "load", "type": "noop"},
+        ],
         edges=[{"upstream": "a", "downstream": "b"}],
     )
     services.flow_stakeholders_set(flow=flow, user=owner, users=[stakeholder.pk])
@@ -39,7 +44,9 @@ def flow(tenant, owner, stakeholder):
 @pytest.fixture
 def public_flow(tenant, other_member):
     """Someone else's public flow: every member sees it, nobody else changes or runs it."""
-    return services.flow_create(tenant=tenant, user=other_member, name="shared report", is_public=True)
+    return services.flow_create(
+        tenant=tenant, user=other_member, name="shared report", is_public=True
+    )
 
 
 @pytest.fixture

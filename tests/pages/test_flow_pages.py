@@ -12,7 +12,11 @@ pytestmark = pytest.mark.django_db
 
 
 def json_script(response, element_id):
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', response.content.decode(), re.S)
+    match = re.search(
+        rf'<script id="{element_id}" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
     assert match, f"no json_script {element_id}"
     return json.loads(match.group(1))
 
@@ -20,13 +24,17 @@ def json_script(response, element_id):
 # ------------------------------------------------------------------ list
 
 
-def test_flow_list_shows_visible_flows_only(page, owner, flow, public_flow, private_flow, foreign_flow):
+def test_flow_list_shows_visible_flows_only(
+    page, owner, flow, public_flow, private_flow, foreign_flow
+):
     body = page(owner).get("/flows/").content.decode()
     assert "nightly load" in body and "shared report" in body
     assert "secret project" not in body and "globex flow" not in body
 
 
-def test_admin_sees_every_flow_of_the_tenant_only(page, admin_user, flow, private_flow, foreign_flow):
+def test_admin_sees_every_flow_of_the_tenant_only(
+    page, admin_user, flow, private_flow, foreign_flow
+):
     body = page(admin_user).get("/flows/").content.decode()
     assert "nightly load" in body and "secret project" in body and "globex flow" not in body
 
@@ -59,7 +67,9 @@ def test_flow_list_filters_by_owner(page, owner, other_member, flow, public_flow
 
 def test_flow_list_has_the_create_dialog(page, owner):
     body = page(owner).get("/flows/").content.decode()
-    assert 'id="create-flow"' in body and 'name="business_scenario"' in body and 'name="name"' in body
+    assert (
+        'id="create-flow"' in body and 'name="business_scenario"' in body and 'name="name"' in body
+    )
 
 
 # ------------------------------------------------------------------ canvas
@@ -79,7 +89,13 @@ def controls(response):
 def test_owner_gets_the_full_editor(page, owner, flow):
     response = page(owner).get(f"/flows/{flow.pk}/")
     assert response.status_code == 200
-    assert controls(response) == {"palette": True, "save": True, "run": True, "publish": True, "readonly": False}
+    assert controls(response) == {
+        "palette": True,
+        "save": True,
+        "run": True,
+        "publish": True,
+        "readonly": False,
+    }
     data = json_script(response, "page-data")
     assert data["rights"]["edit"] is True and data["flow_id"] == flow.pk
 
@@ -87,13 +103,25 @@ def test_owner_gets_the_full_editor(page, owner, flow):
 def test_stakeholder_sees_it_read_only_but_may_test_run(page, stakeholder, flow):
     response = page(stakeholder).get(f"/flows/{flow.pk}/")
     assert response.status_code == 200
-    assert controls(response) == {"palette": False, "save": False, "run": True, "publish": False, "readonly": True}
+    assert controls(response) == {
+        "palette": False,
+        "save": False,
+        "run": True,
+        "publish": False,
+        "readonly": True,
+    }
     assert json_script(response, "page-data")["rights"]["edit"] is False
 
 
 def test_admin_may_run_and_manage_people_but_not_edit(page, admin_user, flow):
     response = page(admin_user).get(f"/flows/{flow.pk}/")
-    assert controls(response) == {"palette": False, "save": False, "run": True, "publish": False, "readonly": True}
+    assert controls(response) == {
+        "palette": False,
+        "save": False,
+        "run": True,
+        "publish": False,
+        "readonly": True,
+    }
     rights = json_script(response, "page-data")["rights"]
     assert rights["change_owner"] and rights["manage_stakeholders"] and not rights["edit"]
 
@@ -101,7 +129,13 @@ def test_admin_may_run_and_manage_people_but_not_edit(page, admin_user, flow):
 def test_public_viewer_only_looks(page, owner, public_flow):
     response = page(owner).get(f"/flows/{public_flow.pk}/")
     assert response.status_code == 200
-    assert controls(response) == {"palette": False, "save": False, "run": False, "publish": False, "readonly": True}
+    assert controls(response) == {
+        "palette": False,
+        "save": False,
+        "run": False,
+        "publish": False,
+        "readonly": True,
+    }
 
 
 def test_private_flow_of_someone_else_is_404(page, owner, private_flow):
@@ -133,7 +167,11 @@ def test_canvas_page_lists_only_active_members_of_the_tenant(page, owner, flow, 
 
 def test_canvas_page_loads_vendored_libraries_locally(page, owner, flow):
     body = page(owner).get(f"/flows/{flow.pk}/").content.decode()
-    for lib in ("vendor/cytoscape/cytoscape.min.js", "vendor/cytoscape-edgehandles/", "vendor/cytoscape-dagre/"):
+    for lib in (
+        "vendor/cytoscape/cytoscape.min.js",
+        "vendor/cytoscape-edgehandles/",
+        "vendor/cytoscape-dagre/",
+    ):
         assert lib in body
     assert "://" not in "".join(re.findall(r'<script src="([^"]+)"', body))
 
@@ -152,10 +190,12 @@ def test_versions_page_diffs_two_published_versions(page, owner, flow):
     services.graph_replace(
         flow=flow,
         user=owner,
-        nodes=[
-            {"id": n.pk, "name": n.name, "type": n.type} for n in flow.nodes.all()
-        ] + [{"key": "c", "name": "report", "type": "noop"}],
-        edges=[{"upstream": "extract", "downstream": "load"}, {"upstream": "load", "downstream": "c"}],
+        nodes=[{"id": n.pk, "name": n.name, "type": n.type} for n in flow.nodes.all()]
+        + [{"key": "c", "name": "report", "type": "noop"}],
+        edges=[
+            {"upstream": "extract", "downstream": "load"},
+            {"upstream": "load", "downstream": "c"},
+        ],
     )
     services.flow_publish(flow=flow, user=owner, comment="second")
     response = page(owner).get(f"/flows/{flow.pk}/versions/?a=1&b=2")
@@ -164,7 +204,9 @@ def test_versions_page_diffs_two_published_versions(page, owner, flow):
     assert "From version 1 to version 2" in body
     comparison = json_script(response, "comparison")
     assert [n["name"] for n in comparison["diff"]["nodes"]["added"]] == ["report"]
-    assert [(e["upstream_name"], e["downstream_name"]) for e in comparison["diff"]["edges"]["added"]] == [("load", "report")]
+    assert [
+        (e["upstream_name"], e["downstream_name"]) for e in comparison["diff"]["edges"]["added"]
+    ] == [("load", "report")]
 
 
 def test_versions_page_defaults_to_the_latest_version_against_the_editing_one(page, owner, flow):
@@ -189,7 +231,9 @@ def test_flow_of_a_second_tenant_is_404_after_switching_away(page, owner, flow):
 # ------------------------------------------------------------------ data sources
 
 
-def test_data_sources_page_offers_registration_only_to_admins_and_dbas(page, admin_user, dba_user, member_user):
+def test_data_sources_page_offers_registration_only_to_admins_and_dbas(
+    page, admin_user, dba_user, member_user
+):
     assert b'data-testid="datasource-new"' in page(admin_user).get("/datasources/").content
     assert b'data-testid="datasource-new"' in page(dba_user).get("/datasources/").content
     assert b'data-testid="datasource-new"' not in page(member_user).get("/datasources/").content
@@ -200,11 +244,17 @@ def test_versions_page_shows_changed_fields_of_a_node(page, owner, flow):
     services.graph_replace(
         flow=flow,
         user=owner,
-        nodes=[{"id": n.pk, "name": n.name, "type": n.type, "retries": 3 if n.name == "load" else 0} for n in flow.nodes.all()],
+        nodes=[
+            {"id": n.pk, "name": n.name, "type": n.type, "retries": 3 if n.name == "load" else 0}
+            for n in flow.nodes.all()
+        ],
         edges=[{"upstream": "extract", "downstream": "load"}],
     )
     services.flow_update(flow=flow, user=owner, notifications={"on_success": True})
     body = page(owner).get(f"/flows/{flow.pk}/versions/?a=1&b=current").content.decode()
     assert '<span class="badge warn">changed</span> load' in body
     assert '<td class="field">retries</td><td class="old">0</td><td class="new">3</td>' in body
-    assert '<td class="field">notifications.on_success</td><td class="old">false</td><td class="new">true</td>' in body
+    assert (
+        '<td class="field">notifications.on_success</td><td class="old">false</td><td class="new">true</td>'
+        in body
+    )

@@ -20,14 +20,18 @@ def test_anonymous_user_is_sent_to_sign_in(page):
 def test_sign_in_page_signs_in_and_lands_on_the_dashboard(page, member_user):
     client = page()
     assert client.get("/accounts/login/").status_code == 200
-    response = client.post("/accounts/login/", {"username": member_user.username, "password": PASSWORD}, follow=True)
+    response = client.post(
+        "/accounts/login/", {"username": member_user.username, "password": PASSWORD}, follow=True
+    )
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/"
     assert b"Dashboard" in response.content
 
 
 def test_wrong_password_shows_the_error_on_the_form(page, member_user):
-    response = page().post("/accounts/login/", {"username": member_user.username, "password": "nope"})
+    response = page().post(
+        "/accounts/login/", {"username": member_user.username, "password": "nope"}
+    )
     assert response.status_code == 200
     assert b"banner error" in response.content
 
@@ -50,11 +54,15 @@ def test_tenant_switcher_changes_the_page_tenant(page, tenant, member_user):
 
 
 def test_switching_to_a_tenant_you_do_not_belong_to_is_404(page, member_user, other_tenant):
-    assert page(member_user).post("/tenant/switch/", {"tenant": other_tenant.slug}).status_code == 404
+    assert (
+        page(member_user).post("/tenant/switch/", {"tenant": other_tenant.slug}).status_code == 404
+    )
 
 
 def test_switch_refuses_an_offsite_redirect(page, member_user, tenant):
-    response = page(member_user).post("/tenant/switch/", {"tenant": tenant.slug, "next": "https://evil.example/"})
+    response = page(member_user).post(
+        "/tenant/switch/", {"tenant": tenant.slug, "next": "https://evil.example/"}
+    )
     assert response["Location"] == "/"
 
 

@@ -83,11 +83,15 @@ def test_run_page_for_a_stakeholder_has_actions(page, stakeholder, run):
     assert b'data-run-action="stop"' in page(stakeholder).get(f"/runs/{run.pk}/").content
 
 
-def test_run_page_of_a_public_flow_has_no_actions_for_viewers(page, owner, other_member, public_flow):
+def test_run_page_of_a_public_flow_has_no_actions_for_viewers(
+    page, owner, other_member, public_flow
+):
     run = make_run(public_flow, other_member, status="failed")
     response = page(owner).get(f"/runs/{run.pk}/")
     assert response.status_code == 200
-    assert b"data-run-action" not in response.content and b"data-node-action" not in response.content
+    assert (
+        b"data-run-action" not in response.content and b"data-node-action" not in response.content
+    )
 
 
 def test_run_of_a_private_flow_is_404_for_other_members(page, other_member, owner, run):
@@ -109,8 +113,15 @@ def test_runs_of_one_flow_show_its_information(page, owner, flow):
     from scheduling import services as schedule_services
 
     schedule_services.schedule_save(
-        flow=flow, user=owner, enabled=True, kind="weekly", time="00:00", days=[1, 4],
-        start_date=date(2023, 8, 3), end_date=date(2023, 8, 31), timezone="Asia/Shanghai",
+        flow=flow,
+        user=owner,
+        enabled=True,
+        kind="weekly",
+        time="00:00",
+        days=[1, 4],
+        start_date=date(2023, 8, 3),
+        end_date=date(2023, 8, 31),
+        timezone="Asia/Shanghai",
     )
     body = page(owner).get(f"/runs/?flow={flow.pk}").content.decode()
     info = body.split('data-testid="flow-info"')[1].split("</dl>\n  </div>")[0]

@@ -194,7 +194,8 @@ def test_sweep_catches_up_a_backlog_in_batches_each_fire_time_once(
 
     for flow in flows:
         assert [r.fire_time for r in scheduled_runs(flow)] == [
-            utc(2024, 3, 5, 10), utc(2024, 3, 5, 10, 1)
+            utc(2024, 3, 5, 10),
+            utc(2024, 3, 5, 10, 1),
         ]
     assert set(ScheduleFiring.objects.values_list("source", flat=True)) == {"sweep"}
 

@@ -44,7 +44,11 @@ class Command(BaseCommand):
         for path in DEMO_LOADERS:
             import_string(path)(tenant=tenant, users=users, stdout=self.stdout)
 
-        self.stdout.write(self.style.SUCCESS("Demo tenant 'demo' is ready. Sign in at http://127.0.0.1:8000/ with:"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo tenant 'demo' is ready. Sign in at http://127.0.0.1:8000/ with:"
+            )
+        )
         for username, role, password in DEMO_USERS:
             self.stdout.write(f"  {role:<7} {username:<12} password: {password}")
         self.stdout.write(f"  platform superuser {PLATFORM_USER[0]} password: {PLATFORM_USER[1]}")

@@ -18,7 +18,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         rotated = current = 0
         failed: list[int] = []
-        ids = DataSource.objects.exclude(password_encrypted="").order_by("pk").values_list("pk", flat=True)
+        ids = (
+            DataSource.objects.exclude(password_encrypted="")
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         for pk in list(ids):
             try:
                 if data_source_rotate_password(datasource_id=pk):
@@ -27,7 +31,9 @@ class Command(BaseCommand):
                     current += 1
             except InvalidToken:
                 failed.append(pk)
-        self.stdout.write(f"rotated {rotated}, already current {current}, undecryptable {len(failed)}")
+        self.stdout.write(
+            f"rotated {rotated}, already current {current}, undecryptable {len(failed)}"
+        )
         if failed:
             raise CommandError(
                 "These data sources have passwords no configured key decrypts (ids): "

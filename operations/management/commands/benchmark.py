@@ -53,10 +53,18 @@ class Worker:
         celery = Path(sys.executable).with_name("celery")
         self.proc = subprocess.Popen(
             [
-                str(celery), "-A", "config", "worker",
-                f"--pool={self.pool}", f"--concurrency={self.concurrency}",
-                "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "-n", f"{self.name}@%h",
+                str(celery),
+                "-A",
+                "config",
+                "worker",
+                f"--pool={self.pool}",
+                f"--concurrency={self.concurrency}",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{self.name}@%h",
             ],
             cwd=settings.BASE_DIR,
             env=self.env(),
@@ -110,43 +118,66 @@ class Command(BaseCommand):
         parser.add_argument("--quick", action="store_true", help="A small, fast smoke version.")
         parser.add_argument("--pool", default="solo", choices=["prefork", "threads", "solo"])
         parser.add_argument(
-            "--concurrency", type=int, default=None,
+            "--concurrency",
+            type=int,
+            default=None,
             help="Pool size of each worker (default: 1 solo, 2 prefork processes, 4 threads).",
         )
         parser.add_argument(
-            "--workers", type=int, default=None,
+            "--workers",
+            type=int,
+            default=None,
             help="Worker processes to start (default: 2 with the solo pool, else 1).",
         )
         parser.add_argument("--keep", action="store_true", help="Keep the scratch tenant.")
         parser.add_argument(
-            "--relaxed-commit", action="store_true",
+            "--relaxed-commit",
+            action="store_true",
             help="Workers commit node results without waiting for the disk "
             "(TRIBUTARY_DURABLE_RESULTS=0; see operations/conf.py for the trade-off).",
         )
         parser.add_argument("--no-worker", action="store_true", help="Use workers already running.")
         parser.add_argument(
-            "--scheduling", action="store_true",
+            "--scheduling",
+            action="store_true",
             help="Also measure scheduling lateness (1,000 every-minute schedules, ~3 minutes).",
         )
         parser.add_argument("--schedules", type=int, default=1000, help="With --scheduling.")
         parser.add_argument(
-            "--api-scale", action="store_true",
+            "--api-scale",
+            action="store_true",
             help="Also measure the flow API at 100,000 flows (scratch database, ~5 minutes).",
         )
         parser.add_argument("--flows", type=int, default=100_000, help="With --api-scale.")
-        parser.add_argument("--only", choices=["engine", "scheduling", "api-scale"], default=None,
-                            help="Run one part only.")
+        parser.add_argument(
+            "--only",
+            choices=["engine", "scheduling", "api-scale"],
+            default=None,
+            help="Run one part only.",
+        )
 
     # ------------------------------------------------------------------ plumbing
 
-    def handle(self, *args, quick=False, pool="solo", concurrency=None, workers=None,
-               keep=False, no_worker=False, relaxed_commit=False, **options):
+    def handle(
+        self,
+        *args,
+        quick=False,
+        pool="solo",
+        concurrency=None,
+        workers=None,
+        keep=False,
+        no_worker=False,
+        relaxed_commit=False,
+        **options,
+    ):
         if relaxed_commit:
             os.environ["TRIBUTARY_DURABLE_RESULTS"] = "0"  # read by the workers started below
         only = options.get("only")
-        parts = {"engine": only in (None, "engine"),
-                 "scheduling": only == "scheduling" or (only is None and options.get("scheduling")),
-                 "api-scale": only == "api-scale" or (only is None and options.get("api_scale"))}
+        parts = {
+            "engine": only in (None, "engine"),
+            "scheduling": only == "scheduling" or (only is None and options.get("scheduling")),
+            "api-scale": only == "api-scale" or (only is None and options.get("api_scale")),
+        }
         # A SIGTERM (e.g. `timeout`) must still stop the workers and remove the scratch data.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         self.extra: dict = {}
@@ -159,7 +190,9 @@ class Command(BaseCommand):
             if parts["api-scale"]:
                 from flows.benchmark import run_api_scale_benchmark
 
-                self.extra.update(run_api_scale_benchmark(flows=options["flows"], stdout=self.stdout))
+                self.extra.update(
+                    run_api_scale_benchmark(flows=options["flows"], stdout=self.stdout)
+                )
             if parts["engine"]:
                 self._run(quick, pool, concurrency, workers, keep, no_worker)
             else:
@@ -200,10 +233,17 @@ class Command(BaseCommand):
                 self.cleanup(tenant, user)
         from operations import conf
 
-        results.update({"pool": pool, "concurrency": concurrency, "workers": workers, "quick": quick,
-                        "durable_results": bool(conf.get("TRIBUTARY_DURABLE_RESULTS")),
-                        "database": connection.vendor,
-                        "broker": settings.CELERY_BROKER_URL.split("://")[0]})
+        results.update(
+            {
+                "pool": pool,
+                "concurrency": concurrency,
+                "workers": workers,
+                "quick": quick,
+                "durable_results": bool(conf.get("TRIBUTARY_DURABLE_RESULTS")),
+                "database": connection.vendor,
+                "broker": settings.CELERY_BROKER_URL.split("://")[0],
+            }
+        )
         results.update(self.extra)
         self.report(results)
 
@@ -295,20 +335,27 @@ class Command(BaseCommand):
             "max": round(max(gaps), 2),
             "samples": len(gaps),
         }
-        self.say(f"dispatch latency on a {sizes['chain']}-node chain: "
-                 f"median {out['dispatch_ms']['median']} ms, p99 {out['dispatch_ms']['p99']} ms")
+        self.say(
+            f"dispatch latency on a {sizes['chain']}-node chain: "
+            f"median {out['dispatch_ms']['median']} ms, p99 {out['dispatch_ms']['p99']} ms"
+        )
 
         # Throughput on one wide flow: root -> (wide - 2) parallel nodes -> sink.
         middle = [f"w{i:04d}" for i in range(sizes["wide"] - 2)]
         wide = self.flow(
-            tenant, user, f"wide-{sizes['wide']}", ["root", *middle, "sink"],
+            tenant,
+            user,
+            f"wide-{sizes['wide']}",
+            ["root", *middle, "sink"],
             [("root", m) for m in middle] + [(m, "sink") for m in middle],
         )
         run = self.wait([self.start(wide, user)])[0]
         out["nodes_per_s_wide"] = round(self.throughput(NodeRun.objects.filter(run=run)), 1)
         out["wide_run_s"] = round((run.finished_at - run.created_at).total_seconds(), 3)
-        self.say(f"{sizes['wide']}-node wide flow: {out['nodes_per_s_wide']} nodes/s "
-                 f"(run took {out['wide_run_s']} s)")
+        self.say(
+            f"{sizes['wide']}-node wide flow: {out['nodes_per_s_wide']} nodes/s "
+            f"(run took {out['wide_run_s']} s)"
+        )
 
         # Throughput over many concurrent runs of a short chain.
         short = self.chain(tenant, user, f"short-chain-{sizes['run_len']}", sizes["run_len"])
@@ -316,8 +363,10 @@ class Command(BaseCommand):
         out["nodes_per_s_concurrent"] = round(
             self.throughput(NodeRun.objects.filter(run__in=runs)), 1
         )
-        self.say(f"{sizes['runs']} concurrent runs of a {sizes['run_len']}-node chain: "
-                 f"{out['nodes_per_s_concurrent']} nodes/s")
+        self.say(
+            f"{sizes['runs']} concurrent runs of a {sizes['run_len']}-node chain: "
+            f"{out['nodes_per_s_concurrent']} nodes/s"
+        )
 
         # A 20-node chain end to end, then the same as a raw Celery chain.
         chain20 = self.chain(tenant, user, "chain-20", 20)
@@ -331,8 +380,10 @@ class Command(BaseCommand):
         out["chain20_ratio"] = round(out["chain20_s"] / out["raw_celery_chain20_s"], 2)
         out["chain20_samples_s"] = [round(x, 4) for x in ours]
         out["raw_celery_chain20_samples_s"] = [round(x, 4) for x in raw]
-        self.say(f"20-node chain: {out['chain20_s']} s; raw Celery chain of 20 no-op tasks: "
-                 f"{out['raw_celery_chain20_s']} s; ratio {out['chain20_ratio']}")
+        self.say(
+            f"20-node chain: {out['chain20_s']} s; raw Celery chain of 20 no-op tasks: "
+            f"{out['raw_celery_chain20_s']} s; ratio {out['chain20_ratio']}"
+        )
         return out
 
     def throughput(self, node_runs) -> float:
@@ -367,6 +418,8 @@ class Command(BaseCommand):
             (">= 100 nodes/s (concurrent)", results["nodes_per_s_concurrent"] >= 100),
             ("chain20 <= 2x raw Celery", results["chain20_ratio"] <= 2),
         ]
-        self.say("targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets))
+        self.say(
+            "targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets)
+        )
         results["targets_met"] = all(ok for _, ok in targets)
         self.stdout.write(json.dumps(results, default=str))
