@@ -5,6 +5,7 @@ import pytest
 from flows import services
 from flows.models import DataSource
 from tests.factories import MembershipFactory, UserFactory
+from tests.factories.datasources import mysql_server, pg_server  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pytest
 
 from flows import connectors
 from tests.factories import DataSourceFactory
-from tests.factories.datasources import mysql_server, pg_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,6 @@ import pytest
 
 from flows.models import DataSource
 from tests.factories import DataSourceFactory, NodeFactory
-from tests.factories.datasources import mysql_server  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -240,7 +239,7 @@ def test_connection_test_endpoint(api, tenant, member_user, body, tmp_path):
     assert failed["ok"] is False and "unable to open" in failed["error"]
 
 
-def test_connection_test_error_never_contains_the_password(api, tenant, admin_user, mysql_server):  # noqa: F811
+def test_connection_test_error_never_contains_the_password(api, tenant, admin_user, mysql_server):
     ds = mysql_server.datasource(tenant, password=SECRET)
     response = api(admin_user, tenant).post(detail(ds.pk, "test/"))
     assert response.status_code == 200

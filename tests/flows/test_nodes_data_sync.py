@@ -9,7 +9,7 @@ import pytest
 from flows.nodes import base
 from flows.nodes.base import NodeFailed
 from tests.factories import DataSourceFactory
-from tests.factories.datasources import Recorder, mysql_server, pg_server  # noqa: F401 - fixtures
+from tests.factories.datasources import Recorder
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ ROWS = 25
 
 
 @pytest.fixture
-def pg_source(pg_server, tenant):  # noqa: F811
+def pg_source(pg_server, tenant):
     with pg_server.connect() as conn:
         conn.execute("DROP TABLE IF EXISTS sync_src")
         conn.execute(
@@ -34,7 +34,7 @@ def pg_source(pg_server, tenant):  # noqa: F811
 
 
 @pytest.fixture
-def my_target(mysql_server, tenant):  # noqa: F811
+def my_target(mysql_server, tenant):
     with mysql_server.connect() as conn, conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS sync_dst")
         cur.execute(
@@ -59,7 +59,7 @@ def sync(tenant, **config):
 
 def test_postgresql_to_mariadb_copies_every_row_in_batches(
     tenant, pg_source, my_target, mysql_server
-):  # noqa: F811
+):
     result, rec = sync(
         tenant,
         source=pg_source.pk,
@@ -97,7 +97,7 @@ def test_postgresql_to_mariadb_copies_every_row_in_batches(
 
 def test_overwrite_replaces_the_target_rows_and_append_adds(
     tenant, pg_source, my_target, mysql_server
-):  # noqa: F811
+):
     with mysql_server.connect() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO sync_dst (id, name) VALUES (1000, 'old'), (1001, 'old')")
     result, _ = sync(
@@ -125,7 +125,7 @@ def test_overwrite_replaces_the_target_rows_and_append_adds(
 
 def test_a_failed_batch_rolls_back_the_whole_sync_including_the_delete(
     tenant, pg_source, my_target, mysql_server
-):  # noqa: F811
+):
     with mysql_server.connect() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO sync_dst (id, name) VALUES (7, 'kept')")
     # Row 7 collides with the primary key on the second batch (append), after 5 rows went in.
@@ -169,7 +169,7 @@ def test_counts_that_differ_fail_the_node_and_roll_back(tenant, tmp_path):
         assert conn.execute("SELECT count(*) FROM dst").fetchone() == (0,)
 
 
-def test_sqlite_to_postgresql_with_a_schema_qualified_table(tenant, tmp_path, pg_server):  # noqa: F811
+def test_sqlite_to_postgresql_with_a_schema_qualified_table(tenant, tmp_path, pg_server):
     path = tmp_path / "src.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(

@@ -8,7 +8,7 @@ import pytest
 from flows.nodes import base
 from flows.nodes.base import NodeFailed
 from tests.factories import DataSourceFactory
-from tests.factories.datasources import Recorder, mysql_server, pg_server  # noqa: F401 - fixtures
+from tests.factories.datasources import Recorder
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_sql_node_timeout_cancels_the_statement(engine, tenant, request):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stopping_the_run_cancels_the_running_statement(pg_server, tenant):  # noqa: F811
+def test_stopping_the_run_cancels_the_running_statement(pg_server, tenant):
     ds = pg_server.datasource(tenant)
     sql = "SELECT pg_sleep(10) AS node_stop_marker"
     rec = Recorder(tenant_id=tenant.pk, config={"datasource": ds.pk, "sql": sql}, timeout=60)
@@ -113,7 +113,7 @@ def test_stopping_the_run_cancels_the_running_statement(pg_server, tenant):  # n
     assert active() == 0
 
 
-def test_wrong_credentials_fail_the_node_without_the_password(mysql_server, tenant):  # noqa: F811
+def test_wrong_credentials_fail_the_node_without_the_password(mysql_server, tenant):
     ds = mysql_server.datasource(tenant, password=SECRET)
     with pytest.raises(NodeFailed) as caught:
         run("sql", tenant, {"datasource": ds.pk, "sql": "SELECT 1"})
