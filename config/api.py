@@ -7,7 +7,7 @@ from operations.api.dashboard import DashboardView
 api_urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("flows.api.urls")),
-    path("", include("flows.api.datasource_urls")),
+    path("", include("flows.datasources.api.urls")),
     path("", include("scheduling.api.urls")),
     path("", include("operations.api.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),

@@ -1,3 +1,4 @@
 """Django admin for flows; the modules below each register their own models."""
 
-from . import admin_datasources, admin_flows  # noqa: F401
+from . import admin_flows  # noqa: F401
+from .datasources import admin as datasources_admin  # noqa: F401

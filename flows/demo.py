@@ -8,7 +8,7 @@ from django.db import transaction
 from accounts.choices import Role
 from accounts.selectors import TenantContext
 
-from . import datasources
+from .datasources import services as datasources
 from .models import DataSource, TaskFlow
 from .services import flow_create, flow_publish, flow_stakeholders_set, graph_replace
 

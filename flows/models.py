@@ -7,8 +7,8 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import TenantOwned
 
-from . import crypto
 from .choices import Branch, ConcurrencyPolicy, Engine, ErrorPolicy, FlowStatus
+from .datasources import crypto
 
 
 class IndexedHistoricalRecords(HistoricalRecords):

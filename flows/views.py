@@ -22,8 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.selectors import membership_list
 from accounts.views import tenant_required
 
-from . import datasources, permissions, selectors, snapshot, variables
+from . import permissions, selectors, snapshot, variables
 from .choices import ConcurrencyPolicy, Engine, ErrorPolicy
+from .datasources import selectors as datasources
 from .forms import FlowFilterForm
 from .nodes import base as node_base
 

@@ -151,7 +151,7 @@ def deliver_webhook(*, run_id: int, event: str, url: str, attempt: int) -> float
     """POST the JSON payload once; record the outcome. Returns the retry delay, or None."""
     import httpx
 
-    from flows import netpolicy
+    from flows.datasources import netpolicy
 
     run = FlowRun.objects.select_related("flow", "flow__tenant").get(pk=run_id)
     record = {

@@ -288,7 +288,7 @@ CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "500"))
 # Data source passwords are encrypted with MultiFernet: the first key encrypts, all decrypt.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 
-# Outbound network policy of data sources and http nodes (flows/netpolicy.py): comma-separated
+# Outbound network policy of data sources and http nodes (flows/datasources/netpolicy.py): comma-separated
 # hosts ("db.example.com", ".example.com" for a domain) or CIDR networks. Loopback, private and
 # link-local addresses are refused unless allowed; deny wins over allow; the platform's own
 # database, broker and cache endpoints are refused whatever the lists say.

@@ -128,7 +128,7 @@ def load_datasource(ctx: ExecutionContext, value, field: str):
 @contextmanager
 def open_connection(ds, ctx: ExecutionContext, field: str) -> Iterator:
     """A connection whose work the run's stop can cancel; connector errors become NodeFailed."""
-    from flows import connectors
+    from flows.datasources import connectors
 
     try:
         conn = connectors.connect(ds, timeout=ctx.timeout)
@@ -218,7 +218,7 @@ def run_single_read(ctx: ExecutionContext, what: str):
     `what` names the statement in messages ("check", "query"). Returns the connector's result,
     which is a query (it has a result set).
     """
-    from flows.connectors import ConnectorError
+    from flows.datasources.connectors import ConnectorError
 
     sql = ctx.config.get("sql", "")
     problems = single_read_problems(sql, "sql")

@@ -57,7 +57,7 @@ class DataSync(NodeType):
     }
 
     def validate(self, config: dict, ctx: ValidationContext) -> list[tuple[str, str]]:
-        from flows.connectors import is_identifier
+        from flows.datasources.connectors import is_identifier
 
         problems = schema_problems(self.schema, config)
         if problems:
@@ -83,7 +83,7 @@ class DataSync(NodeType):
         return {"datasources": list(dict.fromkeys(ids)), "flows": []}
 
     def execute(self, ctx: ExecutionContext) -> NodeResult:
-        from flows.connectors import is_identifier
+        from flows.datasources.connectors import is_identifier
 
         cfg = ctx.config
         table = cfg.get("table", "")
@@ -132,7 +132,7 @@ class DataSync(NodeType):
 @contextmanager
 def _side(name: str):
     """Name the data source in connector errors raised in the block."""
-    from flows.connectors import ConnectorError
+    from flows.datasources.connectors import ConnectorError
 
     try:
         yield
@@ -141,7 +141,7 @@ def _side(name: str):
 
 
 def _reading(batches):
-    from flows.connectors import ConnectorError
+    from flows.datasources.connectors import ConnectorError
 
     try:
         yield from batches

@@ -104,7 +104,7 @@ class Http(NodeType):
     def execute(self, ctx: ExecutionContext) -> NodeResult:
         import httpx
 
-        from flows import netpolicy
+        from flows.datasources import netpolicy
 
         cfg = ctx.config
         method = str(cfg.get("method") or "GET").upper()

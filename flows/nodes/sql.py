@@ -55,7 +55,7 @@ class Sql(NodeType):
         return {"datasources": [ds] if ds is not None else [], "flows": []}
 
     def execute(self, ctx: ExecutionContext) -> NodeResult:
-        from flows.connectors import ConnectorError, json_value
+        from flows.datasources.connectors import ConnectorError, json_value
 
         statements = split_statements(ctx.config.get("sql", ""))
         if not statements:

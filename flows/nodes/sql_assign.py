@@ -52,7 +52,7 @@ class SqlAssign(NodeType):
         return not complete
 
     def execute(self, ctx: ExecutionContext) -> NodeResult:
-        from flows.connectors import text_value
+        from flows.datasources.connectors import text_value
 
         result = run_single_read(ctx, "query")
         if not result.rows:

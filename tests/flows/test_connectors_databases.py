@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from flows import connectors
+from flows.datasources import connectors
 from tests.factories import DataSourceFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from flows import connectors, netpolicy
-from flows.netpolicy import Endpoint, NetworkPolicyError, Policy
+from flows.datasources import connectors, netpolicy
+from flows.datasources.netpolicy import Endpoint, NetworkPolicyError, Policy
 from tests.factories import DataSourceFactory
 
 PLATFORM_DB = Endpoint("the platform's own database", "127.0.0.1", 5432, frozenset({"tributary"}))

@@ -8,7 +8,7 @@ running meanwhile; running it again changes nothing.
 from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand, CommandError
 
-from flows.datasources import data_source_rotate_password
+from flows.datasources.services import data_source_rotate_password
 from flows.models import DataSource
 
 

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from .datasources import DataSourceViewSet
+from .views import DataSourceViewSet
 
 router = SimpleRouter()
 router.register("datasources", DataSourceViewSet, basename="datasource")

@@ -1,20 +1,15 @@
-"""DB-API connections to data sources: policy-checked, time-limited and cancellable.
+"""What every data source connection shares: errors, options, value conversion, the
+`Connection` base class (statements, streaming, batched inserts, timeouts, cancel).
 
-`connect(ds, timeout=...)` opens PostgreSQL (psycopg 3), MySQL/MariaDB (PyMySQL) or SQLite
-connections in autocommit mode. The node's remaining time is set on the session before each
-statement (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL
-`max_execution_time`, SQLite a progress handler), and a timer cancels the connection's work
-at the deadline as a backstop. `cancel()` may be called from any thread. Every error is
-re-raised as `ConnectorError` with the password scrubbed from its message.
+Each engine subclasses `Connection` in its own module (postgres, mysql, sqlite); the
+package's `connect()` picks one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
-import sqlite3
 import threading
 import time
 import uuid
@@ -25,21 +20,14 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
-import pymysql
-import pymysql.cursors
-from django.core.exceptions import ImproperlyConfigured
+from flows.choices import Engine
 
-from . import netpolicy
-from .choices import Engine
+from .. import netpolicy
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # The server-side timeout fires first; the timer only catches what it cannot (MySQL DML).
 BACKSTOP_GRACE = 2.0
 MAX_ERROR_LENGTH = 500
-# A path that never exists (inside the code tree, which only its owner can write): libpq
-# then reads no password file at all instead of the worker's ~/.pgpass.
-NO_PASSFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".no-pgpass", "pgpass")
 
 # Options a data source may set, per engine; anything else could make the driver read files
 # on the worker (PyMySQL read_default_file, libpq service files) or change what it reaches.
@@ -121,34 +109,6 @@ def check_destination(ds) -> None:
         raise ConnectorError(str(exc)) from None
 
 
-def connect(
-    ds, *, timeout: float | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-) -> Connection:
-    """Open a connection to data source `ds`; `timeout` bounds everything run on it (seconds)."""
-    try:
-        password = ds.password
-    except ImproperlyConfigured:
-        raise ConnectorError(
-            f"The password of data source '{ds.name}' cannot be decrypted with the configured keys."
-        ) from None
-    if timeout is not None:
-        connect_timeout = max(1.0, min(connect_timeout, timeout))
-    options = ds.options or {}
-    problems = validate_options(ds.engine, options)
-    if problems:
-        raise ConnectorError(problems[0])
-    if ds.engine == Engine.SQLITE:
-        conn: Connection = SQLiteConnection(ds, password, timeout)
-    elif ds.engine == Engine.POSTGRESQL:
-        conn = PostgresConnection(ds, password, timeout)
-    elif ds.engine == Engine.MYSQL:
-        conn = MySQLConnection(ds, password, timeout)
-    else:
-        raise ConnectorError(f"Unknown engine '{ds.engine}'.")
-    conn.open(connect_timeout)
-    return conn
-
-
 def json_value(value: Any) -> Any:
     """A database value as something JSON can hold (node outputs are stored as JSON)."""
     if value is None or isinstance(value, bool | int | str):
@@ -191,6 +151,8 @@ class Connection:
     engine: str = ""
     quote_char = '"'
     placeholder = "%s"
+    # Exceptions of the driver (beyond OSError, ValueError, TypeError) turned into ConnectorError.
+    driver_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, ds, password: str, timeout: float | None):
         self.ds = ds
@@ -429,14 +391,7 @@ class Connection:
             yield
         except ConnectorError:
             raise
-        except (
-            psycopg.Error,
-            pymysql.MySQLError,
-            sqlite3.Error,
-            OSError,
-            ValueError,
-            TypeError,
-        ) as exc:
+        except (*self.driver_errors, OSError, ValueError, TypeError) as exc:
             if self._timed_out or self._is_timeout(exc):
                 self._timed_out = True
                 raise self._timeout_error() from None
@@ -474,247 +429,3 @@ class Connection:
             return netpolicy.check(self.ds.host, port, database=self.ds.database or "")
         except netpolicy.NetworkPolicyError as exc:
             raise ConnectorError(f"Data source '{self.ds.name}': {exc}") from None
-
-
-class PostgresConnection(Connection):
-    engine = Engine.POSTGRESQL
-
-    def open(self, connect_timeout: float) -> None:
-        ds = self.ds
-        options = ds.options or {}
-        last: BaseException | None = None
-        for address in self._addresses():
-            try:
-                self.raw = psycopg.connect(
-                    host=netpolicy.normalize_host(ds.host),
-                    hostaddr=address,  # the checked address: no second DNS lookup
-                    port=ds.port or 5432,
-                    dbname=ds.database,
-                    user=ds.username,
-                    password=self._password,
-                    connect_timeout=max(1, math.ceil(connect_timeout)),
-                    autocommit=True,
-                    application_name=options.get("application_name", "tributary"),
-                    sslmode=options.get("sslmode", "prefer"),
-                    # Never fall back to the worker's own ~/.pgpass or Kerberos tickets.
-                    passfile=NO_PASSFILE,
-                    gssencmode="disable",
-                )
-                break
-            except psycopg.Error as exc:
-                last = exc
-        if self.raw is None:
-            raise self._connect_error(last or ConnectorError("no address"))
-        self._start_backstop()
-
-    def _set_session_timeout(self, seconds: float) -> None:
-        self.raw.execute(f"SET statement_timeout = {max(1, int(seconds * 1000))}")
-
-    def _execute(self, cur, sql: str, *, single: bool) -> None:
-        # A prepared statement refuses several commands: the server enforces "one statement".
-        if single:
-            cur.execute(sql, prepare=True)
-        else:
-            cur.execute(sql)
-
-    def _cancel_running(self) -> None:
-        self.raw.cancel_safe(timeout=5.0)
-
-    def _is_timeout(self, exc: BaseException) -> bool:
-        return isinstance(exc, psycopg.errors.QueryCanceled) and "timeout" in str(exc)
-
-    def _describe(self, exc: BaseException) -> str:
-        text = str(exc).strip()
-        diag = getattr(exc, "diag", None)
-        sqlstate = getattr(diag, "sqlstate", None) if diag is not None else None
-        return f"{text} (SQLSTATE {sqlstate})" if sqlstate else (text or type(exc).__name__)
-
-    @contextmanager
-    def _stream_cursor(self):
-        # A named cursor (inside stream()'s transaction): rows arrive batch by batch (FETCH).
-        cur = self.raw.cursor(name=f"tributary_stream_{uuid.uuid4().hex[:8]}")
-        try:
-            yield cur
-        finally:
-            if not cur.closed:
-                cur.close()
-
-    def _execute_stream(self, cur, sql: str) -> None:
-        cur.execute(sql)
-
-    def adapt(self, value: Any) -> Any:
-        if isinstance(value, dict | list):
-            from psycopg.types.json import Json
-
-            return Json(json_value(value))
-        return super().adapt(value)
-
-
-class MySQLConnection(Connection):
-    engine = Engine.MYSQL
-    quote_char = "`"
-
-    is_mariadb = True
-
-    def _kwargs(self, address: str, connect_timeout: float) -> dict:
-        read_timeout = None
-        if self.timeout:
-            read_timeout = math.ceil(self.timeout + BACKSTOP_GRACE + 5)
-        return {
-            "host": address,  # the checked address: no second DNS lookup
-            "port": self.ds.port or 3306,
-            "user": self.ds.username,
-            "password": self._password,
-            "database": self.ds.database or None,
-            "connect_timeout": max(1, math.ceil(connect_timeout)),
-            "read_timeout": read_timeout,
-            "write_timeout": read_timeout,
-            "charset": (self.ds.options or {}).get("charset", "utf8mb4"),
-            "autocommit": True,
-            "local_infile": False,
-            "client_flag": 0,  # no MULTI_STATEMENTS: the server refuses "a; b" in one call
-        }
-
-    def open(self, connect_timeout: float) -> None:
-        last: BaseException | None = None
-        for address in self._addresses():
-            try:
-                self.raw = pymysql.connect(**self._kwargs(address, connect_timeout))
-                self._address = address
-                break
-            except (pymysql.MySQLError, OSError) as exc:
-                last = exc
-        if self.raw is None:
-            raise self._connect_error(last or ConnectorError("no address"))
-        self.is_mariadb = "mariadb" in (self.raw.get_server_info() or "").lower()
-        self._thread_id = self.raw.thread_id()
-        self._start_backstop()
-
-    def _set_session_timeout(self, seconds: float) -> None:
-        cur = self.raw.cursor()
-        try:
-            if self.is_mariadb:
-                cur.execute(f"SET SESSION max_statement_time = {max(seconds, 0.001):.3f}")
-            else:  # MySQL: SELECT only; the backstop timer covers the rest
-                cur.execute(f"SET SESSION max_execution_time = {max(1, int(seconds * 1000))}")
-        finally:
-            cur.close()
-
-    def _cancel_running(self) -> None:
-        # KILL QUERY over a second connection: the first one is busy waiting for its result.
-        killer = pymysql.connect(
-            **{**self._kwargs(self._address, 5), "read_timeout": 10, "database": None}
-        )
-        try:
-            with killer.cursor() as cur:
-                cur.execute(f"KILL QUERY {int(self._thread_id)}")
-        finally:
-            killer.close()
-
-    def _is_timeout(self, exc: BaseException) -> bool:
-        code = exc.args[0] if exc.args else None
-        return code in (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
-
-    def _describe(self, exc: BaseException) -> str:
-        if len(exc.args) >= 2 and isinstance(exc.args[0], int):
-            return f"MySQL error {exc.args[0]}: {exc.args[1]}"
-        return str(exc).strip() or type(exc).__name__
-
-    @contextmanager
-    def _stream_cursor(self):
-        if self.timeout:
-            # An unbuffered read waits on the consumer (the target's inserts); the server's
-            # default 60 s write timeout would otherwise drop a slow sync midway.
-            with self.raw.cursor() as cur:
-                cur.execute(f"SET SESSION net_write_timeout = {max(60, math.ceil(self.timeout))}")
-        cur = self.raw.cursor(pymysql.cursors.SSCursor)
-        try:
-            yield cur
-        finally:
-            try:
-                cur.close()
-            except Exception:  # noqa: BLE001 - an aborted unbuffered read leaves the connection unusable
-                pass
-
-    def _begin(self, read_only: bool) -> None:
-        if read_only:
-            with self.raw.cursor() as cur:
-                cur.execute("START TRANSACTION READ ONLY")
-        else:
-            self.raw.begin()
-
-    def _commit(self) -> None:
-        self.raw.commit()
-
-    def _rollback(self) -> None:
-        self.raw.rollback()
-
-    def adapt(self, value: Any) -> Any:
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            # PyMySQL writes the wall clock and drops the offset: store UTC instead.
-            return value.astimezone(dt.UTC).replace(tzinfo=None)
-        if isinstance(value, dt.time) and value.tzinfo is not None:
-            return value.replace(tzinfo=None)
-        return super().adapt(value)
-
-
-class SQLiteConnection(Connection):
-    engine = Engine.SQLITE
-    placeholder = "?"
-
-    def open(self, connect_timeout: float) -> None:
-        try:
-            path = netpolicy.check_sqlite_path(self.ds.database)
-        except netpolicy.NetworkPolicyError as exc:
-            raise ConnectorError(f"Data source '{self.ds.name}': {exc}") from None
-        options = self.ds.options or {}
-        mode = "ro" if options.get("read_only") else ("rwc" if options.get("create") else "rw")
-        uri = f"file:{quote(str(path))}?mode={mode}"
-        try:
-            self.raw = sqlite3.connect(
-                uri,
-                uri=True,
-                timeout=connect_timeout,
-                isolation_level=None,  # autocommit; transaction() issues BEGIN explicitly
-                check_same_thread=False,  # cancel() calls interrupt() from another thread
-            )
-        except sqlite3.Error as exc:
-            raise self._connect_error(exc) from None
-        self.raw.set_authorizer(_sqlite_authorizer)
-        self.raw.set_progress_handler(self._progress, 1000)
-
-    def _begin(self, read_only: bool) -> None:
-        self.raw.execute("BEGIN")
-        # query_only lasts for the session; read-only work is the connection's last use.
-        self.raw.execute(f"PRAGMA query_only = {1 if read_only else 0}")
-
-    def _progress(self) -> int:
-        if self._cancelled:
-            return 1
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self._timed_out = True
-            return 1
-        return 0
-
-    def _cancel_running(self) -> None:
-        self.raw.interrupt()
-
-    def adapt(self, value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            return value.isoformat(sep=" ")
-        if isinstance(value, dt.date | dt.time):
-            return value.isoformat()
-        if isinstance(value, dt.timedelta):
-            return str(value)
-        return super().adapt(value)
-
-
-def _sqlite_authorizer(action: int, *_args) -> int:
-    # ATTACH would open any file on the worker, including the platform's own database.
-    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK

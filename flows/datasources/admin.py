@@ -1,4 +1,4 @@
-"""Admin for data sources (see flows/admin.py): writes go through the data source services."""
+"""Admin for data sources (registered from flows/admin.py): writes go through the services."""
 
 from django import forms
 from django.contrib import admin
@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from accounts.admin import TenantScopedAdmin
 from accounts.choices import Role
 from accounts.selectors import TenantContext
+from flows.models import DataSource
 
-from . import datasources
-from .models import DataSource
+from . import selectors, services
 
 
 class DataSourceAdminForm(forms.ModelForm):
@@ -18,7 +18,7 @@ class DataSourceAdminForm(forms.ModelForm):
     password = forms.CharField(
         required=False,
         strip=False,
-        max_length=datasources.MAX_PASSWORD_LENGTH,
+        max_length=services.MAX_PASSWORD_LENGTH,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only. Leave empty to keep the stored password.",
     )
@@ -34,7 +34,7 @@ class DataSourceAdminForm(forms.ModelForm):
             return
         # The same engine, policy and option rules as the API, from the same service module.
         try:
-            datasources.validate_data_source(self.instance)
+            services.validate_data_source(self.instance)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, messages)
@@ -81,14 +81,14 @@ class DataSourceAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        fields = {f: data[f] for f in datasources.FIELDS if f in data}
+        fields = {f: data[f] for f in services.FIELDS if f in data}
         password = "" if data.get("clear_password") else (data.get("password") or None)
         if change:
-            datasources.data_source_update(
+            services.data_source_update(
                 ctx=self._ctx(request, obj.tenant), datasource=obj, password=password, **fields
             )
         else:
-            created = datasources.data_source_create(
+            created = services.data_source_create(
                 ctx=self._ctx(request, data["tenant"]), password=password, **fields
             )
             obj.pk = obj.id = created.pk
@@ -100,12 +100,12 @@ class DataSourceAdmin(TenantScopedAdmin):
         for ds in objs:
             protected += [
                 f"Node {name} uses {ds.name}"
-                for name in datasources.data_source_references(datasource=ds)
+                for name in selectors.data_source_references(datasource=ds)
             ]
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj):
-        datasources.data_source_delete(ctx=self._ctx(request, obj.tenant), datasource=obj)
+        services.data_source_delete(ctx=self._ctx(request, obj.tenant), datasource=obj)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
