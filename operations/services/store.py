@@ -1,4 +1,4 @@
-"""The few statements on the path of every node, in SQL (PostgreSQL and SQLite alike).
+"""The store: the few statements on the path of every node, in SQL (PostgreSQL and SQLite alike).
 
 A node costs one UPDATE ... RETURNING to claim it and, when it succeeds, one transaction of
 three statements: lock the run by decrementing its open-node count, record the result
@@ -227,6 +227,29 @@ def open_nodes_sample(run_id: int) -> list[int]:
         )
         return [row[0] for row in cursor.fetchall()]
 
+
+# Columns of a run that the decision paths need (never the snapshot).
+RUN_FIELDS = (
+    "id",
+    "tenant_id",
+    "flow_id",
+    "version_id",
+    "mode",
+    "status",
+    "error_policy",
+    "concurrency_policy",
+    "previous_run_id",
+    "has_successors",
+    "batch",
+    "nodes_open",
+    "nodes_total",
+    "created_at",
+    "started_at",
+    "business_time",
+    "finished_at",
+    "error",
+    "version__created_at",
+)
 
 RUN_LOCK_FIELDS = (
     "status",
