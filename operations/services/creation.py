@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.db import insert_rows
 from flows.models import FlowVersion, TaskFlow
 from operations.choices import (
     RUN_ACTIVE,
@@ -30,7 +31,6 @@ from . import decisions, dispatch
 from .locking import lock_flow, lock_flows_to_fire, lock_run
 from .logs import event, event_row
 from .plan import Plan, SnapshotError, parse_snapshot, seed_plan
-from .store import insert_rows
 
 MAX_RANGE_RUNS = 500
 MAX_PARALLELISM = 32
