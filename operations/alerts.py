@@ -11,13 +11,16 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 
 from flows.models import TaskFlow
 
 from .models import FlowRun, NotificationAttempt
 
 logger = logging.getLogger("tributary.alerts")
+
+# The tasks of operations/tasks.py that alerts send (by name: tasks call this module).
+SEND_ALERTS_TASK = "operations.send_alerts"
+DELIVER_WEBHOOK_TASK = "operations.deliver_webhook"
 
 WEBHOOK_ATTEMPTS = 4
 WEBHOOK_TIMEOUT_S = 10.0
@@ -87,7 +90,7 @@ def events_for(run: FlowRun, conf: dict) -> list[str]:
 
 def alert_run_finished(*, run_id: int) -> None:
     """Called when a run reaches a final status: queue the alerts it raises, once."""
-    from . import tasks
+    from .services import dispatch
 
     # Every finished run passes here: read what deciding needs, not the snapshot.
     run = (
@@ -113,12 +116,12 @@ def alert_run_finished(*, run_id: int) -> None:
     for event in events_for(run, conf):
         if NotificationAttempt.objects.filter(run=run, event=event).exists():
             continue  # a redelivered "finished" never alerts twice
-        transaction.on_commit(lambda e=event: tasks.send_alerts.delay(run_id, e))
+        dispatch.send_task_on_commit(SEND_ALERTS_TASK, run_id, event)
 
 
 def send_alerts(*, run_id: int, event: str) -> None:
     """E-mail the owner and recipients; queue one webhook delivery per configured URL."""
-    from . import tasks
+    from .services import dispatch
 
     run = FlowRun.objects.select_related("flow", "flow__tenant", "version").get(pk=run_id)
     if NotificationAttempt.objects.filter(run=run, event=event).exists():
@@ -144,7 +147,7 @@ def send_alerts(*, run_id: int, event: str) -> None:
             **outcome,
         )
     for url in conf.get("webhooks") or []:
-        tasks.deliver_webhook.delay(run_id, event, url, 1)
+        dispatch.send_task_on_commit(DELIVER_WEBHOOK_TASK, run_id, event, url, 1)
 
 
 def deliver_webhook(*, run_id: int, event: str, url: str, attempt: int) -> float | None:

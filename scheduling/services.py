@@ -328,8 +328,8 @@ def _due_times(
 
 def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
     """Create the scheduled runs of these fire times in one transaction, each once."""
+    from config.db import insert_rows
     from operations.services import runs_create_scheduled  # the engine; imported lazily
-    from operations.services.hot import insert_rows
 
     picked_up = djtz.now()  # when we got to them: beat's and the queue's share of the lateness
     with transaction.atomic():

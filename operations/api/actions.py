@@ -9,7 +9,7 @@ from flows import permissions
 from flows.selectors import flow_get
 from operations import selectors
 from operations.models import FlowRun, NodeRun
-from operations.services import actions
+from operations.services import control
 
 from .serializers import RunDetailSerializer
 
@@ -31,13 +31,13 @@ class RunActionViewSet(TenantViewSet):
     @extend_schema(request=None, responses={201: RunDetailSerializer})
     def rerun(self, request, pk=None):
         """A new run with the version (or snapshot) this run used."""
-        new = actions.run_rerun(run=self._run(), user=request.user)
+        new = control.run_rerun(run=self._run(), user=request.user)
         return Response(RunDetailSerializer(new).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: RunDetailSerializer})
     def restore(self, request, pk=None):
         """Rerun the failed, stopped and not-run nodes of this finished run."""
-        run = actions.run_restore(run=self._run(), user=request.user)
+        run = control.run_restore(run=self._run(), user=request.user)
         return Response(RunDetailSerializer(run).data)
 
 
@@ -58,11 +58,11 @@ class NodeRunActionViewSet(TenantViewSet):
     @extend_schema(request=None, responses={200: RunDetailSerializer})
     def rerun_from(self, request, pk=None):
         """Rerun this node and its descendants in its finished run."""
-        run = actions.node_rerun_from(node_run=self._node_run(), user=request.user)
+        run = control.node_rerun_from(node_run=self._node_run(), user=request.user)
         return Response(RunDetailSerializer(run).data)
 
     @extend_schema(request=None, responses={200: RunDetailSerializer})
     def mark_success(self, request, pk=None):
         """Count this failed node as succeeded; its downstream continues."""
-        run = actions.node_mark_success(node_run=self._node_run(), user=request.user)
+        run = control.node_mark_success(node_run=self._node_run(), user=request.user)
         return Response(RunDetailSerializer(run).data)

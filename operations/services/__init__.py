@@ -1,18 +1,35 @@
-"""Writes on runs (STYLE.md services): creating runs, the orchestrator and run actions."""
+"""Writes on runs (STYLE.md services), one module per job:
 
-from .actions import node_mark_success, node_rerun_from, run_rerun, run_restore
-from .decisions import run_evaluate
-from .runs import (
+- creation: test runs, time ranges and scheduled runs, and the concurrency policy that
+  lets a new run join its flow's active runs;
+- control: stop, pause, resume, rerun, restore, rerun from a node, mark a node succeeded;
+- lifecycle: a node on a worker (claim, execute, record, retry, defer, lost);
+- decisions: the engine's decision (operations.engine) applied under the run's lock;
+- locking: the row locks, always taken in one order;
+- store: the few SQL statements on the path of every node;
+- dispatch: sending node and run tasks to the broker, by name;
+- plan, logs, monitor, watchdog: a run's parsed plan, logs and events, the per-worker
+  watcher of running nodes, the periodic sweep.
+"""
+
+from .control import (
+    node_mark_success,
+    node_rerun_from,
+    run_pause,
+    run_rerun,
+    run_restore,
+    run_resume,
+    run_stop,
+)
+from .creation import (
     batch_advance,
     range_fire_times,
     run_create_scheduled,
-    run_pause,
-    run_resume,
     run_start,
-    run_stop,
     runs_create_scheduled,
 )
-from .runtime import node_execute, node_lost
+from .decisions import run_evaluate
+from .lifecycle import node_execute, node_lost
 from .watchdog import watchdog_sweep
 
 __all__ = [

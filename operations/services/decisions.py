@@ -1,7 +1,7 @@
 """Run-level decisions under the run's row lock: the full core.decide and what it implies.
 
 Used when a node fails, a run is stopped, paused, resumed or created, and when a gate opens;
-the success of a node takes the incremental path in runtime (services.fastpath).
+the success of a node takes the incremental path (engine.incremental) in lifecycle.record.
 """
 
 from __future__ import annotations
@@ -26,45 +26,12 @@ from operations.engine.core import (
 )
 from operations.models import FlowRun, NodeRun
 
-from . import dispatch, hot
+from . import dispatch, store
+from .locking import lock_run
 from .logs import event
 from .plan import Plan, plan_for
 
 PARALLEL_POLICIES = ("parallel_same_node", "parallel_downstream")
-
-# Columns of a run that the decision paths need (never the snapshot).
-RUN_FIELDS = (
-    "id",
-    "tenant_id",
-    "flow_id",
-    "version_id",
-    "mode",
-    "status",
-    "error_policy",
-    "concurrency_policy",
-    "previous_run_id",
-    "has_successors",
-    "batch",
-    "nodes_open",
-    "nodes_total",
-    "created_at",
-    "started_at",
-    "business_time",
-    "finished_at",
-    "error",
-    "version__created_at",
-)
-
-
-def lock_run(run_id: int) -> FlowRun | None:
-    """The run row, locked for the rest of the transaction."""
-    return (
-        FlowRun.objects.select_for_update(of=("self",))
-        .select_related("version")
-        .only(*RUN_FIELDS)
-        .filter(pk=run_id)
-        .first()
-    )
 
 
 def run_plan(run: FlowRun) -> Plan:
@@ -98,10 +65,10 @@ class StateLoader:
         the usual answer comes from a small sample of the run's unfinished nodes, without
         sending the upstream ids to the database.
         """
-        sample = hot.open_nodes_sample(self.run_id)
+        sample = store.open_nodes_sample(self.run_id)
         if any(n in nodes for n in sample):
             return True
-        if len(sample) < hot.OPEN_SAMPLE:
+        if len(sample) < store.OPEN_SAMPLE:
             return False  # the sample is every unfinished node
         return NodeRun.objects.filter(
             run_id=self.run_id,

@@ -1,8 +1,9 @@
 """Sending node and run tasks to the broker once the transaction that decided them commits.
 
-Task ids derive from the node run id and its `queued_at`, so a stop or pause can revoke
-exactly the messages it knows of, and a re-sent node gets a fresh id that an earlier revoke
-does not cover.
+Tasks are sent by name (the names operations/tasks.py registers), so tasks call services
+and never the other way round. Task ids derive from the node run id and its `queued_at`,
+so a stop or pause can revoke exactly the messages it knows of, and a re-sent node gets a
+fresh id that an earlier revoke does not cover.
 """
 
 from __future__ import annotations
@@ -13,11 +14,23 @@ from datetime import datetime
 
 from django.db import transaction
 
+from config.celery_app import app
+
 logger = logging.getLogger("tributary.engine")
+
+# The names of operations/tasks.py's tasks.
+NODE_TASK = "operations.node_execute"
+RELAY_TASK = "operations.relay_nodes"
+RUN_TASKS = {"run_evaluate": "operations.run_evaluate", "batch_advance": "operations.batch_advance"}
 
 # Seconds of slack above a node's own timeout before Celery's limits step in.
 SOFT_LIMIT_GRACE = 30
 HARD_LIMIT_GRACE = 60
+
+
+def _task(name: str):
+    """A task of the app by its registered name: services never import operations.tasks."""
+    return app.tasks[name]
 
 
 def node_task_id(node_run_id: int, queued_at: datetime | None) -> str:
@@ -26,18 +39,16 @@ def node_task_id(node_run_id: int, queued_at: datetime | None) -> str:
 
 
 def _publish(items: list[tuple[int, datetime | None, float | None, int]]) -> None:
-    from config.celery_app import app
-    from operations.tasks import node_execute
-
     # Straight to the queue (the default exchange): one broker round trip per message
     # instead of two (no lookup of the "celery" exchange's bindings each time).
     # Several messages leave in one round trip where the transport can batch (kombu's
     # Producer.batch: one Redis pipeline), e.g. the first nodes of a minute's runs.
     queue = app.conf.task_default_queue
+    task = _task(NODE_TASK)
     try:
         with app.producer_or_acquire() as producer, _batch(producer, len(items)):
             for node_run_id, queued_at, countdown, timeout in items:
-                node_execute.apply_async(
+                task.apply_async(
                     args=[node_run_id],
                     exchange="",
                     routing_key=queue,
@@ -75,10 +86,8 @@ def send_nodes(items: list[tuple[int, datetime | None, float | None, int]]) -> N
 
 
 def _publish_relay(items: list[tuple[int, datetime | None, float | None, int]]) -> None:
-    from operations.tasks import relay_nodes
-
     try:
-        relay_nodes.apply_async(args=[[_relay_item(item) for item in items]])
+        _task(RELAY_TASK).apply_async(args=[[_relay_item(item) for item in items]])
     except Exception:  # noqa: BLE001 - the watchdog re-sends what did not leave
         logger.exception(
             "could not hand node runs %s to the relay; the watchdog will re-send them",
@@ -123,10 +132,8 @@ def send_nodes_relayed(items: list[tuple[int, datetime | None, float | None, int
 
 
 def _publish_run_task(name: str, run_id) -> None:
-    from operations import tasks
-
     try:
-        getattr(tasks, name).apply_async(args=[run_id])
+        _task(RUN_TASKS[name]).apply_async(args=[run_id])
     except Exception:  # noqa: BLE001 - the watchdog's sweep catches up
         logger.exception("could not send %s(%s)", name, run_id)
 
@@ -145,11 +152,14 @@ def revoke(task_ids: list[str]) -> None:
         return
 
     def _revoke():
-        from config.celery_app import app
-
         try:
             app.control.revoke(task_ids)
         except Exception:  # noqa: BLE001 - e.g. a broker without broadcast support
             logger.info("revoke not delivered; queued tasks will find their node stopped")
 
     transaction.on_commit(_revoke)
+
+
+def send_task_on_commit(name: str, *args, countdown: float | None = None) -> None:
+    """After commit, send any other task of the app by its name (alerts, webhooks)."""
+    transaction.on_commit(lambda: _task(name).apply_async(args=list(args), countdown=countdown))

@@ -147,7 +147,7 @@ class Monitor:
     def _beat(self, items: list[Tracked]) -> None:
         from operations.models import NodeRun
 
-        from .hot import relaxed_commit
+        from .store import relaxed_commit
 
         with relaxed_commit():
             NodeRun.objects.filter(pk__in=[i.node_run_id for i in items], status="running").update(

@@ -13,9 +13,11 @@ from operations.engine.core import QUEUED, RUNNING, WAITING
 from operations.models import FlowRun, NodeRun
 
 from . import dispatch
-from .decisions import RUN_FIELDS, run_evaluate, run_plan
+from .decisions import run_evaluate, run_plan
+from .lifecycle import LOST_PREFIX, node_lost
+from .locking import lock_node_run
 from .logs import event
-from .runtime import LOST_PREFIX, node_lost
+from .store import RUN_FIELDS
 
 
 def _node_timeout(run_id: int, node_id: int) -> int:
@@ -50,8 +52,8 @@ def watchdog_sweep(
     for qs, key in ((due, "sent"), (resend, "resent")):
         for pk, run_id in qs.values_list("pk", "run_id")[:1000]:
             with transaction.atomic():
-                nr = NodeRun.objects.select_for_update().filter(pk=pk, status=QUEUED).first()
-                if nr is None:
+                nr = lock_node_run(pk)
+                if nr is None or nr.status != QUEUED:
                     continue
                 run = FlowRun.objects.only("status", "tenant_id").get(pk=run_id)
                 if run.status == RunStatus.PAUSED:

@@ -144,7 +144,7 @@ def test_every_flow_scoped_route_is_classified():
 def build_world(is_public: bool) -> dict:
     """One tenant, a user per role, and a published flow with nodes, runs and a schedule."""
     from operations.models import NodeRun
-    from operations.services.runs import run_start
+    from operations.services import run_start
     from scheduling.services import schedule_save
 
     tenant = TenantFactory(slug="matrix", name="Matrix")

@@ -62,7 +62,7 @@ def _ds(tenant, name, host) -> DataSource:
 def _runs(flow, user) -> tuple[int, int]:
     """A dry run of the flow and one of its node runs, with a log line naming the marker."""
     from operations.models import NodeRun
-    from operations.services.runs import run_start
+    from operations.services import run_start
 
     run = run_start(flow=flow, mode="dry", user=user)
     node_run = NodeRun.objects.filter(run=run).order_by("id").first()

@@ -6,7 +6,7 @@ from collections import deque
 
 import pytest
 
-from operations.services import dispatch, runs, runtime
+from operations.services import creation, decisions, dispatch, lifecycle
 from tests.integration.httpserver import http_server  # noqa: F401 - fixture
 from tests.integration.workers import _worker_pool, celery_workers  # noqa: F401 - fixtures
 from tests.operations import helpers  # noqa: F401 - registers the scripted node type
@@ -29,13 +29,14 @@ class SyncEngine:
     def step(self) -> bool:
         if self.run_tasks:
             name, arg = self.run_tasks.popleft()
-            target = {"run_evaluate": runtime.run_evaluate, "batch_advance": runs.batch_advance}[
-                name
-            ]
+            target = {
+                "run_evaluate": decisions.run_evaluate,
+                "batch_advance": creation.batch_advance,
+            }[name]
             self.call(target, arg)
             return True
         if self.nodes:
-            self.call(runtime.node_execute, self.nodes.popleft())
+            self.call(lifecycle.node_execute, self.nodes.popleft())
             return True
         return False
 

@@ -10,7 +10,7 @@ from django.db import connection
 from flows.services import flow_publish, flow_stakeholders_set
 from flows.services.graph import node_update
 from operations.models import FlowRun, NodeRun, RunEvent
-from operations.services import actions, run_create_scheduled, run_start, runtime
+from operations.services import control, lifecycle, run_create_scheduled, run_start
 from tests.factories import build_flow
 from tests.operations.helpers import latest, script
 
@@ -76,7 +76,7 @@ def test_restore_reruns_failed_and_not_run_nodes_in_the_same_run(
     assert failed_run.status == "succeeded" and failed_run.nodes_open == 0
     assert set(statuses(failed_run).values()) == {"succeeded"}
     assert NodeRun.objects.filter(run=failed_run, node_name="b").count() == 2
-    restored = RunEvent.objects.get(run=failed_run, kind=actions.RUN_RESTORED)
+    restored = RunEvent.objects.get(run=failed_run, kind=control.RUN_RESTORED)
     assert restored.user == member_user
 
 
@@ -132,7 +132,7 @@ def test_rerun_creates_a_new_run_of_the_same_mode_and_business_time(
     # b failed its first attempt only: in a new run it is attempt 1 again, so it fails again.
     assert new.status == "failed" and statuses(new)["b"] == "failed"
     assert RunEvent.objects.filter(
-        run=failed_run, kind=actions.RUN_RERUN, user=other_member
+        run=failed_run, kind=control.RUN_RERUN, user=other_member
     ).exists()
 
 
@@ -211,7 +211,7 @@ def test_rerun_from_reruns_exactly_the_node_and_its_descendants(api, tenant, adm
         "c",
     }
     assert set(statuses(run).values()) == {"succeeded"}
-    event = RunEvent.objects.get(run=run, kind=actions.NODE_RERUN_FROM)
+    event = RunEvent.objects.get(run=run, kind=control.NODE_RERUN_FROM)
     assert event.user == admin_user and event.node_run_id == b.pk
 
 
@@ -239,7 +239,7 @@ def test_mark_success_lets_the_downstream_run(api, failed_run, member_user, engi
     assert set(statuses(failed_run).values()) == {"succeeded"}
     b.refresh_from_db()
     assert f"marked succeeded by {member_user.username}" in b.log
-    event = RunEvent.objects.get(run=failed_run, kind=actions.NODE_MARKED_SUCCEEDED)
+    event = RunEvent.objects.get(run=failed_run, kind=control.NODE_MARKED_SUCCEEDED)
     assert event.user == member_user and event.node_run_id == b.pk
 
 
@@ -276,7 +276,7 @@ def test_marking_a_node_that_did_not_fail_is_a_409(api, failing_flow, member_use
     assert res.status_code == 409 and "pending" in str(res.json())
 
     a = latest(run)["a"]
-    assert runtime.node_claim(a.pk) is not None  # a worker took it: running
+    assert lifecycle.node_claim(a.pk) is not None  # a worker took it: running
     res = client.post(f"/api/v1/node-runs/{a.pk}/mark-success/")
     assert res.status_code == 409 and "running" in str(res.json())
 
@@ -365,14 +365,14 @@ def test_operators_restoring_at_once_restore_the_run_once(failing_flow, member_u
 
     def restore():
         try:
-            return actions.run_restore(run=FlowRun.objects.get(pk=run.pk), user=member_user).status
+            return control.run_restore(run=FlowRun.objects.get(pk=run.pk), user=member_user).status
         except ConflictError as exc:
             return exc.message
 
     results = fire_together(8, restore)
 
     assert len([r for r in results if r in ("queued", "running")]) == 1, results
-    assert RunEvent.objects.filter(run=run, kind=actions.RUN_RESTORED).count() == 1
+    assert RunEvent.objects.filter(run=run, kind=control.RUN_RESTORED).count() == 1
     assert set(attempts(run).values()) == {2}
     assert NodeRun.objects.filter(run=run).count() == 8
     run.refresh_from_db()

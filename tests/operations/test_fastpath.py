@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from operations.engine import incremental
 from operations.engine.core import (
     ACTIVE,
     COMPLETE_RUNNING,
@@ -18,8 +19,7 @@ from operations.engine.core import (
     apply,
     decide,
 )
-from operations.services import fastpath
-from operations.services.fastpath import advance
+from operations.engine.incremental import advance
 
 
 @st.composite
@@ -80,7 +80,7 @@ def test_fast_path_after_a_success_matches_the_full_decision(scenario, probe_ope
             gate=lambda ns: ns & blocked,
             any_open=lambda ns, s=states: any(s[n] not in TERMINAL for n in ns),
             # With probe_open every node counts as having "many" upstreams: probed first.
-            many=0 if probe_open else fastpath.MANY_UPSTREAMS,
+            many=0 if probe_open else incremental.MANY_UPSTREAMS,
         )
         assert (fast.ready, fast.waiting, fast.skipped, fast.upstream_failed, fast.stop) == (
             full.ready,

@@ -11,7 +11,14 @@ from django.test.utils import CaptureQueriesContext
 
 from operations.choices import EventKind
 from operations.models import FlowRun, NodeRun, RunEvent
-from operations.services import run_pause, run_resume, run_start, run_stop, runtime, watchdog_sweep
+from operations.services import (
+    lifecycle,
+    run_pause,
+    run_resume,
+    run_start,
+    run_stop,
+    watchdog_sweep,
+)
 from tests.factories import build_flow, chain_flow
 from tests.operations.helpers import latest, script
 
@@ -53,8 +60,8 @@ def test_a_duplicate_delivery_does_nothing(tenant, admin_user, engine):
     run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
     first = queued_id(run, "n1")
 
-    engine.call(runtime.node_execute, first)
-    engine.call(runtime.node_execute, first)  # the broker delivers it again
+    engine.call(lifecycle.node_execute, first)
+    engine.call(lifecycle.node_execute, first)  # the broker delivers it again
 
     n1 = NodeRun.objects.get(pk=first)
     assert n1.status == "succeeded" and n1.log.count("started") == 1
@@ -248,9 +255,9 @@ POLICY_GRAPH = dict(
 
 def _fail_while_slow_runs(engine, run):
     """`slow` is running (claimed by a worker), `other` is queued, then `fail` fails."""
-    slow = runtime.node_claim(queued_id(run, "slow"))
+    slow = lifecycle.node_claim(queued_id(run, "slow"))
     assert slow is not None
-    engine.call(runtime.node_execute, queued_id(run, "fail"))
+    engine.call(lifecycle.node_execute, queued_id(run, "fail"))
     return slow
 
 
@@ -273,7 +280,7 @@ def test_complete_running_lets_running_nodes_finish_and_starts_nothing_more(
     }
     run.refresh_from_db()
     assert run.status == "running"  # failed once nothing runs
-    engine.call(runtime.node_finish, slow, runtime.Success())
+    engine.call(lifecycle.node_finish, slow, lifecycle.Success())
     engine.drain()
     run.refresh_from_db()
     assert latest(run)["slow"].status == "succeeded" and run.status == "failed"
@@ -295,7 +302,7 @@ def test_stop_all_stops_every_running_node_at_once(tenant, admin_user, engine):
     run.refresh_from_db()
     assert run.status == "failed" and run.finished_at
     # The stopped node's late result is discarded, not recorded.
-    engine.call(runtime.node_finish, slow, runtime.Success())
+    engine.call(lifecycle.node_finish, slow, lifecycle.Success())
     slow_nr = latest(run)["slow"]
     assert slow_nr.status == "stopped" and "result discarded" in slow_nr.log
 
@@ -308,7 +315,7 @@ def test_complete_unrelated_fails_only_the_failed_nodes_descendants(tenant, admi
     slow = _fail_while_slow_runs(engine, run)
     assert statuses(run)["fail_down"] == "upstream_failed"
 
-    engine.call(runtime.node_finish, slow, runtime.Success())
+    engine.call(lifecycle.node_finish, slow, lifecycle.Success())
     engine.drain()
     run.refresh_from_db()
     assert statuses(run) == {
@@ -347,10 +354,10 @@ def test_pause_holds_new_nodes_and_resume_continues(tenant, admin_user, engine):
 def test_a_node_finishing_while_paused_queues_nothing_until_resume(tenant, admin_user, engine):
     flow, _ = chain_flow(tenant=tenant, owner=admin_user, length=2)
     run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
-    n1 = runtime.node_claim(queued_id(run, "n1"))
+    n1 = lifecycle.node_claim(queued_id(run, "n1"))
 
     engine.call(run_pause, run=run, user=admin_user)
-    engine.call(runtime.node_finish, n1, runtime.Success())
+    engine.call(lifecycle.node_finish, n1, lifecycle.Success())
     assert statuses(run) == {"n1": "succeeded", "n2": "pending"}
     engine.call(run_resume, run=run, user=admin_user)
     engine.drain()
@@ -376,7 +383,7 @@ def test_stopping_a_finished_run_is_a_conflict(tenant, admin_user, engine):
 def test_a_node_whose_worker_stopped_beating_is_run_again(tenant, admin_user, engine):
     flow, _ = chain_flow(tenant=tenant, owner=admin_user, length=2)
     run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
-    claim = runtime.node_claim(queued_id(run, "n1"))
+    claim = lifecycle.node_claim(queued_id(run, "n1"))
     NodeRun.objects.filter(pk=claim.row["id"]).update(
         heartbeat_at=datetime.now(UTC) - timedelta(minutes=5)
     )
@@ -384,7 +391,7 @@ def test_a_node_whose_worker_stopped_beating_is_run_again(tenant, admin_user, en
     report = engine.call(watchdog_sweep, heartbeat_timeout=60)
     assert report["lost"] == 1
     # The lost worker's late result does not count: attempt 1 is closed.
-    engine.call(runtime.node_finish, claim, runtime.Success())
+    engine.call(lifecycle.node_finish, claim, lifecycle.Success())
     engine.drain()
 
     run.refresh_from_db()
@@ -506,14 +513,14 @@ def test_a_worker_goes_on_with_a_ready_node_while_its_time_limit_covers_it(
 
     # A task with 100 s left: b and c (60 s each) run in it; `long` (3600 s) does not fit.
     with CaptureQueriesContext(connection) as ctx:
-        engine.call(runtime.node_execute, first, budget=100)
+        engine.call(lifecycle.node_execute, first, budget=100)
 
     assert statuses(run) == {"a": "succeeded", "b": "succeeded", "c": "succeeded", "long": "queued"}
     assert list(engine.nodes) == [queued_id(run, "long")]  # only `long` went to the broker
     workers = set(
         NodeRun.objects.filter(run=run).exclude(node_name="long").values_list("worker", flat=True)
     )
-    assert workers == {runtime.worker_name()}
+    assert workers == {lifecycle.worker_name()}
     if connection.vendor == "postgresql":
         # b and c were claimed by the statement that recorded their upstream's success:
         # only a's claim is a statement of its own.
@@ -527,6 +534,6 @@ def test_a_worker_goes_on_with_a_ready_node_while_its_time_limit_covers_it(
 def test_without_a_budget_every_ready_node_goes_to_the_broker(tenant, admin_user, engine):
     flow, _ = chain_flow(tenant=tenant, owner=admin_user, length=3)
     run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
-    engine.call(runtime.node_execute, engine.nodes.popleft())
+    engine.call(lifecycle.node_execute, engine.nodes.popleft())
     assert statuses(run) == {"n1": "succeeded", "n2": "queued", "n3": "pending"}
     assert list(engine.nodes) == [queued_id(run, "n2")]

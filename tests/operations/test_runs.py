@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from flows.services import flow_freeze, flow_publish, flow_unpublish
 from operations.models import FlowRun, NodeRun
-from operations.services import run_create_scheduled, run_start, runtime
+from operations.services import lifecycle, run_create_scheduled, run_start
 from tests.factories import ScheduleFactory, build_flow, chain_flow
 from tests.operations.helpers import latest
 
@@ -63,7 +63,7 @@ def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(tenant, 
         tenant=tenant, owner=admin_user, length=2, concurrency_policy="parallel_same_node"
     )
     first = engine.call(run_start, flow=flow, mode="try", user=admin_user)
-    claim = runtime.node_claim(node_id(first, "n1"))  # n1 of the first run is running
+    claim = lifecycle.node_claim(node_id(first, "n1"))  # n1 of the first run is running
 
     second = engine.call(run_start, flow=flow, mode="try", user=admin_user)
     assert second.previous_run_id == first.pk
@@ -71,13 +71,13 @@ def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(tenant, 
     assert statuses(second) == {"n1": "waiting", "n2": "pending"}
 
     # When n1 of the first run finishes, n1 of the second starts (no polling).
-    engine.call(runtime.node_finish, claim, runtime.Success())
+    engine.call(lifecycle.node_finish, claim, lifecycle.Success())
     assert statuses(second)["n1"] == "waiting"  # until the wake-up task runs
     assert list(engine.run_tasks) == [("run_evaluate", second.pk)]
     engine.step()
     assert statuses(second)["n1"] == "queued"
     # n2 of the second run is gated by n2 of the first, which is queued now.
-    engine.call(runtime.node_execute, node_id(second, "n1"))
+    engine.call(lifecycle.node_execute, node_id(second, "n1"))
     assert statuses(second)["n2"] == "waiting"
     engine.drain()
     for run in (first, second):
@@ -101,11 +101,11 @@ def test_parallel_downstream_waits_for_the_node_and_its_downstream_in_the_previo
 
     # n1 of the first run has finished, but its downstream n2, n3 have not.
     assert statuses(second)["n1"] == "waiting"
-    engine.call(runtime.node_execute, node_id(first, "n2"))
+    engine.call(lifecycle.node_execute, node_id(first, "n2"))
     while engine.run_tasks:
         engine.step()
     assert statuses(second)["n1"] == "waiting"
-    engine.call(runtime.node_execute, node_id(first, "n3"))
+    engine.call(lifecycle.node_execute, node_id(first, "n3"))
     while engine.run_tasks:
         engine.step()
     assert statuses(second)["n1"] == "queued"

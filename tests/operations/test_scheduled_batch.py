@@ -8,10 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config.db import insert_rows
 from flows import services as flow_services
 from operations import tasks
 from operations.models import FlowRun, NodeRun, RunEvent
-from operations.services import dispatch, hot, run_start, runs_create_scheduled
+from operations.services import dispatch, run_start, runs_create_scheduled
 from tests.factories import build_flow
 
 pytestmark = pytest.mark.django_db
@@ -205,7 +206,7 @@ def test_a_run_starts_the_same_whether_it_joins_an_active_run_or_not(engine, ten
 
 
 def test_rows_inserted_in_bulk_read_back_as_saved_one_by_one(tenant, admin_user):
-    """hot.insert_rows stores what Model.save() stores: JSON, UUIDs, datetimes, defaults."""
+    """config.db.insert_rows stores what Model.save() stores: JSON, UUIDs, datetimes, defaults."""
     flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["a"], name="rows")
     fields = dict(
         tenant_id=tenant.pk,
@@ -226,7 +227,7 @@ def test_rows_inserted_in_bulk_read_back_as_saved_one_by_one(tenant, admin_user)
     saved = FlowRun(**fields)
     saved.save()
     bulk = [FlowRun(**{**fields, "batch_index": i, "fire_time": None}) for i in range(2)]
-    hot.insert_rows(bulk)
+    insert_rows(bulk)
 
     assert all(run.pk and not run._state.adding for run in bulk)
     columns = [f.attname for f in FlowRun._meta.concrete_fields if f.attname != "id"]

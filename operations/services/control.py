@@ -1,8 +1,9 @@
-"""O&M actions on finished runs and their nodes: rerun, restore, rerun from a node, mark success.
+"""Run control, the O&M actions: stop, pause, resume, rerun, restore, rerun from a node, mark success.
 
 Each action takes the run's row lock and re-checks the run's status inside the transaction,
-so two operators acting at once (stop and restore, say) leave the run in one state. Restore,
-rerun-from and mark-success reopen the same run with the version (or snapshot) it ran.
+so two operators acting at once (stop and restore, say) leave the run in one state. Stop,
+pause and resume act on an active run; rerun starts a new run with the version (or
+snapshot) the run used; restore, rerun-from and mark-success reopen the same run with it.
 """
 
 from __future__ import annotations
@@ -10,14 +11,31 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.errors import ConflictError
-from operations.choices import RUN_ACTIVE, RUN_TERMINAL, EventKind, RunStatus, RunTrigger
+from operations.choices import (
+    RUN_ACTIVE,
+    RUN_TERMINAL,
+    EventKind,
+    NodeStatus,
+    RunStatus,
+    RunTrigger,
+)
 from operations.engine import core
-from operations.engine.core import FAILED, PENDING, STOPPED, SUCCEEDED, UPSTREAM_FAILED
+from operations.engine.core import (
+    FAILED,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    SUCCEEDED,
+    UPSTREAM_FAILED,
+)
 from operations.models import FlowRun, NodeRun, RunEvent
 
-from . import runs
-from .decisions import decide_full, lock_run, run_plan
-from .logs import bounded, event, log_line
+from . import dispatch
+from .creation import check_runnable, run_create
+from .decisions import decide_full, run_plan
+from .locking import lock_node_run, lock_run
+from .logs import append_log, bounded, event, log_line
 
 # Event kinds of the actions (plain strings: EventKind has no members for them yet).
 RUN_RERUN = "run_rerun"
@@ -85,9 +103,9 @@ def _refuse_active(run: FlowRun, action: str) -> None:
 def run_rerun(*, run: FlowRun, user) -> FlowRun:
     """A new run of the same flow with the version (or snapshot) the run used; policy applies."""
     source = run.version.snapshot if run.version_id else FlowRun.objects.get(pk=run.pk).snapshot
-    plan = runs._check_runnable(source or {})
+    plan = check_runnable(source or {})
     with transaction.atomic():
-        new = runs._create(
+        new = run_create(
             flow=run.flow,
             mode=run.mode,
             trigger=RunTrigger.RERUN,
@@ -97,8 +115,6 @@ def run_rerun(*, run: FlowRun, user) -> FlowRun:
             snapshot=None if run.version_id else source,
             plan=plan,
         )
-        runs._lock_flow(run.flow_id)
-        new = runs._activate(new)
         event(run, RUN_RERUN, f"Rerun as run {new.pk} by {_who(user)}.", user=user)
     new.refresh_from_db()
     return new
@@ -155,7 +171,7 @@ def node_mark_success(*, node_run: NodeRun, user) -> FlowRun:
     """A failed node counts as succeeded; what its failure blocked runs again."""
     with transaction.atomic():
         locked = _locked(node_run.run_id)
-        nr = NodeRun.objects.select_for_update().filter(pk=node_run.pk).first()
+        nr = lock_node_run(node_run.pk)
         if nr is None:
             raise ConflictError("The node run no longer exists.")
         if not nr.is_latest:
@@ -203,3 +219,69 @@ def _stopped_by_user(run_id: int, nr: NodeRun) -> bool:
     if nr.finished_at is not None:
         stops = stops.filter(at__gte=nr.finished_at)
     return stops.exists()
+
+
+# --------------------------------------------------------------------------- active runs
+
+
+def _locked_active(run: FlowRun, action: str) -> FlowRun:
+    locked = lock_run(run.pk)
+    if locked is None:
+        raise ConflictError("The run no longer exists.")
+    if locked.status in RUN_TERMINAL:
+        raise ConflictError(f"The run is already {locked.status}: nothing to {action}.", "status")
+    return locked
+
+
+def run_stop(*, run: FlowRun, user=None) -> FlowRun:
+    """Stop every node at once (running SQL is cancelled by its worker); the run ends stopped."""
+    with transaction.atomic():
+        locked = _locked_active(run, "stop")
+        active = list(
+            NodeRun.objects.filter(
+                run_id=run.pk, is_latest=True, status__in=(QUEUED, RUNNING)
+            ).values_list("pk", flat=True)
+        )
+        who = getattr(user, "username", None) or "the system"
+        event(locked, EventKind.RUN_STOPPED, f"Stop requested by {who}.", user=user)
+        decide_full(locked, stopping=True, user=user)
+        for pk in active:
+            append_log(pk, log_line(f"stopped by {who}"))
+    run.refresh_from_db()
+    return run
+
+
+def run_pause(*, run: FlowRun, user=None) -> FlowRun:
+    """No new node starts; running nodes finish. Queued nodes go back to pending."""
+    with transaction.atomic():
+        locked = _locked_active(run, "pause")
+        if locked.status == RunStatus.PAUSED:
+            raise ConflictError("The run is already paused.", "status")
+        queued = list(
+            NodeRun.objects.filter(run_id=run.pk, is_latest=True, status=QUEUED).values_list(
+                "pk", "queued_at"
+            )
+        )
+        NodeRun.objects.filter(pk__in=[pk for pk, _ in queued], status=QUEUED).update(
+            status=NodeStatus.PENDING, queued_at=None
+        )
+        dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in queued])
+        locked.status = RunStatus.PAUSED
+        locked.save(update_fields=["status"])
+        event(locked, EventKind.RUN_PAUSED, "Paused.", user=user)
+    run.refresh_from_db()
+    return run
+
+
+def run_resume(*, run: FlowRun, user=None) -> FlowRun:
+    """Let nodes start again: whatever became ready while paused is queued now."""
+    with transaction.atomic():
+        locked = _locked_active(run, "resume")
+        if locked.status != RunStatus.PAUSED:
+            raise ConflictError("The run is not paused.", "status")
+        locked.status = RunStatus.RUNNING if locked.started_at else RunStatus.QUEUED
+        locked.save(update_fields=["status"])
+        event(locked, EventKind.RUN_RESUMED, "Resumed.", user=user)
+        decide_full(locked, user=user)
+    run.refresh_from_db()
+    return run

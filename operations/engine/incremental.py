@@ -2,8 +2,8 @@
 
 Equivalent to :func:`operations.engine.core.decide` for a run in which every failure and
 stop has already been decided by a full ``decide`` (the engine does that on those paths),
-and it touches O(downstream) nodes instead of the whole DAG. A test compares the two on
-random DAGs.
+and it touches O(downstream) nodes instead of the whole DAG. Pure like core: the caller
+passes functions that load node states on demand. A test compares the two on random DAGs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 
-from operations.engine.core import (
+from .core import (
     NOT_STARTED,
     PENDING,
     QUEUED,

@@ -1,4 +1,4 @@
-"""Creating runs (test runs, time ranges, scheduled runs) and the run-level actions.
+"""Creating runs: test runs, time ranges (a batch started `parallelism` at a time), scheduled runs.
 
 The concurrency policy is applied when a run joins the flow's active runs ("activation"),
 under the flow's row lock, so many simultaneous triggers line up one by one; time-range
@@ -14,23 +14,22 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.errors import ConflictError
+from config.db import insert_rows
 from flows.models import FlowVersion, TaskFlow
 from operations.choices import (
     RUN_ACTIVE,
-    RUN_TERMINAL,
     EventKind,
     NodeStatus,
     RunMode,
     RunStatus,
     RunTrigger,
 )
-from operations.engine.core import NOT_STARTED, QUEUED, RUNNING
+from operations.engine.core import NOT_STARTED
 from operations.models import FlowRun, NodeRun
 
 from . import decisions, dispatch
-from .hot import insert_rows
-from .logs import event, event_row, log_line
+from .locking import lock_flow, lock_flows_to_fire, lock_run
+from .logs import event, event_row
 from .plan import Plan, SnapshotError, parse_snapshot, seed_plan
 
 MAX_RANGE_RUNS = 500
@@ -47,7 +46,7 @@ def _editing_snapshot(flow: TaskFlow) -> dict:
     return flow_snapshot(flow)
 
 
-def _check_runnable(snapshot: dict) -> Plan:
+def check_runnable(snapshot: dict) -> Plan:
     """The snapshot's plan; a 400 naming the flow when it cannot run."""
     try:
         plan = parse_snapshot(snapshot)
@@ -119,10 +118,6 @@ def _create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
     return run
 
 
-def _lock_flow(flow_id: int) -> TaskFlow | None:
-    return TaskFlow.objects.select_for_update().filter(pk=flow_id).first()
-
-
 def _active(runs):
     """The runs that joined their flow's active runs and are not finished."""
     return runs.filter(activated_at__isnull=False, status__in=RUN_ACTIVE)
@@ -148,7 +143,7 @@ def _activate(run: FlowRun) -> FlowRun:
         previous = active.first()
         if previous is not None:
             # Lock it: its finishing nodes must see this run as a successor, or we see them.
-            previous = FlowRun.objects.select_for_update().get(pk=previous.pk)
+            previous = lock_run(previous.pk)
             if not previous.has_successors:
                 previous.has_successors = True
                 previous.save(update_fields=["has_successors"])
@@ -158,6 +153,13 @@ def _activate(run: FlowRun) -> FlowRun:
     # Created in this transaction, so no one else can see (or lock) the row yet.
     decisions.decide_full(run)
     return run
+
+
+def run_create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
+    """Create a run and let it join its flow's active runs now (in the caller's transaction)."""
+    run = _create(flow=flow, plan=plan, user=user, **fields)
+    lock_flow(flow.pk)
+    return _activate(run)
 
 
 def _skip(run: FlowRun, reason: str) -> FlowRun:
@@ -281,12 +283,12 @@ def run_start(
         business_time = timezone.now()
 
     snapshot = _editing_snapshot(flow)
-    plan = _check_runnable(snapshot)
+    plan = check_runnable(snapshot)
     trigger = trigger or (RunTrigger.BACKFILL if mode == RunMode.TIME_RANGE else RunTrigger.MANUAL)
 
     with transaction.atomic():
         if mode != RunMode.TIME_RANGE:
-            _lock_flow(flow.pk)
+            lock_flow(flow.pk)
             pending: list = []
             fields = dict(
                 flow=flow,
@@ -315,7 +317,7 @@ def run_start(
                 parallelism=parallelism,
                 plan=plan,
             )
-        _lock_flow(flow.pk)
+        lock_flow(flow.pk)
         _batch_fill(batch)
     return list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
 
@@ -350,7 +352,7 @@ def batch_advance(batch) -> int:
     if first is None:
         return 0
     with transaction.atomic():
-        _lock_flow(first["flow_id"])
+        lock_flow(first["flow_id"])
         return _batch_fill(batch)
 
 
@@ -382,15 +384,7 @@ def runs_create_scheduled(*, items: list[tuple[int, datetime]]) -> dict:
 
     if not items:
         return {}
-    flow_ids = sorted({flow_id for flow_id, _ in items})
-    flows = {
-        flow.pk: flow
-        for flow in TaskFlow.objects.select_for_update(of=("self",))
-        .select_related("published_version")
-        .defer("published_version__snapshot")
-        .filter(pk__in=flow_ids)
-        .order_by("pk")
-    }
+    flows = lock_flows_to_fire({flow_id for flow_id, _ in items})
     flows = {
         pk: flow
         for pk, flow in flows.items()
@@ -491,75 +485,3 @@ def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> Non
         seed_plan(run, plan)
         sends += [(ids[(run.pk, n)], now, None, plan.nodes[n].timeout) for n in first]
     (dispatch.send_nodes_relayed if relay else dispatch.send_nodes)(sends)
-
-
-# --------------------------------------------------------------------------- actions
-
-
-def _locked_active(run: FlowRun, action: str) -> FlowRun:
-    locked = decisions.lock_run(run.pk)
-    if locked is None:
-        raise ConflictError("The run no longer exists.")
-    if locked.status in RUN_TERMINAL:
-        raise ConflictError(f"The run is already {locked.status}: nothing to {action}.", "status")
-    return locked
-
-
-def run_stop(*, run: FlowRun, user=None) -> FlowRun:
-    """Stop every node at once (running SQL is cancelled by its worker); the run ends stopped."""
-    with transaction.atomic():
-        locked = _locked_active(run, "stop")
-        active = list(
-            NodeRun.objects.filter(
-                run_id=run.pk, is_latest=True, status__in=(QUEUED, RUNNING)
-            ).values_list("pk", flat=True)
-        )
-        who = getattr(user, "username", None) or "the system"
-        event(locked, EventKind.RUN_STOPPED, f"Stop requested by {who}.", user=user)
-        decisions.decide_full(locked, stopping=True, user=user)
-        for pk in active:
-            _append(pk, f"stopped by {who}")
-    run.refresh_from_db()
-    return run
-
-
-def _append(node_run_id: int, message: str) -> None:
-    from .logs import append_log
-
-    append_log(node_run_id, log_line(message))
-
-
-def run_pause(*, run: FlowRun, user=None) -> FlowRun:
-    """No new node starts; running nodes finish. Queued nodes go back to pending."""
-    with transaction.atomic():
-        locked = _locked_active(run, "pause")
-        if locked.status == RunStatus.PAUSED:
-            raise ConflictError("The run is already paused.", "status")
-        queued = list(
-            NodeRun.objects.filter(run_id=run.pk, is_latest=True, status=QUEUED).values_list(
-                "pk", "queued_at"
-            )
-        )
-        NodeRun.objects.filter(pk__in=[pk for pk, _ in queued], status=QUEUED).update(
-            status=NodeStatus.PENDING, queued_at=None
-        )
-        dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in queued])
-        locked.status = RunStatus.PAUSED
-        locked.save(update_fields=["status"])
-        event(locked, EventKind.RUN_PAUSED, "Paused.", user=user)
-    run.refresh_from_db()
-    return run
-
-
-def run_resume(*, run: FlowRun, user=None) -> FlowRun:
-    """Let nodes start again: whatever became ready while paused is queued now."""
-    with transaction.atomic():
-        locked = _locked_active(run, "resume")
-        if locked.status != RunStatus.PAUSED:
-            raise ConflictError("The run is not paused.", "status")
-        locked.status = RunStatus.RUNNING if locked.started_at else RunStatus.QUEUED
-        locked.save(update_fields=["status"])
-        event(locked, EventKind.RUN_RESUMED, "Resumed.", user=user)
-        decisions.decide_full(locked, user=user)
-    run.refresh_from_db()
-    return run

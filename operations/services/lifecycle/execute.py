@@ -1,0 +1,141 @@
+"""Executing a claimed node, outside any transaction: its configuration rendered, its type run.
+
+`render_node_config` is the one place where a node's configuration becomes what its
+executor sees (variables, upstream outputs); `node_run_claimed` runs the node type and
+turns whatever it does into one of three outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from operations.engine.core import SUCCEEDED
+from operations.models import NodeRun
+
+from ..logs import log_line
+from ..monitor import Tracked, monitor
+from ..plan import Plan
+
+logger = logging.getLogger("tributary.engine")
+
+
+@dataclass
+class Success:
+    output: dict = field(default_factory=dict)
+    branch: str | None = None
+
+
+@dataclass
+class Failure:
+    message: str
+    retryable: bool = True
+
+
+@dataclass
+class Deferred:
+    seconds: float
+    state: dict
+    message: str = ""
+
+
+def node_run_claimed(claim):
+    """Execute a claimed node (outside any transaction); returns its outcome."""
+    if claim.spec is None:
+        return Failure(
+            f"node {claim.row['node_name']} is not part of the run's flow version", False
+        )
+    if claim.render_error:
+        return Failure(claim.render_error, retryable=False)
+    if claim.dry:
+        claim.tracked.log(log_line("dry run: recorded as succeeded without executing"))
+        return Success()
+    return _execute(claim.row, claim.spec, claim.rendered, claim.tracked, claim.plan.zone)
+
+
+def render_node_config(row: dict, plan: Plan, spec, *, tolerant: bool) -> tuple[dict | None, str]:
+    """The node's configuration with variables substituted, or an error message."""
+    from flows.variables import VariableError, render_config, resolve
+
+    if spec is None:
+        return None, ""
+    outputs: dict = {}
+    if plan.needs_outputs(spec.id):
+        ancestors = plan.ancestors(spec.id)
+        found = dict(
+            NodeRun.objects.filter(
+                run_id=row["run_id"], is_latest=True, status=SUCCEEDED, node_id__in=ancestors
+            ).values_list("node_id", "output")
+        )
+        for node_id in ancestors:  # farthest first: nearer ancestors win
+            output = found.get(node_id)
+            if isinstance(output, dict):
+                name = plan.nodes[node_id].name
+                for key, value in output.items():
+                    if isinstance(value, dict | list):
+                        continue
+                    outputs[key] = value
+                    outputs[f"{name}.{key}"] = value
+    try:
+        values = resolve(
+            plan.variables,
+            row["run__business_time"].astimezone(plan.zone),
+            flow_id=row["run__flow_id"],
+            run_id=row["run_id"],
+            outputs=outputs,
+        )
+        return render_config(spec.config, values), ""
+    except VariableError as exc:
+        if tolerant:
+            return spec.config, ""
+        return spec.config, f"configuration of node {spec.name}: {exc.message}"
+
+
+def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from flows.nodes import base as nodes
+
+    node_type = nodes.get(spec.type)
+    if node_type is None:
+        return Failure(f"unknown node type {spec.type!r}", retryable=False)
+    ctx = nodes.ExecutionContext(
+        tenant_id=row["tenant_id"],
+        flow_id=row["run__flow_id"],
+        run_id=row["run_id"],
+        node_run_id=row["id"],
+        node_id=spec.id,
+        node_name=spec.name,
+        config=rendered,
+        timeout=float(spec.timeout),
+        business_time=row["run__business_time"].astimezone(zone),
+        attempt=row["attempt"],
+        state=dict(row["defer_state"] or {}),
+        log=lambda message: tracked.log(log_line(str(message))),
+        cancelled=tracked.cancelled.is_set,
+        on_cancel=tracked.on_cancel,
+    )
+    monitor.track(tracked)
+    try:
+        result = node_type.execute(ctx)
+        outcome = Success(
+            output=dict(getattr(result, "output", None) or {}),
+            branch=getattr(result, "branch", None),
+        )
+    except nodes.NodeDeferred as exc:
+        outcome = Deferred(seconds=max(0.0, float(exc.seconds)), state=exc.state, message=str(exc))
+    except nodes.NodeFailed as exc:
+        outcome = Failure(str(exc) or "failed")
+    except SoftTimeLimitExceeded:
+        outcome = Failure(f"timed out after {spec.timeout}s (worker time limit)")
+    except Exception as exc:  # noqa: BLE001 - an executor bug fails the node, not the worker
+        logger.exception("node %s (run %s) raised", spec.name, row["run_id"])
+        outcome = Failure(f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        monitor.untrack(tracked)
+    if tracked.cancelled.is_set() and not isinstance(outcome, Success):
+        if tracked.reason == "timeout":
+            outcome = Failure(f"timed out after {spec.timeout}s")
+        else:
+            outcome = Failure("stopped while running", retryable=False)
+    return outcome

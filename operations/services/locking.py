@@ -1,0 +1,50 @@
+"""Row locks of the engine, taken in one order so that two transactions never wait on each other.
+
+The order: flows (by primary key), then runs (by primary key), then node runs (by primary
+key). A transaction may skip a level, never go back up one: a service holding a run's lock
+may lock its node runs, never a flow. The statements of the store that lock implicitly
+(store.complete_in_one updates the run row before its node rows) follow the same order.
+"""
+
+from __future__ import annotations
+
+from flows.models import TaskFlow
+from operations.models import FlowRun, NodeRun
+
+from .store import RUN_FIELDS
+
+
+def lock_flow(flow_id: int) -> TaskFlow | None:
+    """The flow row, locked for the rest of the transaction (runs of a flow line up on it)."""
+    return TaskFlow.objects.select_for_update().filter(pk=flow_id).first()
+
+
+def lock_flows_to_fire(flow_ids) -> dict[int, TaskFlow]:
+    """Flows with their published versions (not their snapshots), locked in primary-key order."""
+    return {
+        flow.pk: flow
+        for flow in TaskFlow.objects.select_for_update(of=("self",))
+        .select_related("published_version")
+        .defer("published_version__snapshot")
+        .filter(pk__in=sorted(flow_ids))
+        .order_by("pk")
+    }
+
+
+def lock_run(run_id: int) -> FlowRun | None:
+    """The run row (the columns the engine reads), locked for the rest of the transaction."""
+    return (
+        FlowRun.objects.select_for_update(of=("self",))
+        .select_related("version")
+        .only(*RUN_FIELDS)
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def lock_node_run(node_run_id: int, *fields: str) -> NodeRun | None:
+    """A node run row (only `fields` when given), locked for the rest of the transaction."""
+    rows = NodeRun.objects.select_for_update()
+    if fields:
+        rows = rows.only(*fields)
+    return rows.filter(pk=node_run_id).first()
