@@ -28,11 +28,6 @@ SOFT_LIMIT_GRACE = 30
 HARD_LIMIT_GRACE = 60
 
 
-def _task(name: str):
-    """A task of the app by its registered name: services never import operations.tasks."""
-    return app.tasks[name]
-
-
 def node_task_id(node_run_id: int, queued_at: datetime | None) -> str:
     stamp = int(queued_at.timestamp() * 1_000_000) if queued_at else 0
     return f"node-{node_run_id}-{stamp}"
@@ -44,11 +39,11 @@ def _publish(items: list[tuple[int, datetime | None, float | None, int]]) -> Non
     # Several messages leave in one round trip where the transport can batch (kombu's
     # Producer.batch: one Redis pipeline), e.g. the first nodes of a minute's runs.
     queue = app.conf.task_default_queue
-    task = _task(NODE_TASK)
     try:
         with app.producer_or_acquire() as producer, _batch(producer, len(items)):
             for node_run_id, queued_at, countdown, timeout in items:
-                task.apply_async(
+                app.send_task(
+                    NODE_TASK,
                     args=[node_run_id],
                     exchange="",
                     routing_key=queue,
@@ -87,7 +82,7 @@ def send_nodes(items: list[tuple[int, datetime | None, float | None, int]]) -> N
 
 def _publish_relay(items: list[tuple[int, datetime | None, float | None, int]]) -> None:
     try:
-        _task(RELAY_TASK).apply_async(args=[[_relay_item(item) for item in items]])
+        app.send_task(RELAY_TASK, args=[[_relay_item(item) for item in items]])
     except Exception:  # noqa: BLE001 - the watchdog re-sends what did not leave
         logger.exception(
             "could not hand node runs %s to the relay; the watchdog will re-send them",
@@ -133,7 +128,7 @@ def send_nodes_relayed(items: list[tuple[int, datetime | None, float | None, int
 
 def _publish_run_task(name: str, run_id) -> None:
     try:
-        _task(RUN_TASKS[name]).apply_async(args=[run_id])
+        app.send_task(RUN_TASKS[name], args=[run_id])
     except Exception:  # noqa: BLE001 - the watchdog's sweep catches up
         logger.exception("could not send %s(%s)", name, run_id)
 
@@ -160,6 +155,14 @@ def revoke(task_ids: list[str]) -> None:
     transaction.on_commit(_revoke)
 
 
-def send_task_on_commit(name: str, *args, countdown: float | None = None) -> None:
+def _send_task(name: str, args: list) -> None:
+    app.send_task(name, args=args)
+
+
+# Tests replace this to run the task in-process.
+task_publisher = _send_task
+
+
+def send_task_on_commit(name: str, *args) -> None:
     """After commit, send any other task of the app by its name (alerts, webhooks)."""
-    transaction.on_commit(lambda: _task(name).apply_async(args=list(args), countdown=countdown))
+    transaction.on_commit(lambda: task_publisher(name, list(args)))

@@ -49,9 +49,14 @@ class Receiver:
 def eager(monkeypatch):
     """Run the alert tasks in-process (the mail and webhook are what is asserted)."""
     from operations import tasks
+    from operations.services import dispatch
 
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
+    # The engine sends tasks by name (which eager mode does not cover): run them here.
+    monkeypatch.setattr(
+        dispatch, "task_publisher", lambda name, args: celery_app.tasks[name].apply(args=args)
+    )
     # The test's own connection holds its transaction: tasks must not close it here.
     monkeypatch.setattr(tasks, "close_old_connections", lambda: None)
     monkeypatch.setattr(alerts, "backoff", lambda attempt: 0)
