@@ -55,22 +55,6 @@ def watchdog() -> dict:
     return reconnecting(services.watchdog_sweep)
 
 
-@shared_task(name="operations.bench_noop", ignore_result=True)
-def bench_noop(marker: str | None = None) -> None:
-    """A no-op for `manage.py benchmark`'s raw Celery chain; the last one leaves a marker file."""
-    if marker:
-        import time
-        from pathlib import Path
-
-        from django.conf import settings
-
-        path = Path(settings.VAR_DIR) / "benchmark" / marker
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(repr(time.time()))
-        partial.replace(path)  # the reader sees the whole file or none
-
-
 @shared_task(name="operations.send_alerts", acks_late=True, time_limit=120, soft_time_limit=110)
 def send_alerts(run_id: int, event: str) -> None:
     """Tell the owner and the flow's recipients that a run failed / succeeded / overran."""

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "flows",
     "scheduling",
     "operations",
+    # `manage.py benchmark` and its no-op task (config/benchmark/).
+    "config.benchmark",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""Query counts of the endpoints flows/benchmark.py measures, pinned at small scale.
+"""Query counts of the endpoints config/benchmark/api_scale.py measures, pinned at small scale.
 
 tests/flows/test_query_counts.py pins the flow list for a member who owns flows and for an
 admin; these add the other viewers the benchmark measures (a plain member who owns

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +16,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
+from config.benchmark.processes import ROOT, CeleryProcess
+
 READY_TIMEOUT = 60
 
 
@@ -43,7 +41,7 @@ class WorkerPool:
     def __init__(self, *, concurrency: int = 4, log_dir: Path):
         self.concurrency = concurrency
         self.log_path = log_dir / f"celery-worker-{os.getpid()}.log"
-        self.proc: subprocess.Popen | None = None
+        self.process: CeleryProcess | None = None
 
     def env(self) -> dict:
         env = dict(os.environ)
@@ -53,15 +51,9 @@ class WorkerPool:
         return env
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.write_text("")
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.process = CeleryProcess(
+            "worker",
             [
-                str(CELERY),
-                "-A",
-                "config",
-                "worker",
                 "--pool=prefork",
                 f"--concurrency={self.concurrency}",
                 "--loglevel=INFO",
@@ -71,23 +63,20 @@ class WorkerPool:
                 "-n",
                 f"engine-test-{os.getpid()}@%h",
             ],
-            cwd=ROOT,
+            log=self.log_path,
             env=self.env(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         wait_for(
             self._ready, timeout=READY_TIMEOUT, interval=0.1, what="the Celery worker to start"
         )
 
     def _ready(self) -> bool:
-        if self.proc.poll() is not None:
+        if not self.process.alive():
             pytest.fail(f"the Celery worker exited:\n{self.log_tail()}")
-        return b" ready." in self.log_path.read_bytes()
+        return self.process.has_logged(r" ready\.")
 
     def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return self.process.tail(lines) if self.process else ""
 
     def purge(self) -> None:
         from config.celery_app import app
@@ -95,20 +84,14 @@ class WorkerPool:
         app.control.purge()
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.process is not None and self.process.alive()
 
     def stop(self) -> None:
-        if not self.alive():
+        if self.process is None:
             return
         # Cold shutdown of our own worker (nothing of a test runs any more), then a kill of
         # its process group if it does not go.
-        os.kill(self.proc.pid, signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        self._log.close()
+        self.process.stop(signal.SIGQUIT, group=False, timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +11,10 @@ from pathlib import Path
 
 from django.db import connection
 
-MAIN = Path(__file__).with_name("_celery_main.py")
-ROOT = Path(__file__).resolve().parents[2]
+from config.benchmark.processes import CeleryProcess
+
+# The entry point that points Django at the test database before anything connects.
+MAIN = [sys.executable, str(Path(__file__).with_name("_celery_main.py"))]
 
 
 def wait_for(predicate: Callable[[], object], *, deadline: float, what: str, every: float = 0.2):
@@ -28,39 +27,6 @@ def wait_for(predicate: Callable[[], object], *, deadline: float, what: str, eve
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline:.0f}s waiting for {what}")
         time.sleep(every)
-
-
-class CeleryProcess:
-    """One celery process with its log file."""
-
-    def __init__(self, kind: str, args: list[str], log: Path, env: dict):
-        self.kind = kind
-        self.log = log
-        self._fh = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(MAIN), kind, *args],
-            cwd=ROOT,
-            env=env,
-            stdout=self._fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def has_logged(self, pattern: str) -> bool:
-        return re.search(pattern, self.text()) is not None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._fh.close()
 
 
 def _env() -> dict:
@@ -92,8 +58,9 @@ def celery_processes(
                     "--purge",
                     f"--hostname=it-{os.getpid()}@%h",
                 ],
-                tmp_path / "worker.log",
-                env,
+                log=tmp_path / "worker.log",
+                env=env,
+                command=MAIN,
             )
             stack.callback(procs["worker"].stop)
         for index in range(beats if beat else 0):
@@ -106,8 +73,9 @@ def celery_processes(
                     f"--schedule={tmp_path / f'{name}-schedule'}",
                     f"--pidfile={tmp_path / f'{name}.pid'}",
                 ],
-                tmp_path / f"{name}.log",
-                env,
+                log=tmp_path / f"{name}.log",
+                env=env,
+                command=MAIN,
             )
             stack.callback(procs[name].stop)
         if worker:

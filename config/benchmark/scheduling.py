@@ -5,17 +5,14 @@ every minute, starts its own `celery beat` (DatabaseScheduler) and `celery worke
 the configured database and broker, waits for `minutes` fire times and reports the delay
 from each fire time to its run's creation (p50/p99/max), how long beat took to send the
 wake-ups, and how long a schedule edit took to reach beat. Everything it created is
-deleted at the end. The `benchmark --scheduling` management command prints the result.
+deleted at the end. `manage.py benchmark --scheduling` prints the result.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -28,6 +25,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone as djtz
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+from .processes import CeleryProcess
 
 TARGET_P50 = 0.5
 TARGET_P99 = 2.0
@@ -59,37 +58,6 @@ def _wait(predicate: Callable[[], object], *, until: float, every: float = 0.25)
         if value or time.monotonic() > until:
             return value
         time.sleep(every)
-
-
-class _Process:
-    """A celery process started for the benchmark, logging to a file."""
-
-    def __init__(self, args: list[str], log: Path):
-        self.log = log
-        self._fh = log.open("wb")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", ""))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self._fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._fh.close()
 
 
 def _log_times(text: str, needle: str) -> list[datetime]:
@@ -197,7 +165,7 @@ def run_scheduling_benchmark(
     tag = uuid.uuid4().hex[:8]
     logdir = Path(tempfile.mkdtemp(prefix=f"tributary-bench-sched-{tag}-"))
     tenant_id = user_id = None
-    procs: list[_Process] = []
+    procs: list[CeleryProcess] = []
     result: dict = {"schedules": schedules, "minutes": minutes, "concurrency": concurrency}
     finished = False
     try:
@@ -228,26 +196,26 @@ def run_scheduling_benchmark(
 
         # When a real beat and worker run against the configured database and broker
         say(f"starting celery beat and a worker (concurrency {concurrency}), logs in {logdir} ...")
-        worker = _Process(
+        worker = CeleryProcess(
+            "worker",
             [
-                "worker",
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
                 "--without-gossip",
                 "--without-mingle",
                 f"--hostname=bench-sched-{tag}@%h",
             ],
-            logdir / "worker.log",
+            log=logdir / "worker.log",
         )
         procs.append(worker)
-        beat = _Process(
+        beat = CeleryProcess(
+            "beat",
             [
-                "beat",
                 "--loglevel=INFO",
                 f"--schedule={logdir / 'beat-schedule'}",
                 f"--pidfile={logdir / 'beat.pid'}",
             ],
-            logdir / "beat.log",
+            log=logdir / "beat.log",
         )
         procs.append(beat)
         if not _wait(lambda: " ready." in worker.text(), until=time.monotonic() + 90):
@@ -364,7 +332,7 @@ def run_scheduling_benchmark(
         return result
     finally:
         for proc in reversed(procs):
-            proc.stop()
+            proc.stop(timeout=30)
         say("cleaning up the scratch tenant ...")
         _cleanup(tenant_id, user_id)
         if finished and not keep_logs:

@@ -1,0 +1,305 @@
+"""Engine benchmark: how fast the engine moves no-op nodes, against a raw Celery chain.
+
+`run_engine_benchmark()` starts (and stops) its own Celery workers, creates a scratch tenant
+with its flows on the configured database and broker, measures, removes the scratch data
+and returns:
+
+- dispatch_ms {median, p99}: upstream finished -> downstream started, on a 50-node chain;
+- nodes_per_s_wide: node executions per second on a 1,000-node wide flow;
+- nodes_per_s_concurrent: the same over 100 concurrent runs of a 10-node chain;
+- chain20_s: a 20-node chain, run created -> run finished (median of several);
+- raw_celery_chain20_s: a Celery `chain` of 20 no-op tasks on the same broker and worker,
+  sent -> last task done (it writes a marker file; no result backend), and chain20_ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from .processes import CeleryProcess
+
+TERMINAL = {"succeeded", "failed", "stopped", "skipped"}
+
+
+class BenchmarkError(Exception):
+    """The benchmark could not measure (a worker did not start, a run did not finish)."""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def _marker(name: str) -> Path:
+    return Path(settings.VAR_DIR) / "benchmark" / name
+
+
+def start_worker(pool: str, concurrency: int, name: str) -> CeleryProcess:
+    """A `celery -A config worker`, measured as deployed: without DEBUG's per-query
+    bookkeeping unless DEBUG is set explicitly."""
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "0")
+    return CeleryProcess(
+        "worker",
+        [
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+        ],
+        log=Path(settings.VAR_DIR) / "benchmark" / f"{name}.log",
+        env=env,
+    )
+
+
+def wait_ready(worker: CeleryProcess, timeout: float = 60) -> None:
+    """Ready when every worker has run a task: no-ops that leave marker files."""
+    from .tasks import noop
+
+    markers = [f"ready-{uuid.uuid4().hex}" for _ in range(4)]
+    for marker in markers:
+        noop.apply_async(args=[marker])
+    deadline = time.monotonic() + timeout
+    for marker in markers:
+        path = _marker(marker)
+        while not path.exists():
+            if not worker.alive() or time.monotonic() > deadline:
+                raise BenchmarkError(f"the worker did not start; see {worker.log}")
+            time.sleep(0.05)
+        path.unlink()
+
+
+class EngineBenchmark:
+    """The engine's measurements in a scratch tenant."""
+
+    def __init__(self, say: Callable[[str], None]):
+        self.say = say
+
+    def scratch(self):
+        from accounts.choices import Role
+        from accounts.models import Membership, Tenant, User
+
+        slug = f"benchmark-{uuid.uuid4().hex[:8]}"
+        tenant = Tenant.objects.create(name="Benchmark (scratch)", slug=slug)
+        user = User.objects.create(username=slug)
+        Membership.objects.create(tenant=tenant, user=user, role=Role.ADMIN)
+        return tenant, user
+
+    def cleanup(self, tenant, user) -> None:
+        from flows.models import TaskFlow
+
+        for flow in TaskFlow.objects.filter(tenant=tenant):
+            flow.delete()  # runs and node runs go with it
+        tenant.delete()
+        user.delete()
+
+    def flow(self, tenant, user, name, nodes, edges, policy="ignore"):
+        from flows.models import Edge, TaskFlow, TaskNode
+
+        flow = TaskFlow.objects.create(
+            tenant=tenant, owner=user, name=name, concurrency_policy=policy
+        )
+        made = {
+            n: TaskNode.objects.create(tenant=tenant, flow=flow, name=n, type="noop") for n in nodes
+        }
+        for up, down in edges:
+            Edge.objects.create(tenant=tenant, flow=flow, upstream=made[up], downstream=made[down])
+        return flow
+
+    def chain(self, tenant, user, name, length):
+        names = [f"n{i:03d}" for i in range(length)]
+        return self.flow(tenant, user, name, names, list(zip(names, names[1:], strict=False)))
+
+    def start(self, flow, user):
+        from operations.services import run_start
+
+        return run_start(flow=flow, mode="try", user=user)
+
+    def wait(self, runs, timeout: float = 600):
+        from operations.models import FlowRun
+
+        ids = [r.pk for r in runs]
+        deadline = time.monotonic() + timeout
+        while True:
+            done = FlowRun.objects.filter(pk__in=ids, status__in=TERMINAL).count()
+            if done == len(ids):
+                break
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"runs did not finish within {timeout}s")
+            time.sleep(0.01)
+        runs = list(FlowRun.objects.filter(pk__in=ids))
+        bad = [r for r in runs if r.status != "succeeded"]
+        if bad:
+            raise BenchmarkError(f"run {bad[0].pk} ended {bad[0].status}: {bad[0].error}")
+        return runs
+
+    def measure(self, tenant, user, sizes) -> dict:
+        from operations.models import NodeRun
+
+        out: dict = {}
+        warm = self.chain(tenant, user, "warm-up", 5)
+        for _ in range(3):
+            self.wait([self.start(warm, user)])
+
+        # Dispatch latency on a chain.
+        chain = self.chain(tenant, user, f"dispatch-chain-{sizes['chain']}", sizes["chain"])
+        gaps: list[float] = []
+        for _ in range(sizes["chains"]):
+            run = self.wait([self.start(chain, user)])[0]
+            nodes = list(NodeRun.objects.filter(run=run).order_by("node_name"))
+            gaps += [
+                (b.started_at - a.finished_at).total_seconds() * 1000
+                for a, b in zip(nodes, nodes[1:], strict=False)
+            ]
+        out["dispatch_ms"] = {
+            "median": round(statistics.median(gaps), 2),
+            "p99": round(percentile(gaps, 0.99), 2),
+            "max": round(max(gaps), 2),
+            "samples": len(gaps),
+        }
+        self.say(
+            f"dispatch latency on a {sizes['chain']}-node chain: "
+            f"median {out['dispatch_ms']['median']} ms, p99 {out['dispatch_ms']['p99']} ms"
+        )
+
+        # Throughput on one wide flow: root -> (wide - 2) parallel nodes -> sink.
+        middle = [f"w{i:04d}" for i in range(sizes["wide"] - 2)]
+        wide = self.flow(
+            tenant,
+            user,
+            f"wide-{sizes['wide']}",
+            ["root", *middle, "sink"],
+            [("root", m) for m in middle] + [(m, "sink") for m in middle],
+        )
+        run = self.wait([self.start(wide, user)])[0]
+        out["nodes_per_s_wide"] = round(self.throughput(NodeRun.objects.filter(run=run)), 1)
+        out["wide_run_s"] = round((run.finished_at - run.created_at).total_seconds(), 3)
+        self.say(
+            f"{sizes['wide']}-node wide flow: {out['nodes_per_s_wide']} nodes/s "
+            f"(run took {out['wide_run_s']} s)"
+        )
+
+        # Throughput over many concurrent runs of a short chain.
+        short = self.chain(tenant, user, f"short-chain-{sizes['run_len']}", sizes["run_len"])
+        runs = self.wait([self.start(short, user) for _ in range(sizes["runs"])])
+        out["nodes_per_s_concurrent"] = round(
+            self.throughput(NodeRun.objects.filter(run__in=runs)), 1
+        )
+        self.say(
+            f"{sizes['runs']} concurrent runs of a {sizes['run_len']}-node chain: "
+            f"{out['nodes_per_s_concurrent']} nodes/s"
+        )
+
+        # A 20-node chain end to end, then the same as a raw Celery chain.
+        chain20 = self.chain(tenant, user, "chain-20", 20)
+        ours = []
+        for _ in range(sizes["reps"]):
+            run = self.wait([self.start(chain20, user)])[0]
+            ours.append((run.finished_at - run.created_at).total_seconds())
+        raw = [self.raw_chain(20) for _ in range(sizes["reps"])]
+        out["chain20_s"] = round(statistics.median(ours), 4)
+        out["raw_celery_chain20_s"] = round(statistics.median(raw), 4)
+        out["chain20_ratio"] = round(out["chain20_s"] / out["raw_celery_chain20_s"], 2)
+        out["chain20_samples_s"] = [round(x, 4) for x in ours]
+        out["raw_celery_chain20_samples_s"] = [round(x, 4) for x in raw]
+        self.say(
+            f"20-node chain: {out['chain20_s']} s; raw Celery chain of 20 no-op tasks: "
+            f"{out['raw_celery_chain20_s']} s; ratio {out['chain20_ratio']}"
+        )
+        return out
+
+    def throughput(self, node_runs) -> float:
+        rows = list(node_runs.values_list("started_at", "finished_at"))
+        span = (max(f for _, f in rows) - min(s for s, _ in rows)).total_seconds()
+        return len(rows) / span if span > 0 else float("inf")
+
+    def raw_chain(self, length: int) -> float:
+        from celery import chain
+
+        from .tasks import noop
+
+        marker = uuid.uuid4().hex
+        path = _marker(marker)
+        signature = chain(*[noop.si() for _ in range(length - 1)], noop.si(marker))
+        sent = time.time()
+        signature.apply_async()
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise BenchmarkError("the raw Celery chain did not finish within 60 s")
+            time.sleep(0.001)
+        done = float(path.read_text())
+        path.unlink()
+        return done - sent
+
+
+def run_engine_benchmark(
+    *,
+    quick: bool,
+    pool: str,
+    concurrency: int | None,
+    workers: int | None,
+    keep: bool,
+    no_worker: bool,
+    say: Callable[[str], None],
+) -> dict:
+    """Start the workers, measure in a scratch tenant, stop them and remove the scratch data."""
+    from operations import conf
+
+    if settings.CELERY_BROKER_URL.startswith("memory://"):
+        raise BenchmarkError("The benchmark needs a real broker (Redis or the filesystem).")
+    concurrency = concurrency or (4 if pool == "threads" else 2 if pool == "prefork" else 1)
+    workers = workers or (2 if pool == "solo" else 1)
+    sizes = (
+        {"chain": 10, "chains": 1, "wide": 100, "runs": 10, "run_len": 10, "reps": 2}
+        if quick
+        else {"chain": 50, "chains": 2, "wide": 1000, "runs": 100, "run_len": 10, "reps": 5}
+    )
+    say(
+        f"database: {connection.vendor} {connection.settings_dict.get('NAME')}; "
+        f"broker: {settings.CELERY_BROKER_URL.split('@')[-1]}; "
+        f"{workers} worker(s), pool {pool} x {concurrency}"
+    )
+    bench = EngineBenchmark(say)
+    tenant, user = bench.scratch()
+    started: list[CeleryProcess] = []
+    try:
+        if not no_worker:
+            for i in range(workers):
+                started.append(start_worker(pool, concurrency, f"benchmark-{os.getpid()}-{i}"))
+            for worker in started:
+                wait_ready(worker)
+        results = bench.measure(tenant, user, sizes)
+    finally:
+        for worker in started:
+            worker.stop(group=False)
+        if not keep:
+            bench.cleanup(tenant, user)
+    results.update(
+        {
+            "pool": pool,
+            "concurrency": concurrency,
+            "workers": workers,
+            "quick": quick,
+            "durable_results": bool(conf.get("TRIBUTARY_DURABLE_RESULTS")),
+            "database": connection.vendor,
+            "broker": settings.CELERY_BROKER_URL.split("://")[0],
+        }
+    )
+    return results
