@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery, Value
 
 from accounts.models import Membership, User
 
+from . import hooks
 from .models import DataSource, Edge, FlowVersion, TaskFlow, TaskFlowUserObjectPermission, TaskNode
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -48,11 +48,7 @@ class Source:
 
 
 def _schedule_history():
-    try:
-        model = apps.get_model("scheduling", "Schedule")
-    except LookupError:
-        return None
-    return getattr(model, "history", None) and model.history.model
+    return hooks.schedule_history_model()
 
 
 def flow_sources(flow: TaskFlow) -> list[Source]:

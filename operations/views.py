@@ -11,11 +11,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.views import tenant_required
-from flows import permissions
+from flows import hooks, permissions
 from flows import selectors as flow_selectors
 from flows.views import node_type_catalog
-from scheduling import selectors as schedule_selectors
-from scheduling.choices import ScheduleState
 
 from .choices import RUN_TERMINAL, RunMode, RunStatus, RunTrigger
 from .dashboard import dashboard_stats
@@ -63,17 +61,8 @@ def run_list(request, *, ctx):
 def _flow_info(ctx, flow_id) -> dict:
     """The O&M centre's "Task flow information": creator, owner, version, schedule and its state."""
     flow = flow_selectors.flow_get(ctx=ctx, flow_id=flow_id)
-    schedule = schedule_selectors.schedule_for_flow(flow=flow)
-    state, next_fire = (None, None)
-    if schedule is not None:
-        state, next_fire = schedule_selectors.schedule_state(schedule=schedule, flow=flow)
-    return {
-        "flow": flow,
-        "schedule": schedule,
-        "state": ScheduleState(state).label if state else None,
-        "next_fire": next_fire,
-        "rights": permissions.flow_rights(ctx, flow),
-    }
+    summary = hooks.schedule_summary(flow=flow) or {"schedule": None, "state": None}
+    return {"flow": flow, **summary, "rights": permissions.flow_rights(ctx, flow)}
 
 
 def _run_graph(run: FlowRun) -> dict:

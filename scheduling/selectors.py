@@ -16,14 +16,16 @@ from flows.models import FlowVersion, TaskFlow
 from flows.selectors import flow_list
 
 from .choices import ScheduleKind, ScheduleState
+from .cron import CronError
 from .models import Schedule, ScheduleFiring
 from .services import GRACE
 from .spec import ScheduleSpec, spec_of
 
-# Upper bound of fire times one missed/range query walks (two weeks of an every-minute
-# schedule): beyond it the caller must narrow the window.
+# Upper bound of fire times one missed-fire-times query walks (two weeks of an
+# every-minute schedule): beyond it the caller must narrow the window.
 MAX_WALK = 20_160
-MAX_RANGE_RUNS = 1_000
+# Runs one time-range run may create (one per fire time).
+MAX_RANGE_RUNS = 500
 
 
 def schedule_list(*, ctx: TenantContext) -> QuerySet[Schedule]:
@@ -129,29 +131,59 @@ def missed_fire_times(
     return [t for t in times if t.timestamp() not in fired]
 
 
-def fire_times_in_range(
-    *, flow: TaskFlow, start: datetime, end: datetime, limit: int = MAX_RANGE_RUNS
-) -> list[datetime]:
-    """The schedule's fire times in [start, end], oldest first, for a time-range run.
+def fire_times_in_range(*, flow: TaskFlow, start: datetime, end: datetime) -> list[datetime]:
+    """The flow's schedule fire times in [start, end], oldest first: a time-range run's runs.
 
-    Raises ValidationError on `schedule` when the flow has none, on `end` when the range
-    is reversed, on `start` when it holds more than `limit` fire times.
+    The one answer to "which fire times does this range hold" (the run API asks it through
+    flows.hooks). A ValidationError naming `start` or `end`, the fields of that request,
+    when there is no schedule, the range is reversed or empty, or it holds more than
+    MAX_RANGE_RUNS fire times.
     """
     if start.utcoffset() is None or end.utcoffset() is None:
-        raise ValidationError({"start": ["give times with a UTC offset or 'Z'"]})
+        raise ValidationError({"start": ["Give times with a UTC offset or 'Z'."]})
     if end < start:
-        raise ValidationError({"end": ["the end is before the start"]})
+        raise ValidationError({"end": ["The end must not be before the start."]})
     schedule = schedule_for_flow(flow=flow)
-    if schedule is None:
+    if schedule is None or not schedule.cron:
         raise ValidationError(
-            {"schedule": ["this flow has no schedule; save one to run it over a time range"]}
+            {
+                "start": [
+                    "A time-range run creates one run per schedule fire time: "
+                    "give the flow a schedule first."
+                ]
+            }
         )
-    times = _walk(spec_of(schedule), start=start, end=end, field="start")
-    if len(times) > limit:
+    try:
+        times = list(
+            islice(
+                spec_of(schedule).fire_times(after=start - timedelta(microseconds=1), until=end),
+                MAX_RANGE_RUNS + 1,
+            )
+        )
+    except OverflowError as exc:
         raise ValidationError(
-            {"start": [f"the range holds {len(times)} fire times; at most {limit} runs at once"]}
+            {"start": ["start and end must lie between years 1 and 9999."]}
+        ) from exc
+    except (CronError, ValueError, TypeError) as exc:
+        raise ValidationError({"start": [f"The flow's schedule cannot be used: {exc}"]}) from exc
+    if len(times) > MAX_RANGE_RUNS:
+        raise ValidationError(
+            {"end": [f"The range holds more than {MAX_RANGE_RUNS} fire times: shorten it."]}
+        )
+    if not times:
+        raise ValidationError(
+            {"start": ["No fire time of the flow's schedule falls between start and end."]}
         )
     return times
+
+
+def schedule_summary(*, flow: TaskFlow) -> dict | None:
+    """The flow's schedule, its state as the console names it and its next fire time."""
+    schedule = schedule_for_flow(flow=flow)
+    if schedule is None:
+        return None
+    state, next_fire = schedule_state(schedule=schedule, flow=flow)
+    return {"schedule": schedule, "state": ScheduleState(state).label, "next_fire": next_fire}
 
 
 def schedule_lateness(*, since: datetime, flow_ids: list[int] | None = None) -> list[float]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone as djtz
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
+from flows import hooks
 from flows.choices import FlowStatus
 from flows.models import TaskFlow
 
@@ -329,13 +329,12 @@ def _due_times(
 def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
     """Create the scheduled runs of these fire times in one transaction, each once."""
     from config.db import insert_rows
-    from operations.services import runs_create_scheduled  # the engine; imported lazily
 
     picked_up = djtz.now()  # when we got to them: beat's and the queue's share of the lateness
     with transaction.atomic():
         # The engine creates at most one run per (flow, fire time) under the flows' locks;
         # the ledger rows commit with the runs, so the two always agree.
-        runs = runs_create_scheduled(items=[(s.flow_id, t) for s, t in due])
+        runs = hooks.scheduled_runs_create(items=[(s.flow_id, t) for s, t in due])
         # Lateness runs to the last statement before the commit that makes the runs live.
         done = djtz.now()
         firings = [
@@ -433,7 +432,6 @@ def schedule_fire(*, schedule_id: int, now: datetime | None = None):
 # Seconds a starting worker process spends at most on warming its plan cache (billiard
 # waits 4 s for a new pool process before it gives up on it).
 WARM_SECONDS = 1.0
-WARM_CHUNK = 200
 
 
 def plans_warm(*, seconds: float = WARM_SECONDS) -> int:
@@ -441,13 +439,10 @@ def plans_warm(*, seconds: float = WARM_SECONDS) -> int:
 
     A new worker process starts with no plans: without this, the first minutes of a
     thousand schedules parse a snapshot per run while creating the runs. Most recent
-    versions first, within the cache's size and `seconds`; returns how many are cached.
+    versions first, within the cache's size and `seconds` (the engine parses them, through
+    flows.hooks); returns how many are cached.
     """
-    from flows.models import FlowVersion
-    from operations.services.plan import PLAN_CACHE_SIZE, plans_for_versions
-
-    started = time.monotonic()
-    ids = list(
+    ids = (
         Schedule.objects.filter(
             enabled=True,
             flow__status=FlowStatus.PUBLISHED,
@@ -455,15 +450,9 @@ def plans_warm(*, seconds: float = WARM_SECONDS) -> int:
             flow__published_version__isnull=False,
         )
         .order_by("-flow__published_version_id")
-        .values_list("flow__published_version_id", flat=True)[:PLAN_CACHE_SIZE]
+        .values_list("flow__published_version_id", flat=True)
     )
-    warmed = 0
-    for start in range(0, len(ids), WARM_CHUNK):
-        if time.monotonic() - started > seconds:
-            break
-        chunk = FlowVersion.objects.filter(pk__in=ids[start : start + WARM_CHUNK])
-        warmed += len(plans_for_versions(list(chunk.only("pk", "created_at"))))
-    return warmed
+    return hooks.plans_warm(version_ids=ids, seconds=seconds)
 
 
 def schedule_sweep(*, now: datetime | None = None) -> int:

@@ -47,6 +47,10 @@ class ExecutionContext:
     # An executor registers a callback that aborts its work from another thread (e.g. a
     # PostgreSQL cancel request); the engine calls it when the run is stopped.
     on_cancel: Callable[[Callable[[], None]], None] = lambda _cb: None
+    # Run lookups, given by the engine (flows does not read runs itself):
+    # flow_run_succeeded(flow_id, start, end) says whether a flow of this tenant has a run
+    # other than this one that succeeded, with a business time in [start, end).
+    flow_run_succeeded: Callable[[int, datetime, datetime], bool] = lambda _f, _s, _e: False
 
 
 @dataclass

@@ -15,9 +15,6 @@ from .base import (
     register,
 )
 
-SUCCEEDED = "succeeded"
-DRY_RUN = "dry"
-
 
 @register
 class DependencyCheck(NodeType):
@@ -96,7 +93,7 @@ class DependencyCheck(NodeType):
         state = dict(ctx.state or {})
         first = state.setdefault("first_check", now.isoformat())
         bizdate = (start - timedelta(days=1)).date().isoformat()
-        if self._succeeded(ctx, flow_id, start, end):
+        if ctx.flow_run_succeeded(flow_id, start, end):
             ctx.log(f"flow {flow_id} has a succeeded run for business date {bizdate}")
             # Not "bizdate": upstream outputs would shadow the built-in downstream.
             return NodeResult(output={"dependency_flow": flow_id, "dependency_bizdate": bizdate})
@@ -109,22 +106,6 @@ class DependencyCheck(NodeType):
             ctx.log(f"waiting for a succeeded run of flow {flow_id} for business date {bizdate}")
         delay = min(poll_s, max(1.0, timeout_s - waited))
         raise NodeDeferred(delay, state, f"flow {flow_id} not yet succeeded for {bizdate}")
-
-    def _succeeded(self, ctx: ExecutionContext, flow_id: int, start, end) -> bool:
-        from operations.models import FlowRun
-
-        return (
-            FlowRun.objects.filter(
-                tenant_id=ctx.tenant_id,
-                flow_id=flow_id,
-                business_time__gte=start,
-                business_time__lt=end,
-                status=SUCCEEDED,
-            )
-            .exclude(pk=ctx.run_id)
-            .exclude(mode=DRY_RUN)  # a dry run did no work
-            .exists()
-        )
 
 
 def business_day_window(business_time: datetime, offset_days: int) -> tuple[datetime, datetime]:

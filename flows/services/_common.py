@@ -1,8 +1,7 @@
-"""Helpers shared by the flow services: history attribution, revisions, lookups, hooks."""
+"""Helpers shared by the flow services: history attribution, revisions, lookups."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -10,6 +9,7 @@ from types import SimpleNamespace
 from django.core.exceptions import ValidationError
 from simple_history.models import HistoricalRecords
 
+from .. import hooks
 from ..models import DataSource, TaskFlow
 
 # Oversized input is refused with a 400, not stored.
@@ -71,23 +71,9 @@ def json_size(value) -> int:
     return len(json.dumps(value, default=str))
 
 
-def call_hook(module_name: str, function: str, **kwargs):
-    """Call module.function(**kwargs) if that module and function exist (colleague apps)."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    hook = getattr(module, function, None)
-    if not callable(hook):
-        return None
-    return hook(**kwargs)
-
-
 def schedule_sync(flow: TaskFlow) -> None:
     """Keep the flow's beat entry in step (scheduling app), in the caller's transaction."""
-    call_hook("scheduling.services", "schedule_sync", flow=flow)
+    hooks.schedule_sync(flow=flow)
 
 
 def _int_or_none(value):

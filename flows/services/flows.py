@@ -10,6 +10,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from accounts.models import Tenant, User
 from accounts.selectors import tenant_member_users
 
+from .. import hooks
 from ..choices import (
     OWNER_PERMS,
     PERM_OPERATE,
@@ -22,7 +23,6 @@ from ..variables import validate_definitions
 from ._common import (
     MAX_VARIABLES,
     bump_revision,
-    call_hook,
     history_actor,
     lock_flow,
     set_history,
@@ -194,7 +194,7 @@ def flow_delete(*, flow: TaskFlow, user: User) -> None:
     """Delete a flow with its nodes, edges and versions; its schedule and beat entry go first."""
     with transaction.atomic():
         locked = lock_flow(flow)
-        call_hook("scheduling.services", "schedule_delete_for_flow", flow=locked, user=user)
+        hooks.schedule_delete_for_flow(flow=locked, user=user)
         # Per object so every node and edge leaves a "deleted" history row with the actor.
         for edge in locked.edges.all():
             set_history(edge, user, "flow deleted")

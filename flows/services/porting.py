@@ -9,10 +9,10 @@ from django.db import transaction
 
 from accounts.models import Tenant, User
 
-from .. import exporting
+from .. import exporting, hooks
 from ..models import DataSource, Edge, TaskFlow, TaskNode
 from . import validation as v
-from ._common import FlowProblems, TenantLookups, call_hook, set_history
+from ._common import FlowProblems, TenantLookups, set_history
 from .flows import _check_name, flow_create, notifications_clean
 from .graph import _limit_problems
 
@@ -137,11 +137,5 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
             set_history(row, user, "flow imported")
             row.save()
         if document.get("schedule"):
-            call_hook(
-                "scheduling.services",
-                "schedule_import",
-                flow=flow,
-                data=document["schedule"],
-                user=user,
-            )
+            hooks.schedule_import(flow=flow, data=document["schedule"], user=user)
     return flow

@@ -23,7 +23,6 @@ from .control import (
 )
 from .creation import (
     batch_advance,
-    range_fire_times,
     run_create_scheduled,
     run_start,
     runs_create_scheduled,
@@ -38,7 +37,6 @@ __all__ = [
     "node_lost",
     "node_mark_success",
     "node_rerun_from",
-    "range_fire_times",
     "run_create_scheduled",
     "runs_create_scheduled",
     "run_evaluate",

@@ -268,7 +268,28 @@ def test_fire_times_in_range_for_a_backfill(published_flow, member_user):
 def test_fire_times_in_range_refuses_a_flow_without_schedule(flow):
     with pytest.raises(ValidationError) as exc:
         selectors.fire_times_in_range(flow=flow, start=utc(2024, 1, 1), end=utc(2024, 1, 2))
-    assert "schedule" in exc.value.message_dict
+    assert "give the flow a schedule first" in exc.value.message_dict["start"][0]
+
+
+def test_fire_times_in_range_has_one_limit_with_one_message(published_flow, member_user):
+    schedule_on(published_flow, member_user, cron="* * * * *")
+    start = T0 + timedelta(days=1)
+    # The limit is the engine's too: a time-range run through the API meets the same one.
+    fits = selectors.fire_times_in_range(
+        flow=published_flow,
+        start=start,
+        end=start + timedelta(minutes=selectors.MAX_RANGE_RUNS - 1),
+    )
+    assert len(fits) == selectors.MAX_RANGE_RUNS
+    with pytest.raises(ValidationError) as exc:
+        selectors.fire_times_in_range(
+            flow=published_flow,
+            start=start,
+            end=start + timedelta(minutes=selectors.MAX_RANGE_RUNS),
+        )
+    assert exc.value.message_dict == {
+        "end": [f"The range holds more than {selectors.MAX_RANGE_RUNS} fire times: shorten it."]
+    }
 
 
 # --------------------------------------------------------------------------- concurrency

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from operations.choices import RunMode, RunStatus
 from operations.engine.core import SUCCEEDED
-from operations.models import NodeRun
+from operations.models import FlowRun, NodeRun
 
 from ..logs import log_line
 from ..monitor import Tracked, monitor
@@ -91,6 +92,27 @@ def render_node_config(row: dict, plan: Plan, spec, *, tolerant: bool) -> tuple[
         return spec.config, f"configuration of node {spec.name}: {exc.message}"
 
 
+def flow_run_succeeded_lookup(tenant_id: int, run_id: int):
+    """ExecutionContext.flow_run_succeeded for a node of this run: whether a flow of the same
+    tenant has another run that succeeded, with a business time in [start, end)."""
+
+    def flow_run_succeeded(flow_id: int, start, end) -> bool:
+        return (
+            FlowRun.objects.filter(
+                tenant_id=tenant_id,
+                flow_id=flow_id,
+                business_time__gte=start,
+                business_time__lt=end,
+                status=RunStatus.SUCCEEDED,
+            )
+            .exclude(pk=run_id)
+            .exclude(mode=RunMode.DRY)  # a dry run did no work
+            .exists()
+        )
+
+    return flow_run_succeeded
+
+
 def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone):
     from celery.exceptions import SoftTimeLimitExceeded
 
@@ -114,6 +136,7 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone):
         log=lambda message: tracked.log(log_line(str(message))),
         cancelled=tracked.cancelled.is_set,
         on_cancel=tracked.on_cancel,
+        flow_run_succeeded=flow_run_succeeded_lookup(row["tenant_id"], row["run_id"]),
     )
     monitor.track(tracked)
     try:

@@ -1,0 +1,97 @@
+"""Extension points: calls into the apps built on flows, which flows must not import.
+
+Imports go one way (accounts < flows < scheduling | operations, checked by import-linter in
+CI). When a flow service needs scheduling (keep a flow's beat entry in step, delete or
+import its schedule), it calls a hook here; scheduling registers the implementation in
+its AppConfig.ready(). scheduling and operations, which may not import each other, meet
+the same way: scheduling fires runs through `scheduled_runs_create`, which operations
+registers, and operations reads a flow's fire times through `fire_times_in_range`, which
+scheduling registers.
+
+A hook has one implementation. Hooks with a default do without one (a project without
+the scheduling app has no schedules to keep in step); the others fail loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ImproperlyConfigured
+
+_MISSING = object()
+
+
+class Hook:
+    """One extension point, called with keyword arguments."""
+
+    def __init__(self, name: str, doc: str, *, default=_MISSING):
+        self.name = name
+        self.__doc__ = doc
+        self._default = default
+        self._impl: Callable | None = None
+
+    def register(self, impl: Callable) -> Callable:
+        """Set the implementation (from an AppConfig.ready()); returns it unchanged."""
+        self._impl = impl
+        return impl
+
+    def __call__(self, **kwargs):
+        if self._impl is not None:
+            return self._impl(**kwargs)
+        if self._default is _MISSING:
+            raise ImproperlyConfigured(f"no installed app implements the {self.name!r} hook")
+        return self._default
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}>"
+
+
+# --------------------------------------------------------------------------- scheduling
+
+schedule_sync = Hook(
+    "schedule_sync",
+    "schedule_sync(flow): keep the flow's beat entry in step with it, in the caller's "
+    "transaction (after a publish, unpublish, freeze or edit).",
+    default=None,
+)
+schedule_delete_for_flow = Hook(
+    "schedule_delete_for_flow",
+    "schedule_delete_for_flow(flow, user): remove the flow's schedule and beat entry "
+    "before the flow is deleted.",
+    default=None,
+)
+schedule_import = Hook(
+    "schedule_import",
+    "schedule_import(flow, data, user): save the schedule of an imported flow document.",
+    default=None,
+)
+schedule_history_model = Hook(
+    "schedule_history_model",
+    "schedule_history_model(): the historical model of schedules, for a flow's audit trail.",
+    default=None,
+)
+schedule_summary = Hook(
+    "schedule_summary",
+    "schedule_summary(flow): {'schedule', 'state', 'next_fire'} of the flow's schedule as "
+    "the console shows it, or None.",
+    default=None,
+)
+fire_times_in_range = Hook(
+    "fire_times_in_range",
+    "fire_times_in_range(flow, start, end): the flow's schedule fire times in [start, end], "
+    "oldest first (a time-range run's runs); a ValidationError naming start or end.",
+)
+
+# --------------------------------------------------------------------------- operations
+
+scheduled_runs_create = Hook(
+    "scheduled_runs_create",
+    "scheduled_runs_create(items): the scheduled runs of [(flow id, fire time)], each at "
+    "most once, in the caller's transaction; {(flow id, fire time): run}.",
+)
+plans_warm = Hook(
+    "plans_warm",
+    "plans_warm(version_ids, seconds): parse these published versions into this process's "
+    "plan cache (most important first, within `seconds`); how many are cached.",
+    default=0,
+)
