@@ -24,6 +24,8 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 benchmark: install
 	$(PY) manage.py benchmark

@@ -28,7 +28,7 @@ WEBHOOK_TIMEOUT_S = 10.0
 
 def _settings_of(run: FlowRun) -> dict:
     """The alert settings of the flow version the run ran (its plan, cached per process)."""
-    from operations.services.plan import SnapshotError, plan_of_run
+    from operations.plan import SnapshotError, plan_of_run
 
     try:
         notifications = plan_of_run(run).notifications
@@ -90,7 +90,7 @@ def events_for(run: FlowRun, conf: dict) -> list[str]:
 
 def alert_run_finished(*, run_id: int) -> None:
     """Called when a run reaches a final status: queue the alerts it raises, once."""
-    from .services import dispatch
+    from . import dispatch
 
     # Every finished run passes here: read what deciding needs, not the snapshot.
     run = (
@@ -121,7 +121,7 @@ def alert_run_finished(*, run_id: int) -> None:
 
 def send_alerts(*, run_id: int, event: str) -> None:
     """E-mail the owner and recipients; queue one webhook delivery per configured URL."""
-    from .services import dispatch
+    from . import dispatch
 
     run = FlowRun.objects.select_related("flow", "flow__tenant", "version").get(pk=run_id)
     if NotificationAttempt.objects.filter(run=run, event=event).exists():

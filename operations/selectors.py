@@ -84,7 +84,7 @@ def node_run_list(*, ctx: TenantContext) -> QuerySet[NodeRun]:
 def run_critical_path(*, run: FlowRun, node_runs) -> list[dict]:
     """The chain of nodes that determined a finished run's duration (empty while it runs)."""
     from operations.engine.core import critical_path
-    from operations.services.plan import plan_of_run
+    from operations.plan import plan_of_run
 
     from .choices import RUN_TERMINAL
 

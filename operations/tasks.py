@@ -9,9 +9,8 @@ not retried that way: a retry could send an e-mail twice.
 from celery import shared_task
 from django.db import close_old_connections
 
-from operations import services
+from operations import dispatch, services
 from operations.reconnect import reconnecting
-from operations.services import dispatch
 
 # Seconds kept in hand below the soft time limit when a task goes on with another node.
 SOFT_LIMIT_MARGIN = 20

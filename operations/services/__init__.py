@@ -7,9 +7,12 @@
 - decisions: the engine's decision (operations.engine) applied under the run's lock;
 - locking: the row locks, always taken in one order;
 - store: the few SQL statements on the path of every node;
-- dispatch: sending node and run tasks to the broker, by name;
-- plan, logs, monitor, watchdog: a run's parsed plan, logs and events, the per-worker
-  watcher of running nodes, the periodic sweep.
+- logs, monitor, watchdog: logs and events, the per-worker watcher of running nodes, the
+  periodic sweep.
+
+Beside them in operations: engine/ (the pure decision core every decision comes from),
+plan.py (a run's parsed plan, cached per process) and dispatch.py (sending tasks by name),
+which alerts and the selectors use too.
 """
 
 from .control import (

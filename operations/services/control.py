@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.errors import ConflictError
+from operations import dispatch
 from operations.choices import (
     RUN_ACTIVE,
     RUN_TERMINAL,
@@ -31,7 +32,6 @@ from operations.engine.core import (
 )
 from operations.models import FlowRun, NodeRun, RunEvent
 
-from . import dispatch
 from .creation import check_runnable, run_create
 from .decisions import decide_full, run_plan
 from .locking import lock_node_run, lock_run

@@ -17,6 +17,7 @@ from django.utils import timezone
 from config.db import insert_rows
 from flows import hooks
 from flows.models import FlowVersion, TaskFlow
+from operations import dispatch
 from operations.choices import (
     RUN_ACTIVE,
     EventKind,
@@ -27,11 +28,11 @@ from operations.choices import (
 )
 from operations.engine.core import NOT_STARTED
 from operations.models import FlowRun, NodeRun
+from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
-from . import decisions, dispatch
+from . import decisions
 from .locking import lock_flow, lock_flows_to_fire, lock_run
 from .logs import event, event_row
-from .plan import Plan, SnapshotError, parse_snapshot, seed_plan
 
 MAX_PARALLELISM = 32
 ORDERS = ("asc", "desc")
@@ -334,8 +335,6 @@ def runs_create_scheduled(*, items: list[tuple[int, datetime]]) -> dict:
     transaction; its nodes are sent when that commits.
     """
     from flows.choices import FlowStatus
-
-    from .plan import plans_for_versions
 
     if not items:
         return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from operations import dispatch
 from operations.choices import RUN_ACTIVE, RUN_TERMINAL, EventKind, RunStatus
 from operations.engine import core
 from operations.engine.core import (
@@ -25,11 +26,11 @@ from operations.engine.core import (
     Decision,
 )
 from operations.models import FlowRun, NodeRun
+from operations.plan import Plan, plan_for
 
-from . import dispatch, store
+from . import store
 from .locking import lock_run
 from .logs import event
-from .plan import Plan, plan_for
 
 PARALLEL_POLICIES = ("parallel_same_node", "parallel_downstream")
 

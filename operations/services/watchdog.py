@@ -7,12 +7,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from operations import conf
+from operations import conf, dispatch
 from operations.choices import RUN_ACTIVE, EventKind, RunStatus
 from operations.engine.core import QUEUED, RUNNING, WAITING
 from operations.models import FlowRun, NodeRun
 
-from . import dispatch
 from .decisions import run_evaluate, run_plan
 from .lifecycle import LOST_PREFIX, node_lost
 from .locking import lock_node_run

@@ -93,7 +93,7 @@ def _browser_worker_pool(django_db_setup):
 @pytest.fixture
 def celery_workers(_browser_worker_pool, transactional_db):
     """A running worker pool on this test's (committed) data; its queue is empty at start."""
-    from operations.services import plan
+    from operations import plan
 
     plan.clear_cache()
     if not _browser_worker_pool.alive():

@@ -106,7 +106,7 @@ def _worker_pool(django_db_setup, django_db_blocker):
 @pytest.fixture
 def celery_workers(_worker_pool, transactional_db):
     """A running worker pool on this test's (committed) data; its queue is empty at start."""
-    from operations.services import plan
+    from operations import plan
 
     plan.clear_cache()
     if not _worker_pool.alive():

@@ -6,7 +6,8 @@ from collections import deque
 
 import pytest
 
-from operations.services import creation, decisions, dispatch, lifecycle
+from operations import dispatch
+from operations.services import creation, decisions, lifecycle
 from tests.integration.httpserver import http_server  # noqa: F401 - fixture
 from tests.integration.workers import _worker_pool, celery_workers  # noqa: F401 - fixtures
 from tests.operations import helpers  # noqa: F401 - registers the scripted node type

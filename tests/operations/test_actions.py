@@ -353,7 +353,8 @@ def test_who_may_not_act(
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks")
 def test_operators_restoring_at_once_restore_the_run_once(failing_flow, member_user, monkeypatch):
     from accounts.errors import ConflictError
-    from operations.services import dispatch, run_stop
+    from operations import dispatch
+    from operations.services import run_stop
     from tests.operations.test_concurrency import fire_together
 
     monkeypatch.setattr(dispatch, "publisher", lambda items: None)

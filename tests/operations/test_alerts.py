@@ -48,8 +48,7 @@ class Receiver:
 @pytest.fixture
 def eager(monkeypatch):
     """Run the alert tasks in-process (the mail and webhook are what is asserted)."""
-    from operations import tasks
-    from operations.services import dispatch
+    from operations import dispatch, tasks
 
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True

@@ -13,8 +13,9 @@ import pytest
 from django.db import connection, connections
 
 from flows.services import flow_publish
+from operations import dispatch
 from operations.models import FlowRun, NodeRun
-from operations.services import dispatch, run_create_scheduled, run_start
+from operations.services import run_create_scheduled, run_start
 from tests.factories import chain_flow
 
 pytestmark = [

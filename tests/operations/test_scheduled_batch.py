@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 
 from config.db import insert_rows
 from flows import services as flow_services
-from operations import tasks
+from operations import dispatch, tasks
 from operations.models import FlowRun, NodeRun, RunEvent
-from operations.services import dispatch, run_start, runs_create_scheduled
+from operations.services import run_start, runs_create_scheduled
 from tests.factories import build_flow
 
 pytestmark = pytest.mark.django_db

@@ -327,7 +327,7 @@ def test_concurrent_fires_of_one_fire_time_create_one_run(make_flow, member_user
 def test_a_new_worker_process_parses_the_plans_of_firing_schedules_before_its_first_task(
     make_flow, member_user, django_assert_num_queries
 ):
-    from operations.services import plan
+    from operations import plan
 
     firing = [make_flow(f"warm-{i}", publish=True) for i in range(3)]
     for flow in firing:

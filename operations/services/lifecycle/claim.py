@@ -12,11 +12,11 @@ from django.utils import timezone
 from operations.choices import EventKind, RunMode, RunStatus
 from operations.engine.core import RUNNING
 from operations.models import FlowRun, NodeRun
+from operations.plan import Plan, plan_for
 
 from .. import store
 from ..logs import event, log_line
 from ..monitor import Tracked
-from ..plan import Plan, plan_for
 from .execute import render_node_config
 from .retry import LOST_PREFIX, node_lost
 

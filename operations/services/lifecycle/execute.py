@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from operations.choices import RunMode, RunStatus
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
+from operations.plan import Plan
 
 from ..logs import log_line
 from ..monitor import Tracked, monitor
-from ..plan import Plan
 
 logger = logging.getLogger("tributary.engine")
 

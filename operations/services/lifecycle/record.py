@@ -14,14 +14,15 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from operations import conf
+from operations import conf, dispatch
 from operations.choices import RUN_TERMINAL, RunStatus
 from operations.engine.core import RUNNING, SUCCEEDED
 from operations.engine.incremental import advance
 from operations.models import LOG_LIMIT, FlowRun
+from operations.plan import Plan
 from operations.reconnect import reconnecting
 
-from .. import dispatch, store
+from .. import store
 from ..decisions import (
     PARALLEL_POLICIES,
     StateLoader,
@@ -34,7 +35,6 @@ from ..decisions import (
 )
 from ..locking import lock_node_run, lock_run
 from ..logs import append_log, bounded, log_line
-from ..plan import Plan
 from .claim import Claim, claimed, node_claim, worker_name
 from .execute import Deferred, Failure, Success
 from .retry import node_defer, node_failed

@@ -7,16 +7,15 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from operations import conf
+from operations import conf, dispatch
 from operations.choices import EventKind, RunStatus
 from operations.engine.core import FAILED, PENDING, QUEUED, RUNNING
 from operations.models import FlowRun, NodeRun
+from operations.plan import Plan
 
-from .. import dispatch
 from ..decisions import decide_full, run_plan
 from ..locking import lock_node_run, lock_run
 from ..logs import bounded, event, log_line
-from ..plan import Plan
 from .execute import Deferred, Failure
 
 LOST_PREFIX = "worker lost"
