@@ -292,10 +292,14 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 
 # Outbound network policy of data sources and http nodes (flows/datasources/netpolicy.py): comma-separated
 # hosts ("db.example.com", ".example.com" for a domain) or CIDR networks. Loopback, private and
-# link-local addresses are refused unless allowed; deny wins over allow; the platform's own
-# database, broker and cache endpoints are refused whatever the lists say.
+# link-local addresses are refused unless allowed; deny wins over allow.
 OUTBOUND_ALLOW = env_list("OUTBOUND_ALLOW")
 OUTBOUND_DENY = env_list("OUTBOUND_DENY")
+# The platform's own servers (its database server with every database on it, the broker,
+# result backend and cache) are refused whatever OUTBOUND_ALLOW says. Name a server here as
+# "host:port" (e.g. "127.0.0.1:5432") to let data sources reach its other databases anyway;
+# the platform's own database stays refused.
+OUTBOUND_ALLOW_PLATFORM_SERVERS = env_list("OUTBOUND_ALLOW_PLATFORM_SERVERS")
 # Directories SQLite data sources may live in; a tenant can never open files elsewhere on
 # the workers. Default: var/sqlite-datasources (the demo warehouse lives there).
 SQLITE_DATASOURCE_DIRS = env_list("SQLITE_DATASOURCE_DIRS") or [str(VAR_DIR / "sqlite-datasources")]

@@ -2,11 +2,13 @@
 
 Every address a host resolves to (getaddrinfo) is checked, in this order:
 
-1. the platform's own endpoints are refused whatever the lists say: its database
-   (``DATABASES`` / ``DATABASE_URL``) when the target has the same host:port AND the same
-   database name — a data source may use another database of the same server, as CI does
-   with PostgreSQL on 127.0.0.1:5432 — and the Celery broker, result backend and cache when
-   the target has the same host:port (any database number);
+1. the platform's own servers are refused whatever the lists say, by host:port (names
+   resolved to addresses; a server on loopback or on every interface answers on any
+   local address): its database server (``DATABASES`` / ``DATABASE_URL``), every database
+   on it (a superuser of that server reads files and runs programs on it), and the Celery
+   broker, result backend and cache (any database number). Only a server the operator
+   names as ``host:port`` in ``OUTBOUND_ALLOW_PLATFORM_SERVERS`` may be reached, and even
+   then never the platform's own database (same server and database name);
 2. ``OUTBOUND_DENY`` (hosts, ``.domain`` suffixes, CIDR networks) is refused;
 3. ``OUTBOUND_ALLOW`` is allowed;
 4. loopback, private, link-local, shared, multicast, reserved and unspecified addresses are
@@ -62,7 +64,8 @@ class Endpoint:
     label: str
     host: str
     port: int | None
-    # For databases: the names that make a target "the same database" (casefolded).
+    # For database servers: the platform's own database names (casefolded), refused even
+    # on a server the operator opted in.
     databases: frozenset[str] | None = None
 
 
@@ -73,6 +76,8 @@ class Policy:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     protected: tuple[Endpoint, ...] = ()
+    # "host:port" of platform servers the operator lets data sources reach (opt-in).
+    platform_servers: tuple[str, ...] = ()
     _allow_nets: tuple[IPNetwork, ...] = field(default=(), repr=False)
     _allow_hosts: tuple[str, ...] = field(default=(), repr=False)
     _deny_nets: tuple[IPNetwork, ...] = field(default=(), repr=False)
@@ -94,9 +99,18 @@ class Policy:
         host_allowed = _host_listed(name, self._allow_hosts)
         for ip in addresses:
             for endpoint in self.protected:
-                if _same_endpoint(ip, port, database, endpoint):
+                if not _same_endpoint(ip, port, endpoint):
+                    continue
+                if _owns_database(endpoint, database):
                     raise NetworkPolicyError(
-                        f"{host}:{port} is {endpoint.label}; data sources and http nodes may never reach it."
+                        f"{host}:{port}/{database} is the platform's own database; data "
+                        "sources and http nodes may never reach it."
+                    )
+                if not self._opted_in(endpoint):
+                    raise NetworkPolicyError(
+                        f"{host}:{port} is {endpoint.label}; data sources and http nodes may "
+                        "not reach it unless the operator names it in "
+                        "OUTBOUND_ALLOW_PLATFORM_SERVERS."
                     )
             if any(ip in net for net in self._deny_nets):
                 raise NetworkPolicyError(
@@ -110,6 +124,16 @@ class Policy:
                     "operator allows it (OUTBOUND_ALLOW)."
                 )
         return [str(ip) for ip in addresses]
+
+    def _opted_in(self, endpoint: Endpoint) -> bool:
+        """The operator named this very server (same port, an address in common) in the opt-in."""
+        for entry in self.platform_servers:
+            parsed = _server_entry(entry)
+            if parsed is None or parsed[1] != endpoint.port:
+                continue
+            if _same_server(parsed[0], endpoint.host):
+                return True
+        return False
 
 
 def normalize_host(host: str) -> str:
@@ -167,6 +191,7 @@ def current_policy() -> Policy:
     return _policy_for(
         tuple(getattr(settings, "OUTBOUND_ALLOW", ()) or ()),
         tuple(getattr(settings, "OUTBOUND_DENY", ()) or ()),
+        tuple(getattr(settings, "OUTBOUND_ALLOW_PLATFORM_SERVERS", ()) or ()),
         _protected_key(),
     )
 
@@ -234,7 +259,7 @@ def platform_endpoints() -> list[Endpoint]:
             names.add(f"test_{conf['NAME']}")
         endpoints.append(
             Endpoint(
-                label="the platform's own database",
+                label="the platform's database server",
                 host=conf.get("HOST") or "localhost",
                 port=int(conf.get("PORT") or DEFAULT_PORTS[kind]),
                 databases=frozenset(str(n).casefold() for n in names if n),
@@ -304,8 +329,12 @@ def _protected_key() -> tuple:
 
 
 @lru_cache(maxsize=16)
-def _policy_for(allow: tuple[str, ...], deny: tuple[str, ...], _key: tuple) -> Policy:
-    return Policy(allow=allow, deny=deny, protected=tuple(platform_endpoints()))
+def _policy_for(
+    allow: tuple[str, ...], deny: tuple[str, ...], servers: tuple[str, ...], _key: tuple
+) -> Policy:
+    return Policy(
+        allow=allow, deny=deny, protected=tuple(platform_endpoints()), platform_servers=servers
+    )
 
 
 def _platform_sqlite_files() -> list[Path]:
@@ -387,25 +416,45 @@ def _endpoint_addresses(host: str) -> frozenset[IPAddress]:
         return frozenset()
 
 
-def _same_endpoint(
-    ip: IPAddress, port: int | None, database: str | None, endpoint: Endpoint
-) -> bool:
+def _same_endpoint(ip: IPAddress, port: int | None, endpoint: Endpoint) -> bool:
+    """`ip:port` reaches the endpoint's server (whatever database or number is asked for)."""
     if endpoint.port is not None and port is not None and endpoint.port != port:
         return False
-    # Only a database connection may use another database of the platform's server;
-    # anything else (an http call, say) is refused on host:port alone.
-    if (
-        endpoint.databases is not None
-        and database is not None
-        and database.casefold() not in endpoint.databases
-    ):
-        return False
+    return _same_address(ip, _endpoint_addresses(endpoint.host))
+
+
+def _same_address(ip: IPAddress, theirs: frozenset[IPAddress]) -> bool:
     ip = _unmap(ip)
-    theirs = _endpoint_addresses(endpoint.host)
     if ip in theirs:
         return True
     # A server bound to loopback or to every interface answers on any local address.
     return _is_local(ip) and any(_is_local(other) for other in theirs)
+
+
+def _same_server(host: str, other: str) -> bool:
+    """Two host names (or addresses) that reach the same machine."""
+    mine = _endpoint_addresses(host)
+    return any(_same_address(ip, mine) for ip in _endpoint_addresses(other))
+
+
+def _owns_database(endpoint: Endpoint, database: str | None) -> bool:
+    return (
+        endpoint.databases is not None
+        and database is not None
+        and database.casefold() in endpoint.databases
+    )
+
+
+def _server_entry(entry: str) -> tuple[str, int] | None:
+    """("host", port) of an OUTBOUND_ALLOW_PLATFORM_SERVERS entry ("host:port", "[::1]:5432")."""
+    try:
+        parts = urlsplit(f"//{str(entry).strip()}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.hostname, port
 
 
 def _gai_reason(exc: BaseException) -> str:

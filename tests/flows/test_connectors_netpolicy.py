@@ -8,7 +8,9 @@ from flows.datasources import connectors, netpolicy
 from flows.datasources.netpolicy import Endpoint, NetworkPolicyError, Policy
 from tests.factories import DataSourceFactory
 
-PLATFORM_DB = Endpoint("the platform's own database", "127.0.0.1", 5432, frozenset({"tributary"}))
+PLATFORM_DB = Endpoint(
+    "the platform's database server", "127.0.0.1", 5432, frozenset({"tributary"})
+)
 BROKER = Endpoint("the platform's message broker", "127.0.0.1", 6379)
 
 
@@ -59,17 +61,37 @@ def test_deny_list_wins_over_allow_and_public():
     assert policy.check("10.8.1.1", 80) == ["10.8.1.1"]
 
 
-def test_platform_database_is_refused_even_when_allowed_but_other_databases_are_not():
+def test_platform_database_server_is_refused_for_every_database_even_when_allowed():
     policy = Policy(allow=("127.0.0.0/8", "::1", "localhost"), protected=(PLATFORM_DB,))
-    for host in ("127.0.0.1", "localhost", "0.0.0.0"):
+    for host in ("127.0.0.1", "localhost", "0.0.0.0", "::1"):
         with pytest.raises(NetworkPolicyError, match="platform's own database"):
             policy.check(host, 5432, database="tributary")
-    # Same server, another database (as CI's PostgreSQL data sources): allowed.
-    assert policy.check("127.0.0.1", 5432, database="warehouse") == ["127.0.0.1"]
+        # Another database of the same server is refused too: it would connect as that
+        # server's users (pg_read_file, COPY ... TO PROGRAM).
+        with pytest.raises(NetworkPolicyError, match="OUTBOUND_ALLOW_PLATFORM_SERVERS"):
+            policy.check(host, 5432, database="warehouse")
     # Not a database connection (an http node): host:port alone is refused.
-    with pytest.raises(NetworkPolicyError, match="platform's own database"):
+    with pytest.raises(NetworkPolicyError, match="OUTBOUND_ALLOW_PLATFORM_SERVERS"):
         policy.check("127.0.0.1", 5432)
     assert policy.check("127.0.0.1", 5433, database="tributary") == ["127.0.0.1"]
+
+
+def test_an_opted_in_server_reaches_other_databases_but_never_the_platform_database():
+    # The operator names the server by another name than the platform uses: resolved.
+    policy = Policy(
+        allow=("127.0.0.0/8", "::1"), protected=(PLATFORM_DB,), platform_servers=("localhost:5432",)
+    )
+    assert policy.check("127.0.0.1", 5432, database="warehouse") == ["127.0.0.1"]
+    assert policy.check("::1", 5432, database="warehouse") == ["::1"]
+    with pytest.raises(NetworkPolicyError, match="platform's own database"):
+        policy.check("localhost", 5432, database="TRIBUTARY")
+
+
+@pytest.mark.parametrize("entry", ["127.0.0.1:5433", "93.184.216.34:5432", "127.0.0.1", "junk"])
+def test_the_opt_in_must_name_that_exact_server(entry):
+    policy = Policy(allow=("127.0.0.0/8",), protected=(PLATFORM_DB,), platform_servers=(entry,))
+    with pytest.raises(NetworkPolicyError, match="platform's database server"):
+        policy.check("127.0.0.1", 5432, database="warehouse")
 
 
 def test_broker_is_refused_on_host_and_port_whatever_the_database():
@@ -165,3 +187,49 @@ def test_sqlite_paths_must_be_absolute_and_may_be_confined(tmp_path):
         (tmp_path / "ok" / "link.db").symlink_to(tmp_path / "elsewhere.db")
         with pytest.raises(NetworkPolicyError, match="SQLITE_DATASOURCE_DIRS"):
             netpolicy.check_sqlite_path(str(tmp_path / "ok" / "link.db"))
+
+
+def _platform_server():
+    live = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("the platform's database is not a PostgreSQL server here")
+    return live["HOST"] or "localhost", int(live["PORT"] or 5432)
+
+
+@pytest.mark.django_db
+def test_without_the_opt_in_no_database_of_the_platform_server_is_reachable(
+    api, tenant, admin_user, pg_server
+):
+    """Another database name on the platform's PostgreSQL: refused by API, test action and connect."""
+    host, port = _platform_server()
+    ds = pg_server.datasource(tenant)  # the suite's scratch database, not the platform's
+    with connectors.connect(ds, timeout=5) as conn:  # the test settings opt this server in
+        assert conn.run("SELECT 1").rows == [(1,)]
+    body = {
+        "name": "scratch",
+        "engine": "postgresql",
+        "host": host,
+        "port": port,
+        "database": pg_server.database,
+        "username": pg_server.username,
+    }
+    with override_settings(OUTBOUND_ALLOW_PLATFORM_SERVERS=[]):
+        with pytest.raises(connectors.ConnectorError, match="platform's database server"):
+            connectors.connect(ds, timeout=5)
+        client = api(admin_user, tenant)
+        created = client.post("/api/v1/datasources/", body, format="json")
+        assert created.status_code == 400
+        assert "platform's database server" in created.json()["host"][0]
+        tested = client.post(f"/api/v1/datasources/{ds.pk}/test/")
+        assert tested.json()["ok"] is False
+        assert "platform's database server" in tested.json()["error"]
+        # The superuser's own maintenance database, by name: refused the same way.
+        with pytest.raises(NetworkPolicyError, match="platform's database server"):
+            netpolicy.check("localhost", port, database="postgres")
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/5")
+def test_opting_in_the_database_server_does_not_open_the_broker():
+    assert netpolicy.current_policy().platform_servers  # the test settings opt servers in
+    with pytest.raises(NetworkPolicyError, match="message broker"):
+        netpolicy.check("127.0.0.1", 6379, database="0")
