@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from django.conf import settings
 from django.db import transaction
 
 from accounts.choices import Role
 from accounts.selectors import TenantContext
 
+from .datasources import netpolicy
 from .datasources import services as datasources
 from .models import DataSource, TaskFlow
 from .services import flow_create, flow_publish, flow_stakeholders_set, graph_replace
@@ -107,17 +111,27 @@ EDGES = [
 
 
 def _datasource(ctx: TenantContext, name: str, filename: str) -> DataSource:
+    """The demo's SQLite data source, in the tenant's own folder (moved there if older)."""
+    path = netpolicy.tenant_sqlite_dirs(ctx.tenant.slug, create=True)[0] / filename
     existing = DataSource.objects.filter(tenant=ctx.tenant, name=name).first()
-    if existing:
-        return existing
-    folder = settings.SQLITE_DATASOURCE_DIRS[0]
-    return datasources.data_source_create(
-        ctx=ctx,
-        name=name,
-        engine="sqlite",
-        database=f"{folder}/{filename}",
-        options={"create": True},
-    )
+    if existing is None:
+        return datasources.data_source_create(
+            ctx=ctx, name=name, engine="sqlite", database=str(path), options={"create": True}
+        )
+    if existing.engine == "sqlite" and _in_an_allowed_dir(existing.database, filename):
+        # Loaded before every tenant had its own folder: move the files in, then repoint.
+        old = Path(existing.database)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            src, dst = Path(f"{old}{suffix}"), Path(f"{path}{suffix}")
+            if src.exists() and not dst.exists():
+                shutil.move(src, dst)
+        return datasources.data_source_update(ctx=ctx, datasource=existing, database=str(path))
+    return existing
+
+
+def _in_an_allowed_dir(database: str, filename: str) -> bool:
+    """`database` is the demo's file directly in one of SQLITE_DATASOURCE_DIRS (the old layout)."""
+    return any(Path(database) == Path(root) / filename for root in settings.SQLITE_DATASOURCE_DIRS)
 
 
 def _bind(config: dict, ids: dict[str, int]) -> dict:
@@ -129,19 +143,16 @@ def _bind(config: dict, ids: dict[str, int]) -> dict:
 
 def load(*, tenant, users, stdout) -> None:
     """Create the demo data sources and the published sample flow, once."""
-    import os
-
-    os.makedirs(settings.SQLITE_DATASOURCE_DIRS[0], exist_ok=True)
     admin = users[Role.ADMIN]
     ctx = TenantContext(tenant=tenant, user=admin, role=Role.ADMIN)
-    if TaskFlow.objects.filter(tenant=tenant, name=FLOW_NAME).exists():
-        stdout.write(f"Sample flow '{FLOW_NAME}' already there.")
-        return
     with transaction.atomic():
         ids = {
             "warehouse": _datasource(ctx, "demo-warehouse", "demo_warehouse.sqlite3").pk,
             "mart": _datasource(ctx, "demo-mart", "demo_mart.sqlite3").pk,
         }
+        if TaskFlow.objects.filter(tenant=tenant, name=FLOW_NAME).exists():
+            stdout.write(f"Sample flow '{FLOW_NAME}' already there.")
+            return
         flow = flow_create(
             tenant=tenant,
             user=admin,

@@ -1,5 +1,9 @@
 """Shared fixtures: tenants, users with roles, and API clients acting as them."""
 
+import shutil
+import uuid
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -67,3 +71,20 @@ def api():
         return client
 
     return make
+
+
+def tenant_sqlite_folder(tenant) -> Path:
+    """A fresh folder inside the tenant's own SQLite folder (the first allowed directory)."""
+    from django.conf import settings
+
+    path = Path(settings.SQLITE_DATASOURCE_DIRS[0]) / tenant.slug / uuid.uuid4().hex[:12]
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def sqlite_dir(tenant):
+    """Where the test tenant's SQLite data source files go (as tmp_path is for other files)."""
+    path = tenant_sqlite_folder(tenant)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

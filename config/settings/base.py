@@ -300,8 +300,9 @@ OUTBOUND_DENY = env_list("OUTBOUND_DENY")
 # "host:port" (e.g. "127.0.0.1:5432") to let data sources reach its other databases anyway;
 # the platform's own database stays refused.
 OUTBOUND_ALLOW_PLATFORM_SERVERS = env_list("OUTBOUND_ALLOW_PLATFORM_SERVERS")
-# Directories SQLite data sources may live in; a tenant can never open files elsewhere on
-# the workers. Default: var/sqlite-datasources (the demo warehouse lives there).
+# Directories SQLite data sources may live in: each tenant gets its own folder
+# <dir>/<tenant slug>/ in each, and can never open files elsewhere on the workers.
+# Default: var/sqlite-datasources (the demo warehouse lives in its demo/ folder).
 SQLITE_DATASOURCE_DIRS = env_list("SQLITE_DATASOURCE_DIRS") or [str(VAR_DIR / "sqlite-datasources")]
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -28,7 +28,14 @@ OUTBOUND_ALLOW_PLATFORM_SERVERS = [
     _server(os.environ.get("TEST_POSTGRES_URL") or "postgres://127.0.0.1:5432/"),
     _server(os.environ.get("TEST_MYSQL_URL") or "mysql://127.0.0.1:3306/"),
 ]
-# Test data sources are SQLite files in pytest's temporary folders.
-import tempfile  # noqa: E402
+# Test data sources are SQLite files in a folder of this test session (tenant folders are
+# made inside it). The worker processes a test starts inherit the variable, so they allow
+# the same folder; concurrent sessions on one machine never share tenant folders.
+if not os.environ.get("TRIBUTARY_TEST_SQLITE_DIR"):
+    import atexit
+    import shutil
+    import tempfile
 
-SQLITE_DATASOURCE_DIRS = [*SQLITE_DATASOURCE_DIRS, tempfile.gettempdir()]  # noqa: F405
+    os.environ["TRIBUTARY_TEST_SQLITE_DIR"] = tempfile.mkdtemp(prefix="tributary-sqlite-")
+    atexit.register(shutil.rmtree, os.environ["TRIBUTARY_TEST_SQLITE_DIR"], ignore_errors=True)
+SQLITE_DATASOURCE_DIRS = [os.environ["TRIBUTARY_TEST_SQLITE_DIR"]]

@@ -17,12 +17,16 @@ Every address a host resolves to (getaddrinfo) is checked, in this order:
 
 Callers connect to one of the addresses returned by the check (never resolve again), so a
 DNS answer that changes between check and connect cannot redirect them.
+
+SQLite data sources are files in the tenant's own folder, ``<dir>/<tenant slug>/`` under
+each of ``SQLITE_DATASOURCE_DIRS``; any other path is refused with one message.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -184,6 +188,8 @@ def is_internal(ip: IPAddress) -> bool:
 
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# A tenant slug as a folder name: never a path separator, "." or "..".
+_SLUG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 
 
 def current_policy() -> Policy:
@@ -216,26 +222,52 @@ def check_url(url: str) -> tuple[str, int, list[str]]:
     return parts.hostname, port, check(parts.hostname, port)
 
 
-def check_sqlite_path(path: str) -> Path:
-    """A SQLite data source file: absolute, inside SQLITE_DATASOURCE_DIRS if set, never the platform's."""
-    if not path or "\x00" in path:
-        raise NetworkPolicyError("A database file path is required.")
-    if path.startswith("file:") or path == ":memory:" or not os.path.isabs(path):
-        raise NetworkPolicyError("Give the SQLite database as an absolute file path.")
+def tenant_sqlite_dirs(tenant_slug: str, *, create: bool = False) -> list[Path]:
+    """The tenant's own SQLite folders, ``<dir>/<tenant slug>/`` under each SQLITE_DATASOURCE_DIRS.
+
+    With `create`, the folders that do not exist yet are made (an allowed directory that
+    cannot be written is skipped: the check below still refuses everything outside).
+    """
+    if not isinstance(tenant_slug, str) or not _SLUG_RE.fullmatch(tenant_slug):
+        return []
+    folders = []
+    for root in getattr(settings, "SQLITE_DATASOURCE_DIRS", ()) or ():
+        folder = Path(os.path.realpath(os.path.join(str(root), tenant_slug)))
+        if create:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass
+        folders.append(folder)
+    return folders
+
+
+def check_sqlite_path(path: str, *, tenant_slug: str) -> Path:
+    """A SQLite data source file: absolute, inside one of the tenant's own folders, never the platform's.
+
+    Every refusal says the same thing, whether the file exists or not, so a path tells a
+    tenant nothing about files outside its folders.
+    """
+    folders = tenant_sqlite_dirs(tenant_slug)
+    shown = ", ".join(f"{f}{os.sep}" for f in folders) or "none (SQLITE_DATASOURCE_DIRS is empty)"
+    refused = NetworkPolicyError(
+        "A SQLite data source must be the absolute path of a file in this tenant's "
+        f"folder: {shown}."
+    )
+    if (
+        not isinstance(path, str)
+        or not path
+        or "\x00" in path
+        or path.startswith("file:")
+        or not os.path.isabs(path)
+    ):
+        raise refused
     real = Path(os.path.realpath(path))
+    if not any(folder in real.parents for folder in folders):
+        raise refused
     for own in _platform_sqlite_files():
         if real == own or str(real).startswith(str(own) + "-"):
-            raise NetworkPolicyError(
-                "This file is the platform's own database; it cannot be a data source."
-            )
-    roots = [
-        Path(os.path.realpath(d)) for d in getattr(settings, "SQLITE_DATASOURCE_DIRS", ()) or ()
-    ]
-    if roots and not any(real == root or root in real.parents for root in roots):
-        raise NetworkPolicyError(
-            "SQLite data sources must live in one of the directories the operator allows "
-            "(SQLITE_DATASOURCE_DIRS)."
-        )
+            raise refused
     return real
 
 

@@ -38,6 +38,7 @@ def data_source_create(
         _check_password(password)
         ds.password = password
     validate_data_source(ds)
+    _prepare(ds)
     ds._history_user = ctx.user
     ds._change_reason = "created"
     with transaction.atomic():
@@ -57,6 +58,7 @@ def data_source_update(
             _check_password(password)
             ds.password = password
         validate_data_source(ds)
+        _prepare(ds)
         ds._history_user = ctx.user
         ds._change_reason = "changed"
         ds.save()
@@ -127,6 +129,12 @@ def _encrypted_with_newest_key(token: str) -> bool:
     return True
 
 
+def _prepare(ds: DataSource) -> None:
+    """Make the tenant's SQLite folders, so an operator can put files there for it."""
+    if ds.engine == Engine.SQLITE:
+        netpolicy.tenant_sqlite_dirs(ds.tenant.slug, create=True)
+
+
 def _require_manager(ctx: TenantContext) -> None:
     if not can_manage(ctx):
         raise PermissionDenied("Only tenant admins and DBAs can manage data sources.")
@@ -185,7 +193,7 @@ def validate_data_source(ds: DataSource) -> None:
                 errors[name] = [f"SQLite data sources have no {name}; leave it empty."]
         if ds.database and "database" not in errors:
             try:
-                netpolicy.check_sqlite_path(ds.database)
+                netpolicy.check_sqlite_path(ds.database, tenant_slug=ds.tenant.slug)
             except netpolicy.NetworkPolicyError as exc:
                 errors["database"] = [str(exc)]
     problems = connectors.validate_options(ds.engine, ds.options)

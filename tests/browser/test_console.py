@@ -26,13 +26,13 @@ def owner(tenant):
 
 
 @pytest.fixture
-def warehouse(tenant, tmp_path):
+def warehouse(tenant, sqlite_dir):
     """A SQLite data source in the test's own folder."""
     return DataSource.objects.create(
         tenant=tenant,
         name="warehouse",
         engine="sqlite",
-        database=str(tmp_path / "warehouse.sqlite3"),
+        database=str(sqlite_dir / "warehouse.sqlite3"),
         options={"create": True},
     )
 

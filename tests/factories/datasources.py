@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import factory
 import pytest
+from django.conf import settings
 
 from flows.models import DataSource
 
@@ -24,7 +25,7 @@ MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 
 
 class DataSourceFactory(factory.django.DjangoModelFactory):
-    """A SQLite data source by default (pass database=<absolute path>)."""
+    """A SQLite data source in its tenant's folder by default (or pass database=<absolute path>)."""
 
     class Meta:
         model = DataSource
@@ -32,7 +33,14 @@ class DataSourceFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     name = factory.Sequence(lambda n: f"source {n}")
     engine = "sqlite"
-    database = factory.LazyFunction(lambda: f"/tmp/tributary-test-{uuid.uuid4().hex}.sqlite3")
+    # A file in the tenant's own SQLite folder (SQLITE_DATASOURCE_DIRS/<slug>/).
+    database = factory.LazyAttribute(
+        lambda o: os.path.join(
+            settings.SQLITE_DATASOURCE_DIRS[0],
+            o.tenant.slug,
+            f"tributary-test-{uuid.uuid4().hex}.sqlite3",
+        )
+    )
     options = factory.LazyFunction(lambda: {"create": True})
 
 

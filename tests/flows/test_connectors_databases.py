@@ -140,14 +140,14 @@ def test_errors_are_scrubbed_of_the_password_in_any_quoting(tenant):
 # --- SQLite ------------------------------------------------------------------------------
 
 
-def sqlite_ds(tenant, tmp_path, **options):
+def sqlite_ds(tenant, sqlite_dir, **options):
     return DataSourceFactory(
-        tenant=tenant, database=str(tmp_path / "w.sqlite3"), options={"create": True, **options}
+        tenant=tenant, database=str(sqlite_dir / "w.sqlite3"), options={"create": True, **options}
     )
 
 
-def test_sqlite_timeout_interrupts_a_runaway_query(tenant, tmp_path):
-    ds = sqlite_ds(tenant, tmp_path)
+def test_sqlite_timeout_interrupts_a_runaway_query(tenant, sqlite_dir):
+    ds = sqlite_ds(tenant, sqlite_dir)
     runaway = (
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     )
@@ -158,8 +158,8 @@ def test_sqlite_timeout_interrupts_a_runaway_query(tenant, tmp_path):
     assert time.monotonic() - started < 3
 
 
-def test_sqlite_cancel_from_another_thread(tenant, tmp_path):
-    ds = sqlite_ds(tenant, tmp_path)
+def test_sqlite_cancel_from_another_thread(tenant, sqlite_dir):
+    ds = sqlite_ds(tenant, sqlite_dir)
     conn = connectors.connect(ds, timeout=60)
     running = threading.Event()
     conn.raw.create_function("mark_running", 0, lambda: running.set() or 1)
@@ -184,21 +184,21 @@ def test_sqlite_cancel_from_another_thread(tenant, tmp_path):
     assert isinstance(outcome.get("error"), connectors.StatementCancelled)
 
 
-def test_sqlite_cannot_attach_other_files(tenant, tmp_path):
-    ds = sqlite_ds(tenant, tmp_path)
+def test_sqlite_cannot_attach_other_files(tenant, sqlite_dir):
+    ds = sqlite_ds(tenant, sqlite_dir)
     with connectors.connect(ds, timeout=5) as conn:
         with pytest.raises(connectors.ConnectorError, match="not authorized"):
-            conn.run(f"ATTACH DATABASE '{tmp_path / 'other.db'}' AS other")
+            conn.run(f"ATTACH DATABASE '{sqlite_dir / 'other.db'}' AS other")
 
 
-def test_sqlite_file_must_exist_unless_create_is_set(tenant, tmp_path):
-    ds = DataSourceFactory(tenant=tenant, database=str(tmp_path / "missing.db"), options={})
+def test_sqlite_file_must_exist_unless_create_is_set(tenant, sqlite_dir):
+    ds = DataSourceFactory(tenant=tenant, database=str(sqlite_dir / "missing.db"), options={})
     with pytest.raises(connectors.ConnectorError, match="unable to open"):
         connectors.connect(ds, timeout=5)
-    assert not (tmp_path / "missing.db").exists()
+    assert not (sqlite_dir / "missing.db").exists()
 
 
-def test_unknown_options_are_refused_before_connecting(tenant, tmp_path):
+def test_unknown_options_are_refused_before_connecting(tenant, sqlite_dir):
     ds = DataSourceFactory(
         tenant=tenant,
         engine="mysql",

@@ -172,23 +172,6 @@ def test_check_url_refuses_other_schemes_and_internal_hosts(url, match):
         netpolicy.check_url(url)
 
 
-def test_sqlite_paths_must_be_absolute_and_may_be_confined(tmp_path):
-    with pytest.raises(NetworkPolicyError, match="absolute"):
-        netpolicy.check_sqlite_path("relative.db")
-    with pytest.raises(NetworkPolicyError, match="absolute"):
-        netpolicy.check_sqlite_path("file:/tmp/x.db?mode=rw")
-    inside = tmp_path / "ok" / "w.db"
-    with override_settings(SQLITE_DATASOURCE_DIRS=[str(tmp_path / "ok")]):
-        assert netpolicy.check_sqlite_path(str(inside)) == inside.resolve()
-        with pytest.raises(NetworkPolicyError, match="SQLITE_DATASOURCE_DIRS"):
-            netpolicy.check_sqlite_path(str(tmp_path / "elsewhere.db"))
-        # A symlink out of the allowed directory is resolved first.
-        (tmp_path / "ok").mkdir()
-        (tmp_path / "ok" / "link.db").symlink_to(tmp_path / "elsewhere.db")
-        with pytest.raises(NetworkPolicyError, match="SQLITE_DATASOURCE_DIRS"):
-            netpolicy.check_sqlite_path(str(tmp_path / "ok" / "link.db"))
-
-
 def _platform_server():
     live = connection.settings_dict
     if connection.vendor != "postgresql":

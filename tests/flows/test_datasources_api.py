@@ -18,11 +18,11 @@ def detail(pk, suffix=""):
 
 
 @pytest.fixture
-def body(tmp_path):
+def body(sqlite_dir):
     return {
         "name": "warehouse",
         "engine": "sqlite",
-        "database": str(tmp_path / "warehouse.sqlite3"),
+        "database": str(sqlite_dir / "warehouse.sqlite3"),
         "options": {"create": True},
         "password": SECRET,
     }
@@ -230,9 +230,9 @@ def test_history_lists_changes_without_the_password(api, tenant, admin_user, mem
     assert all("password" not in c["field"] for e in entries for c in e["changes"])
 
 
-def test_connection_test_endpoint(api, tenant, member_user, body, tmp_path):
-    ok = DataSourceFactory(tenant=tenant, database=str(tmp_path / "ok.db"))
-    missing = DataSourceFactory(tenant=tenant, database=str(tmp_path / "missing.db"), options={})
+def test_connection_test_endpoint(api, tenant, member_user, body, sqlite_dir):
+    ok = DataSourceFactory(tenant=tenant, database=str(sqlite_dir / "ok.db"))
+    missing = DataSourceFactory(tenant=tenant, database=str(sqlite_dir / "missing.db"), options={})
     client = api(member_user, tenant)
     assert client.post(detail(ok.pk, "test/")).json() == {"ok": True}
     failed = client.post(detail(missing.pk, "test/")).json()

@@ -84,7 +84,7 @@ def staff_admin(admin_user):
 
 
 def test_admin_creates_with_a_password_that_is_never_shown_again(
-    client, staff_admin, tenant, tmp_path
+    client, staff_admin, tenant, sqlite_dir
 ):
     client.force_login(staff_admin)
     response = client.post(
@@ -93,7 +93,7 @@ def test_admin_creates_with_a_password_that_is_never_shown_again(
             "tenant": tenant.pk,
             "name": "warehouse",
             "engine": "sqlite",
-            "database": str(tmp_path / "w.db"),
+            "database": str(sqlite_dir / "w.db"),
             "options": '{"create": true}',
             "password": SECRET,
         },
@@ -114,7 +114,7 @@ def test_admin_creates_with_a_password_that_is_never_shown_again(
         {
             "name": "dw",
             "engine": "sqlite",
-            "database": str(tmp_path / "w.db"),
+            "database": str(sqlite_dir / "w.db"),
             "options": "{}",
             "password": "",
         },

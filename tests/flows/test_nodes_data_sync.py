@@ -153,8 +153,8 @@ def test_source_errors_name_the_source(tenant, pg_source, my_target):
         )
 
 
-def test_counts_that_differ_fail_the_node_and_roll_back(tenant, tmp_path):
-    path = tmp_path / "w.db"
+def test_counts_that_differ_fail_the_node_and_roll_back(tenant, sqlite_dir):
+    path = sqlite_dir / "w.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(
             "CREATE TABLE src (id int); INSERT INTO src VALUES (1), (2), (3), (4);"
@@ -169,8 +169,8 @@ def test_counts_that_differ_fail_the_node_and_roll_back(tenant, tmp_path):
         assert conn.execute("SELECT count(*) FROM dst").fetchone() == (0,)
 
 
-def test_sqlite_to_postgresql_with_a_schema_qualified_table(tenant, tmp_path, pg_server):
-    path = tmp_path / "src.db"
+def test_sqlite_to_postgresql_with_a_schema_qualified_table(tenant, sqlite_dir, pg_server):
+    path = sqlite_dir / "src.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(
             'CREATE TABLE src (id integer, label text, "odd name%" text);'
@@ -192,7 +192,7 @@ def test_sqlite_to_postgresql_with_a_schema_qualified_table(tenant, tmp_path, pg
         ).fetchall() == [(1, "one", "x"), (2, None, "y")]
 
 
-def test_invalid_table_names_are_refused_at_run_time(tenant, tmp_path):
-    ds = DataSourceFactory(tenant=tenant, database=str(tmp_path / "w.db"))
+def test_invalid_table_names_are_refused_at_run_time(tenant, sqlite_dir):
+    ds = DataSourceFactory(tenant=tenant, database=str(sqlite_dir / "w.db"))
     with pytest.raises(NodeFailed, match="not a valid table name"):
         sync(tenant, source=ds.pk, query="SELECT 1", target=ds.pk, table="t; DROP TABLE x")

@@ -16,10 +16,10 @@ SECRET = "Pw-Never-Shown-51c2e"
 
 
 @pytest.fixture(params=["postgresql", "mysql", "sqlite"])
-def source(request, tenant, tmp_path):
+def source(request, tenant, sqlite_dir):
     """A data source of each engine (scratch database or SQLite file)."""
     if request.param == "sqlite":
-        return DataSourceFactory(tenant=tenant, database=str(tmp_path / "w.sqlite3"))
+        return DataSourceFactory(tenant=tenant, database=str(sqlite_dir / "w.sqlite3"))
     server = request.getfixturevalue(
         "pg_server" if request.param == "postgresql" else "mysql_server"
     )
@@ -121,8 +121,8 @@ def test_wrong_credentials_fail_the_node_without_the_password(mysql_server, tena
     assert SECRET not in str(caught.value)
 
 
-def test_a_data_source_of_another_tenant_is_never_used(tenant, other_tenant, tmp_path):
-    theirs = DataSourceFactory(tenant=other_tenant, database=str(tmp_path / "theirs.db"))
+def test_a_data_source_of_another_tenant_is_never_used(tenant, other_tenant):
+    theirs = DataSourceFactory(tenant=other_tenant)
     with pytest.raises(NodeFailed, match=f"data source {theirs.pk} does not exist in this tenant"):
         run("sql", tenant, {"datasource": theirs.pk, "sql": "SELECT 1"})
 
@@ -183,8 +183,8 @@ def test_sql_assign_fails_when_there_is_no_row(source, tenant):
         ("NULL", "false"),
     ],
 )
-def test_condition_sql_takes_the_branch_of_the_first_value(value, branch, tenant, tmp_path):
-    ds = DataSourceFactory(tenant=tenant, database=str(tmp_path / "c.db"))
+def test_condition_sql_takes_the_branch_of_the_first_value(value, branch, tenant, sqlite_dir):
+    ds = DataSourceFactory(tenant=tenant, database=str(sqlite_dir / "c.db"))
     result, _ = run(
         "condition", tenant, {"mode": "sql", "datasource": ds.pk, "sql": f"SELECT {value}"}
     )

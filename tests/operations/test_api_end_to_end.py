@@ -22,9 +22,8 @@ def _finished(run_id, timeout=60):
 
 
 @pytest.fixture
-def flow_id(celery_workers, api, admin_user, http_server, tmp_path, settings):
+def flow_id(celery_workers, api, admin_user, http_server, sqlite_dir):
     # Given: two SQLite data sources and a flow built with the API (one atomic graph PUT)
-    settings.SQLITE_DATASOURCE_DIRS = [str(tmp_path)]
     client = api(admin_user)
     ids = {}
     for name in ("warehouse", "mart"):
@@ -33,14 +32,14 @@ def flow_id(celery_workers, api, admin_user, http_server, tmp_path, settings):
             {
                 "name": name,
                 "engine": "sqlite",
-                "database": str(tmp_path / f"{name}.sqlite3"),
+                "database": str(sqlite_dir / f"{name}.sqlite3"),
                 "options": {"create": True},
             },
             format="json",
         )
         assert res.status_code == 201, res.content
         ids[name] = res.json()["id"]
-    with sqlite3.connect(tmp_path / "mart.sqlite3") as mart:
+    with sqlite3.connect(sqlite_dir / "mart.sqlite3") as mart:
         mart.execute("CREATE TABLE copies (day TEXT, amount INTEGER)")
     flow = client.post(
         "/api/v1/flows/",
@@ -117,7 +116,7 @@ def flow_id(celery_workers, api, admin_user, http_server, tmp_path, settings):
 
 @pytest.mark.parametrize("mode", ["try", "point_in_time", "time_range", "dry"])
 def test_mixed_flow_runs_through_the_api_in_every_mode(
-    mode, flow_id, api, admin_user, http_server, tmp_path
+    mode, flow_id, api, admin_user, http_server, sqlite_dir
 ):
     body = {"mode": mode}
     if mode == "point_in_time":
@@ -143,7 +142,7 @@ def test_mixed_flow_runs_through_the_api_in_every_mode(
         assert copy.output["rows_read"] == copy.output["rows_written"] == 2
     if mode == "dry":
         assert http_server.hits["/ok?total=42"] == 0  # nothing executed
-        with sqlite3.connect(tmp_path / "mart.sqlite3") as mart:
+        with sqlite3.connect(sqlite_dir / "mart.sqlite3") as mart:
             assert mart.execute("SELECT count(*) FROM copies").fetchone()[0] == 0
     else:
         assert http_server.hits["/ok?total=42"] == len(created)

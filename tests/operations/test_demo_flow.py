@@ -4,6 +4,7 @@ condition and data_sync over SQLite, with ${bizdate} resolved."""
 import datetime as dt
 import sqlite3
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -17,10 +18,10 @@ from tests.operations.test_workers import finished
 pytestmark = pytest.mark.integration
 
 
-def test_demo_flow_try_runs_to_success_and_fills_the_mart(celery_workers, settings, tmp_path):
-    # Given: the demo loaded with its warehouse and mart in a temporary folder
-    settings.SQLITE_DATASOURCE_DIRS = [str(tmp_path)]
+def test_demo_flow_try_runs_to_success_and_fills_the_mart(celery_workers, settings):
+    # Given: the demo loaded, its warehouse and mart in the demo tenant's SQLite folder
     call_command("load_demo", stdout=StringIO())
+    folder = Path(settings.SQLITE_DATASOURCE_DIRS[0]) / "demo"
     flow = TaskFlow.objects.get(name="Daily sales demo")
     admin = User.objects.get(username="demo-admin")
 
@@ -44,6 +45,6 @@ def test_demo_flow_try_runs_to_success_and_fills_the_mart(celery_workers, settin
     assert counted.output["order_count"] in ("3", 3)
     synced = NodeRun.objects.get(run=run, node_name="sync_to_mart", is_latest=True)
     assert synced.output["rows_read"] == synced.output["rows_written"] == 3
-    with sqlite3.connect(tmp_path / "demo_mart.sqlite3") as mart:
+    with sqlite3.connect(folder / "demo_mart.sqlite3") as mart:
         rows = mart.execute("SELECT bizdate, amount FROM daily_orders ORDER BY amount").fetchall()
     assert rows == [("2024-01-14", 42.25), ("2024-01-14", 80.0), ("2024-01-14", 120.5)]

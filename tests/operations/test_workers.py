@@ -133,11 +133,11 @@ def test_complete_running_on_workers(celery_workers, http_server, tenant, admin_
 
 
 def test_stop_all_on_workers_cancels_the_running_nodes(
-    celery_workers, http_server, tenant, admin_user, tmp_path
+    celery_workers, http_server, tenant, admin_user, sqlite_dir
 ):
-    sqlite3.connect(tmp_path / "scratch.sqlite3").close()
+    sqlite3.connect(sqlite_dir / "scratch.sqlite3").close()
     ds = DataSource.objects.create(
-        tenant=tenant, name="scratch", engine="sqlite", database=str(tmp_path / "scratch.sqlite3")
+        tenant=tenant, name="scratch", engine="sqlite", database=str(sqlite_dir / "scratch.sqlite3")
     )
     # A statement that never ends unless it is cancelled on its database.
     endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
@@ -290,11 +290,11 @@ def test_log_is_readable_while_the_node_runs_and_timeouts_fail_it(
 
 
 def test_a_flow_of_sql_condition_and_http_nodes_runs_end_to_end(
-    celery_workers, http_server, tenant, admin_user, tmp_path
+    celery_workers, http_server, tenant, admin_user, sqlite_dir
 ):
-    sqlite3.connect(tmp_path / "wh.sqlite3").close()
+    sqlite3.connect(sqlite_dir / "wh.sqlite3").close()
     ds = DataSource.objects.create(
-        tenant=tenant, name="warehouse", engine="sqlite", database=str(tmp_path / "wh.sqlite3")
+        tenant=tenant, name="warehouse", engine="sqlite", database=str(sqlite_dir / "wh.sqlite3")
     )
     sql = lambda name, text, type="sql": {  # noqa: E731
         "name": name,

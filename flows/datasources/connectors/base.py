@@ -98,17 +98,6 @@ def default_port(engine: str) -> int | None:
     return {Engine.POSTGRESQL: 5432, Engine.MYSQL: 3306}.get(engine)
 
 
-def check_destination(ds) -> None:
-    """Raise ConnectorError if the policy refuses the data source's host or file."""
-    try:
-        if ds.engine == Engine.SQLITE:
-            netpolicy.check_sqlite_path(ds.database)
-        else:
-            netpolicy.check(ds.host, ds.port or default_port(ds.engine), database=ds.database or "")
-    except netpolicy.NetworkPolicyError as exc:
-        raise ConnectorError(str(exc)) from None
-
-
 def json_value(value: Any) -> Any:
     """A database value as something JSON can hold (node outputs are stored as JSON)."""
     if value is None or isinstance(value, bool | int | str):

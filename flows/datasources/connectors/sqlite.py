@@ -23,8 +23,11 @@ class SQLiteConnection(Connection):
     driver_errors = (sqlite3.Error,)
 
     def open(self, connect_timeout: float) -> None:
+        slug = self.ds.tenant.slug
+        # The tenant's folders exist before the first file is created in one of them.
+        netpolicy.tenant_sqlite_dirs(slug, create=True)
         try:
-            path = netpolicy.check_sqlite_path(self.ds.database)
+            path = netpolicy.check_sqlite_path(self.ds.database, tenant_slug=slug)
         except netpolicy.NetworkPolicyError as exc:
             raise ConnectorError(f"Data source '{self.ds.name}': {exc}") from None
         options = self.ds.options or {}
