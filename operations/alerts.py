@@ -154,7 +154,7 @@ def deliver_webhook(*, run_id: int, event: str, url: str, attempt: int) -> float
     """POST the JSON payload once; record the outcome. Returns the retry delay, or None."""
     import httpx
 
-    from flows.datasources import netpolicy
+    from flows.datasources import netpolicy, pinned_http
 
     run = FlowRun.objects.select_related("flow", "flow__tenant").get(pk=run_id)
     record = {
@@ -166,23 +166,23 @@ def deliver_webhook(*, run_id: int, event: str, url: str, attempt: int) -> float
         "attempt": attempt,
     }
     try:
-        netpolicy.check_url(url)
-        with httpx.Client(
-            timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False, trust_env=False
-        ) as client:
-            response = client.post(
+        # Each hop is checked by the network policy and sent to the address it checked.
+        with pinned_http.PinnedClient(timeout=WEBHOOK_TIMEOUT_S) as client:
+            reply = client.request(
+                "POST",
                 url,
-                content=json.dumps(payload(run, event)),
+                body=json.dumps(payload(run, event)),
                 headers={"Content-Type": "application/json", "User-Agent": "Tributary-Alerts/1"},
+                follow_redirects=True,
             )
-        ok = 200 <= response.status_code < 300
+        ok = 200 <= reply.status < 300
         NotificationAttempt.objects.create(
             **record,
             ok=ok,
-            status_code=response.status_code,
-            error="" if ok else f"HTTP {response.status_code}",
+            status_code=reply.status,
+            error="" if ok else f"HTTP {reply.status}",
         )
-    except netpolicy.NetworkPolicyError as exc:
+    except (netpolicy.NetworkPolicyError, pinned_http.TooManyRedirects) as exc:
         NotificationAttempt.objects.create(**record, ok=False, error=f"refused: {exc}"[:500])
         return None  # policy refusals are final
     except httpx.HTTPError as exc:

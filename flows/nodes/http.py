@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._support import schema_problems, shorten
 from .base import ExecutionContext, NodeFailed, NodeResult, NodeType, ValidationContext, register
@@ -104,7 +104,7 @@ class Http(NodeType):
     def execute(self, ctx: ExecutionContext) -> NodeResult:
         import httpx
 
-        from flows.datasources import netpolicy
+        from flows.datasources import netpolicy, pinned_http
 
         cfg = ctx.config
         method = str(cfg.get("method") or "GET").upper()
@@ -113,44 +113,47 @@ class Http(NodeType):
         body = cfg.get("body")
         timeout = min(float(ctx.timeout), float(cfg.get("timeout") or ctx.timeout))
         expected = expected_statuses(cfg.get("expected_status"))
-        follow = bool(cfg.get("follow_redirects"))
         if headers:
             ctx.log(
                 "headers: " + ", ".join(f"{k}={redact_header(k, v)}" for k, v in headers.items())
             )
         started = time.monotonic()
-        client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+        def hop(method: str, url: str, status: int) -> None:
+            elapsed = (time.monotonic() - started) * 1000
+            ctx.log(f"{method} {redact_url(url)} → {status} ({elapsed:.0f} ms)")
+
+        client = pinned_http.PinnedClient(timeout=timeout)
         ctx.on_cancel(client.close)
         try:
-            for _hop in range(MAX_REDIRECTS + 1):
-                try:
-                    host, port, addresses = netpolicy.check_url(url)
-                except netpolicy.NetworkPolicyError as exc:
-                    raise NodeFailed(f"url: {exc}") from None
-                status, text, location = self._send(
-                    client, method, url, host, addresses[0], headers, body, timeout
-                )
-                ctx.log(
-                    f"{method} {redact_url(url)} → {status} ({(time.monotonic() - started) * 1000:.0f} ms)"
-                )
-                if follow and location and status in (301, 302, 303, 307, 308):
-                    url = urljoin(url, location)
-                    if status == 303 or (status in (301, 302) and method == "POST"):
-                        method, body = "GET", None
-                    continue
-                break
-            else:
-                raise NodeFailed(f"More than {MAX_REDIRECTS} redirects.")
+            reply = client.request(
+                method,
+                url,
+                headers=headers,
+                body=body if isinstance(body, str) else None,
+                follow_redirects=bool(cfg.get("follow_redirects")),
+                max_redirects=MAX_REDIRECTS,
+                body_limit=BODY_LIMIT,
+                on_hop=hop,
+            )
+        except netpolicy.NetworkPolicyError as exc:
+            raise NodeFailed(f"url: {exc}") from None
+        except pinned_http.TooManyRedirects as exc:
+            raise NodeFailed(str(exc)) from None
         except httpx.TimeoutException:
-            raise NodeFailed(f"{method} {redact_url(url)} timed out after {timeout:g}s.") from None
+            raise NodeFailed(
+                f"{method} {redact_url(client.url)} timed out after {timeout:g}s."
+            ) from None
         except httpx.HTTPError as exc:
             if ctx.cancelled():
                 raise NodeFailed("Cancelled (the run was stopped).") from None
             raise NodeFailed(
-                f"{method} {redact_url(url)} failed: {shorten(str(exc) or type(exc).__name__, 300)}"
+                f"{method} {redact_url(client.url)} failed: "
+                f"{shorten(str(exc) or type(exc).__name__, 300)}"
             ) from None
         finally:
             client.close()
+        status, text = reply.status, reply.text
         ok = status in expected if expected else 200 <= status < 300
         if not ok:
             wanted = ", ".join(str(s) for s in expected) if expected else "2xx"
@@ -158,46 +161,6 @@ class Http(NodeType):
                 f"HTTP {status} (expected {wanted}); body starts: {shorten(text, 200)}"
             )
         return NodeResult(output={"status": status, "body": text})
-
-    def _send(self, client, method, url, host, address, headers, body, timeout):
-        """One request to the checked address (no second DNS lookup); the first 2 KB of the body."""
-        import httpx
-
-        target = httpx.URL(url)
-        pinned = target.copy_with(host=address)
-        request_headers = {**headers}
-        if not any(k.lower() == "host" for k in request_headers):
-            default = 443 if target.scheme == "https" else 80
-            request_headers["Host"] = (
-                host if target.port in (None, default) else f"{host}:{target.port}"
-            )
-        # Uncompressed, so stopping after 2 KB bounds what is read and decoded.
-        if not any(k.lower() == "accept-encoding" for k in request_headers):
-            request_headers["Accept-Encoding"] = "identity"
-        extensions = {}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = host  # certificate checked against the name, not the IP
-        request = client.build_request(
-            method,
-            pinned,
-            headers=request_headers,
-            content=body.encode() if isinstance(body, str) else None,
-            extensions=extensions,
-        )
-        response = client.send(request, stream=True)
-        try:
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= BODY_LIMIT:
-                    break
-            text = b"".join(chunks)[:BODY_LIMIT].decode(
-                response.encoding or "utf-8", errors="replace"
-            )
-            return response.status_code, text, response.headers.get("location")
-        finally:
-            response.close()
 
 
 def expected_statuses(value) -> list[int]:

@@ -40,6 +40,11 @@ class Server:
                     "/fail": (500, b"boom: database unavailable", {}),
                     "/big": (200, b"x" * 10_000, {}),
                     "/redirect-local": (302, b"", {"Location": "/ok"}),
+                    "/redirect-other-host": (
+                        307,
+                        b"",
+                        {"Location": f"http://localhost:{self.server.server_port}/ok"},
+                    ),
                     "/redirect-internal": (
                         302,
                         b"",
@@ -139,6 +144,18 @@ def test_redirects_are_not_followed_unless_asked_and_each_hop_is_checked(server)
     assert result.output == {"status": 200, "body": '{"ok": true}'}
     with pytest.raises(NodeFailed, match="url: Address 169.254.169.254 .* loopback or private"):
         call({"url": server.url("/redirect-internal"), "follow_redirects": True})
+
+
+def test_credentials_are_not_forwarded_to_another_host_on_a_redirect(server):
+    headers = {"Authorization": "Bearer tok-1", "Cookie": "s=1", "X-Trace": "abc"}
+    call({"url": server.url("/redirect-local"), "headers": headers, "follow_redirects": True})
+    call({"url": server.url("/redirect-other-host"), "headers": headers, "follow_redirects": True})
+    _, kept, first, moved = (r["headers"] for r in server.received)
+    # Same origin: the credentials follow; another origin: they stay behind.
+    assert kept["authorization"] == "Bearer tok-1" and kept["cookie"] == "s=1"
+    assert first["authorization"] == "Bearer tok-1"
+    assert "authorization" not in moved and "cookie" not in moved
+    assert moved["x-trace"] == "abc" and moved["host"] == f"localhost:{server.port}"
 
 
 def test_timeout_is_the_smaller_of_node_and_config_timeouts(server):

@@ -2,7 +2,9 @@
 by e-mail and webhook; webhooks are retried with backoff; every attempt is recorded."""
 
 import json
+import socket
 import threading
+from collections import Counter
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,10 +22,14 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 class Receiver:
-    """A webhook receiver on loopback that fails the first `failures` deliveries."""
+    """A webhook receiver on loopback that fails the first `failures` deliveries.
 
-    def __init__(self, failures=0):
-        self.bodies, self.failures = [], failures
+    A POST to `/moved` is answered with a 307 to `redirect_to` (another hop).
+    """
+
+    def __init__(self, failures=0, redirect_to=None):
+        self.bodies, self.failures, self.redirect_to = [], failures, redirect_to
+        self.paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +38,13 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.paths.append(self.path)
+                if self.path == "/moved":
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect_to(self.server.server_port))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 receiver.bodies.append((json.loads(body), self.headers["Content-Type"]))
                 code = 500 if len(receiver.bodies) <= receiver.failures else 204
                 self.send_response(code)
@@ -176,3 +189,72 @@ def test_webhook_to_a_refused_address_is_recorded_not_retried(
         alerts.alert_run_finished(run_id=run.pk)
     attempt = NotificationAttempt.objects.get(run=run, channel="webhook")
     assert not attempt.ok and attempt.error.startswith("refused")
+
+
+class RebindingDNS:
+    """A resolver whose answer for some names changes after the first lookup (DNS rebinding):
+    the policy sees the first address, a second lookup would get the other one."""
+
+    def __init__(self, monkeypatch, answers: dict[str, tuple[str, str]]):
+        self.lookups: Counter = Counter()
+        real = socket.getaddrinfo
+
+        def resolve(host, port, *args, **kwargs):
+            if host in answers:
+                self.lookups[host] += 1
+                first, later = answers[host]
+                host = first if self.lookups[host] == 1 else later
+            return real(host, port, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+def test_webhooks_connect_to_the_checked_address_on_every_redirect_hop(
+    tenant, eager, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Given: two names that resolve to the receiver once, then to an address nothing
+    # listens on; the webhook's first hop redirects to the second name
+    dns = RebindingDNS(
+        monkeypatch,
+        {
+            "hooks.example.test": ("127.0.0.1", "127.0.0.2"),
+            "next.example.test": ("127.0.0.1", "127.0.0.2"),
+        },
+    )
+    receiver = Receiver(redirect_to=lambda port: f"http://next.example.test:{port}/final")
+    port = receiver.server.server_address[1]
+    flow = FlowFactory(
+        tenant=tenant, notifications={"webhooks": [f"http://hooks.example.test:{port}/moved"]}
+    )
+    run = _failed_run(flow)
+    try:
+        # When: the failed run's alert is delivered
+        with django_capture_on_commit_callbacks(execute=True):
+            alerts.alert_run_finished(run_id=run.pk)
+    finally:
+        receiver.close()
+    # Then: both hops reached the checked address (each name resolved once, by the check)
+    # and the payload arrived after the redirect
+    attempt = NotificationAttempt.objects.get(run=run, channel="webhook")
+    assert (attempt.ok, attempt.status_code, attempt.error) == (True, 204, "")
+    assert receiver.paths == ["/moved", "/final"]
+    assert receiver.bodies[0][0]["run"] == run.pk
+    assert dns.lookups == {"hooks.example.test": 1, "next.example.test": 1}
+
+
+def test_a_webhook_redirect_to_a_refused_address_is_refused(
+    tenant, eager, django_capture_on_commit_callbacks
+):
+    receiver = Receiver(redirect_to=lambda port: "http://169.254.169.254/latest/meta-data/")
+    flow = FlowFactory(
+        tenant=tenant, notifications={"webhooks": [receiver.url.replace("/hook", "/moved")]}
+    )
+    run = _failed_run(flow)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            alerts.alert_run_finished(run_id=run.pk)
+    finally:
+        receiver.close()
+    attempt = NotificationAttempt.objects.get(run=run, channel="webhook")
+    assert not attempt.ok and attempt.error.startswith("refused: Address 169.254.169.254")
+    assert receiver.bodies == []
