@@ -8,6 +8,7 @@ api_urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("flows.api.urls")),
     path("", include("flows.datasources.api.urls")),
+    path("", include("flows.secrets.api.urls")),
     path("", include("scheduling.api.urls")),
     path("", include("operations.api.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),

@@ -2,3 +2,4 @@
 
 from . import admin_flows  # noqa: F401
 from .datasources import admin as datasources_admin  # noqa: F401
+from .secrets import admin as secrets_admin  # noqa: F401

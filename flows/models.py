@@ -1,4 +1,4 @@
-"""Task flows, their nodes and edges, published versions and data sources."""
+"""Task flows, their nodes and edges, published versions, data sources and secrets."""
 
 from django.conf import settings
 from django.db import models
@@ -225,3 +225,53 @@ class FlowVersion(TenantOwned):
 
 class FlowVersionImmutable(Exception):
     """Raised when code tries to update a saved FlowVersion."""
+
+
+class Secret(TenantOwned):
+    """A named value referenced as ``${secret.NAME}`` in node configurations: encrypted at
+    rest, write-only everywhere, resolved only by the worker running the node.
+
+    Tenant-wide when `flow` is empty, else usable by that flow only (and then it wins over
+    a tenant-wide secret of the same name).
+    """
+
+    name = models.CharField(max_length=64)
+    flow = models.ForeignKey(
+        TaskFlow, null=True, blank=True, on_delete=models.CASCADE, related_name="secrets"
+    )
+    value_encrypted = models.TextField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The value never enters the audit trail; a change of it shows as a change of updated_at.
+    history = IndexedHistoricalRecords(excluded_fields=["value_encrypted"])
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=models.Q(flow__isnull=True),
+                name="secret_unique_name_per_tenant",
+                violation_error_message="A secret of this name exists for this tenant.",
+            ),
+            models.UniqueConstraint(
+                fields=["flow", "name"],
+                condition=models.Q(flow__isnull=False),
+                name="secret_unique_name_per_flow",
+                violation_error_message="A secret of this name exists for this flow.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def value(self) -> str:
+        return crypto.decrypt(self.value_encrypted)
+
+    @value.setter
+    def value(self, plaintext: str) -> None:
+        self.value_encrypted = crypto.encrypt(plaintext)

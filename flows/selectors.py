@@ -13,6 +13,8 @@ from accounts.selectors import TenantContext
 from . import dag, exporting, permissions, snapshot, timeline, variables
 from .choices import PERM_OPERATE
 from .models import DataSource, Edge, FlowVersion, TaskFlow, TaskFlowUserObjectPermission, TaskNode
+from .secrets import references as secret_refs
+from .secrets.selectors import available_names
 from .services import validation
 
 PREVIEW_RUN_ID = "<run id>"
@@ -155,6 +157,8 @@ def _flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> d
         )
     except variables.VariableError as exc:
         raise ValidationError({"variables": [exc.message]}) from None
+    # Secrets the flow may use preview as ***; they are resolved only in the worker.
+    secrets = secret_refs.masked(available_names(tenant_id=flow.tenant_id, flow_id=flow.pk))
     rendered = []
     for node in nodes:
         if node_id is not None and node.pk != node_id:
@@ -170,6 +174,7 @@ def _flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> d
             run_id=PREVIEW_RUN_ID,
             outputs={name: f"${{{name}}}" for name in outputs},
         )
+        node_values.update(secrets)
         missing = sorted(variables.find_references(node.config) - node_values.keys())
         config = variables.render_config(
             node.config, {**node_values, **{m: f"${{{m}}}" for m in missing}}

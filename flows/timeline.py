@@ -19,7 +19,15 @@ from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery, Valu
 from accounts.models import Membership, User
 
 from . import hooks
-from .models import DataSource, Edge, FlowVersion, TaskFlow, TaskFlowUserObjectPermission, TaskNode
+from .models import (
+    DataSource,
+    Edge,
+    FlowVersion,
+    Secret,
+    TaskFlow,
+    TaskFlowUserObjectPermission,
+    TaskNode,
+)
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 SKIP_FIELDS = {"id", "tenant", "created_at", "updated_at", "content_object", "flow"}
@@ -67,7 +75,8 @@ def flow_sources(flow: TaskFlow) -> list[Source]:
 
 
 def tenant_sources(tenant_id: int) -> list[Source]:
-    """Every audited table of a tenant: flows, nodes, edges, grants, versions, schedules, members, data sources."""
+    """Every audited table of a tenant: flows, nodes, edges, grants, versions, schedules, members,
+    data sources, secrets (never their values)."""
     flow_ids = TaskFlow.history.model.objects.filter(tenant_id=tenant_id).values("id")
     sources = [
         Source("flow", TaskFlow.history.model, Q(tenant_id=tenant_id)),
@@ -79,6 +88,7 @@ def tenant_sources(tenant_id: int) -> list[Source]:
         Source("version", FlowVersion, Q(tenant_id=tenant_id), historical=False),
         Source("membership", Membership.history.model, Q(tenant_id=tenant_id)),
         Source("datasource", DataSource.history.model, Q(tenant_id=tenant_id)),
+        Source("secret", Secret.history.model, Q(tenant_id=tenant_id)),
     ]
     schedule = _schedule_history()
     if schedule is not None:
@@ -155,7 +165,7 @@ def _changes(source: Source, row, prev, codenames: dict) -> list[dict]:
 
 
 def _repr(tag: str, row, codenames: dict) -> str:
-    if tag in ("flow", "node", "datasource"):
+    if tag in ("flow", "node", "datasource", "secret"):
         return row.name
     if tag == "edge":
         return f"edge {row.upstream_id} → {row.downstream_id}"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .secrets import views as secret_views
 
 urlpatterns = [
     path("flows/", views.flow_list, name="flow-list"),
@@ -11,4 +12,5 @@ urlpatterns = [
         "flows/<int:pk>/variables/preview/", views.variables_preview, name="flow-variables-preview"
     ),
     path("datasources/", views.datasource_list, name="datasource-list"),
+    path("secrets/", secret_views.secret_list, name="secret-list"),
 ]

@@ -254,6 +254,8 @@ def validate_definitions(defs: list[dict]) -> list[str]:
                 f"{where}.name: {name!r} is not a valid name; start with a letter or _, "
                 f"then letters, digits, _ or ., at most 64 characters"
             )
+        elif name.startswith("secret."):
+            errors.append(f"{where}.name: names starting with 'secret.' are kept for secrets")
         elif name in seen:
             errors.append(f"{where}.name: duplicate name {name!r} (also variables[{seen[name]}])")
         else:

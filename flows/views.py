@@ -27,6 +27,8 @@ from .choices import ConcurrencyPolicy, Engine, ErrorPolicy
 from .datasources import selectors as datasources
 from .forms import FlowFilterForm
 from .nodes import base as node_base
+from .secrets import references as secret_refs
+from .secrets.selectors import available_names
 
 PAGE_SIZE = 25
 logger = logging.getLogger(__name__)
@@ -260,8 +262,10 @@ def variables_preview(request, pk: int, *, ctx):
         return JsonResponse({exc.field: [exc.message]}, status=400)
     result: dict = {"values": values}
     if "config" in body:
+        # Secrets show as ***: their values never leave the worker.
+        secrets = secret_refs.masked(available_names(tenant_id=flow.tenant_id, flow_id=flow.pk))
         try:
-            result["rendered"] = variables.render_config(body["config"], values)
+            result["rendered"] = variables.render_config(body["config"], {**values, **secrets})
         except variables.VariableError as exc:
             result["render_error"] = exc.message
     return JsonResponse(result)

@@ -1,4 +1,4 @@
-"""Encryption at rest for secrets (data source passwords) with MultiFernet key rotation."""
+"""Encryption at rest (data source passwords, secrets) with MultiFernet key rotation."""
 
 from functools import lru_cache
 
@@ -41,3 +41,15 @@ def rotate(token: str) -> str:
     if not token:
         return ""
     return fernet().rotate(token.encode()).decode()
+
+
+def is_current(token: str) -> bool:
+    """The token is encrypted with the first (newest) key: rotating it would change nothing."""
+    if not token:
+        return True
+    key = settings.FIELD_ENCRYPTION_KEYS[0]
+    try:
+        Fernet(key.encode() if isinstance(key, str) else key).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True

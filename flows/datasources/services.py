@@ -100,9 +100,7 @@ def data_source_rotate_password(*, datasource_id: int) -> bool:
     with transaction.atomic():
         # Re-read under the lock: a concurrent password change is never overwritten.
         ds = DataSource.objects.select_for_update().filter(pk=datasource_id).first()
-        if ds is None or not ds.password_encrypted:
-            return False
-        if _encrypted_with_newest_key(ds.password_encrypted):
+        if ds is None or crypto.is_current(ds.password_encrypted):
             return False
         ds.password_encrypted = crypto.rotate(ds.password_encrypted)
         # The password is not tracked: a rotation is not a change anyone needs to audit.
@@ -115,18 +113,6 @@ def data_source_rotate_password(*, datasource_id: int) -> bool:
 
 
 # --------------------------------------------------------------------------- internals
-
-
-def _encrypted_with_newest_key(token: str) -> bool:
-    from cryptography.fernet import Fernet, InvalidToken
-    from django.conf import settings
-
-    key = settings.FIELD_ENCRYPTION_KEYS[0]
-    try:
-        Fernet(key.encode() if isinstance(key, str) else key).decrypt(token.encode())
-    except InvalidToken:
-        return False
-    return True
 
 
 def _prepare(ds: DataSource) -> None:

@@ -86,12 +86,21 @@ def _int_or_none(value):
 
 
 class TenantLookups:
-    """Cached same-tenant lookups of data sources and flows for node validation."""
+    """Cached same-tenant lookups of data sources, flows and secret names for node validation."""
 
     def __init__(self, tenant_id: int):
         self.tenant_id = tenant_id
         self._datasources: dict = {}
         self._flows: dict = {}
+        self._secrets: dict = {}
+
+    def secret_names(self, flow_id: int | None) -> set[str]:
+        """Names of the secrets a node of this flow (None: a new flow) may reference."""
+        if flow_id not in self._secrets:
+            from flows.secrets.selectors import available_names
+
+            self._secrets[flow_id] = available_names(tenant_id=self.tenant_id, flow_id=flow_id)
+        return self._secrets[flow_id]
 
     def datasource(self, ref):
         pk = _int_or_none(ref)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import dag
 from ..nodes import base as node_types
+from ..secrets import references as secret_refs
 from ..variables import BUILTIN_NAMES, UndefinedVariables, find_references, validate_definitions
 from ._common import MAX_CONFIG_BYTES, MAX_NODES, TenantLookups, json_size
 
@@ -77,6 +78,9 @@ def node_config_problems(
     for other in refs.get("flows", []):
         if lookups.flow(other) is None:
             found.append(("config", f"flow {other} does not exist in this tenant"))
+    # ${secret.NAME}: known to the flow (tenant-wide or its own), named by field.
+    for fld, msg in secret_refs.problems(config, lookups.secret_names(flow_id)):
+        found.append((f"config.{fld}" if fld else "config", msg))
     return found
 
 
@@ -117,7 +121,8 @@ def variable_names(definitions) -> set[str]:
 
 
 def undefined_message(config, defined: set[str]) -> str | None:
-    missing = find_references(config) - defined
+    # Secret references are checked on their own (node_config_problems), field by field.
+    missing = {n for n in find_references(config) - defined if not secret_refs.is_reference(n)}
     if not missing:
         return None
     return UndefinedVariables(missing).message

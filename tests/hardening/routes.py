@@ -159,6 +159,7 @@ SEGMENT_OBJECTS = {
     "node-runs": "node_run",
     "tenants": "tenant",
     "schedules": "schedule",
+    "secrets": "secret",
 }
 
 

@@ -35,7 +35,12 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 # Tenant-admin endpoints are fuzzed as the tenant's admin, the rest as the flows' owner.
-ADMIN_PREFIXES = ("/api/v1/members/", "/api/v1/datasources/", "/api/v1/audit/")
+ADMIN_PREFIXES = (
+    "/api/v1/members/",
+    "/api/v1/datasources/",
+    "/api/v1/secrets/",
+    "/api/v1/audit/",
+)
 
 
 def live_schema():

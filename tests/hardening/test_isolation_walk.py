@@ -320,7 +320,9 @@ def test_admin_walk_staff_tenant_admin_of_b(victim, prober):
                 walk.expect(res, {302, 403, 404}, what)
                 if res.status_code == 302 and res["Location"] != index:
                     walk.problems.append(f"{what}: redirects to {res['Location']}, not the index")
-    assert {"TaskFlow", "Membership", "DataSource", "TaskNode", "User", "Tenant"} <= set(walked)
+    assert {"TaskFlow", "Membership", "DataSource", "Secret", "TaskNode", "User", "Tenant"} <= set(
+        walked
+    )
     walk.assert_clean()
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from accounts.choices import Role
+from accounts.selectors import TenantContext
 from flows import services
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
@@ -229,4 +230,85 @@ def test_permission_matrix(role):
                     f"got {res.status_code} {detail}"
                 )
     assert checked >= 35
+    assert not mismatches, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------- secrets
+
+# Tenant-scoped routes with roles of their own: (route name, method) → (action, body).
+SECRET_ROLES = ["admin", "dba", "member"]
+SECRET_EXPECTED = {
+    # read: names and scopes (never values); manage: create, change, delete.
+    "read": [OK, OK, OK],
+    "manage": [OK, OK, FORBIDDEN],
+}
+SECRET_ROUTE_ACTIONS: dict[tuple[str, str], Rule] = {
+    ("secret-list", "get"): Rule("read"),
+    ("secret-list", "post"): Rule("manage", lambda w: {"name": "NEW_ONE", "value": "v-1234"}),
+    ("secret-detail", "get"): Rule("read"),
+    ("secret-detail", "patch"): Rule("manage", lambda w: {"value": "v-5678"}),
+    ("secret-detail", "delete"): Rule("manage"),
+    ("secret-history", "get"): Rule("read"),
+}
+
+
+def secret_routes() -> list[routes.Route]:
+    return [r for r in routes.api_routes() if r.template.startswith("/api/v1/secrets/")]
+
+
+def test_every_secret_route_is_classified():
+    missing = [
+        f"{m.upper()} {r.template}"
+        for r in secret_routes()
+        for m in r.methods
+        if (r.name, m) not in SECRET_ROUTE_ACTIONS
+    ]
+    assert not missing and len(secret_routes()) >= 3, missing
+
+
+@pytest.mark.parametrize("role", SECRET_ROLES)
+def test_secret_permission_matrix(role):
+    """Admins and DBAs manage, members read names; a flow's secret follows the flow's view
+    right (a member who cannot see the flow gets 404 on every route, as for a missing id)."""
+    from flows.secrets.services import secret_create
+
+    world = build_world(is_public=False)
+    tenant, users = world["tenant"], world["user_objs"]
+    admin_ctx = TenantContext(tenant=tenant, user=users["admin"], role=Role.ADMIN)
+    shared = secret_create(ctx=admin_ctx, name="SHARED", value="v-shared")
+    scoped = secret_create(
+        ctx=admin_ctx, name="SCOPED", value="v-scoped", flow=world["ids"]["flow"]
+    )
+    client = APIClient()
+    client.force_authenticate(users[role])
+    client.credentials(HTTP_X_TENANT=tenant.slug)
+    column = SECRET_ROLES.index(role)
+    mismatches, checked = [], 0
+    for secret, hidden in ((shared, False), (scoped, role == "member")):
+        for route in secret_routes():
+            url = routes.fill(route, {"secret": secret.pk})
+            for method in route.methods:
+                rule = SECRET_ROUTE_ACTIONS[(route.name, method)]
+                expected = SECRET_EXPECTED[rule.action][column]
+                if hidden and route.kwargs:
+                    expected = HIDDEN
+                with transaction.atomic():
+                    body = rule.body(world) if rule.body else {}
+                    res = (
+                        client.get(url)
+                        if method == "get"
+                        else getattr(client, method)(url, body, format="json")
+                    )
+                    transaction.set_rollback(True)
+                checked += 1
+                got = _outcome(res.status_code, rule)
+                if got != expected:
+                    mismatches.append(
+                        f"{method.upper()} {url} [{rule.action}] as {role}: expected {expected}, "
+                        f"got {res.status_code} {res.content.decode()[:200]}"
+                    )
+                if res.status_code < 300 and res.content:
+                    assert "v-shared" not in res.content.decode()
+                    assert "v-scoped" not in res.content.decode()
+    assert checked >= 10
     assert not mismatches, "\n".join(mismatches)

@@ -1,7 +1,7 @@
 """Rich tenant fixtures for the hardening tests, built through the services, plus a fingerprint.
 
 Tenant A ("the victim") holds one of everything a route can name by id: flows, nodes, edges,
-a published version, a data source, memberships, a schedule, runs and node runs, all with
+a published version, a data source, a secret, memberships, a schedule, runs and node runs, all with
 names carrying the marker `zqxa` so a leak in any response body is easy to spot. Tenant B
 ("the prober") has an admin (staff, for the Django admin walk) and a plain member.
 """
@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.choices import Role
 from accounts.models import Membership, Tenant, User
+from accounts.selectors import TenantContext
 from flows import services
 from flows.models import DataSource
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
@@ -57,6 +58,13 @@ def _ds(tenant, name, host) -> DataSource:
     ds.password = f"{MARKER}-password"
     ds.save()
     return ds
+
+
+def _secret(tenant, user, name, flow):
+    from flows.secrets.services import secret_create
+
+    ctx = TenantContext(tenant=tenant, user=user, role=Role.ADMIN)
+    return secret_create(ctx=ctx, name=name, value=f"{MARKER}-secret-value", flow=flow)
 
 
 def _runs(flow, user) -> tuple[int, int]:
@@ -124,6 +132,17 @@ def build_victim() -> Victim:
     edge = services.edge_create(flow=flow, user=owner, upstream=extract.pk, downstream=load.pk)
     services.edge_create(flow=flow, user=owner, upstream=wait.pk, downstream=load.pk)
     schedule = _schedule(flow, owner)
+    secret = _secret(tenant, users["admin"], f"{MARKER}_TOKEN", flow=None)
+    services.node_create(
+        flow=flow,
+        user=owner,
+        name=f"{MARKER}-call",
+        type="http",
+        config={
+            "url": "https://api.victim.example/",
+            "headers": {"Authorization": f"Bearer ${{secret.{MARKER}_TOKEN}}"},
+        },
+    )
     version = services.flow_publish(flow=flow, user=owner, comment=f"{MARKER} first")
     run, node_run = _runs(flow, owner)
     ids = {
@@ -140,8 +159,10 @@ def build_victim() -> Victim:
         "run": run,
         "node_run": node_run,
         "schedule": schedule,
+        "secret": secret.pk,
     }
     secrets = [
+        f"{MARKER}-secret-value",
         MARKER,
         tenant.slug,
         tenant.name,
@@ -166,6 +187,7 @@ def build_prober() -> Prober:
         type="sql",
         config={"datasource": ds.pk, "sql": "select 1"},
     )
+    secret = _secret(tenant, admin, "PROBE_TOKEN", flow=flow.pk)
     tokens = {
         "admin": Token.objects.create(user=admin).key,
         "member": Token.objects.create(user=member).key,
@@ -175,7 +197,7 @@ def build_prober() -> Prober:
         admin=admin,
         member=member,
         tokens=tokens,
-        ids={"flow": flow.pk, "node": node.pk, "datasource": ds.pk},
+        ids={"flow": flow.pk, "node": node.pk, "datasource": ds.pk, "secret": secret.pk},
     )
 
 
