@@ -1,6 +1,6 @@
 """Secrets in the worker: the values one node references, and their redaction.
 
-`render_node_config()` is the one place a secret's value is decrypted. It renders a node's
+`render_with_secrets()` is the one place a secret's value is decrypted. It renders a node's
 configuration twice: `shown` with ``***`` for every secret (what is stored as the run's
 rendered configuration and displayed) and `executed` with the values (what the node runs
 with, never stored). `redact` then replaces every value (and its URL and JSON encodings)
@@ -87,7 +87,7 @@ class RenderedConfig:
     redact: Redactor
 
 
-def render_node_config(
+def render_with_secrets(
     config: Any, values: Mapping[str, object], *, tenant_id: int, flow_id: int
 ) -> RenderedConfig:
     """Render `config` with the run's variable values and the secrets it references.

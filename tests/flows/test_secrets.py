@@ -18,7 +18,7 @@ from accounts.selectors import TenantContext
 from flows import services
 from flows.models import Secret
 from flows.secrets import services as secret_services
-from flows.secrets.runtime import Redactor, UndefinedSecrets, render_node_config
+from flows.secrets.runtime import Redactor, UndefinedSecrets, render_with_secrets
 from flows.variables import UndefinedVariables
 
 pytestmark = pytest.mark.django_db
@@ -294,7 +294,7 @@ def test_rendering_resolves_the_flows_own_secret_first_and_redacts_every_form(
     make_secret(tenant, admin_user, "KEY", value="tenant-wide-value")
     make_secret(tenant, admin_user, "KEY", value="a b/c&d", flow=flow.pk)
     config = {"url": "https://x.example/${secret.KEY}?q=${day}", "n": 1}
-    rendered = render_node_config(
+    rendered = render_with_secrets(
         config, {"day": "2024-01-14"}, tenant_id=tenant.pk, flow_id=flow.pk
     )
     assert rendered.executed == {"url": "https://x.example/a b/c&d?q=2024-01-14", "n": 1}
@@ -303,9 +303,9 @@ def test_rendering_resolves_the_flows_own_secret_first_and_redacts_every_form(
         assert rendered.redact(f"GET {text} failed") == "GET *** failed"
     assert rendered.redact.value({"body": ["x a b/c&d"], "n": 2}) == {"body": ["x ***"], "n": 2}
     with pytest.raises(UndefinedSecrets, match=r"undefined secret \$\{secret.NOPE\}"):
-        render_node_config({"h": "${secret.NOPE}"}, {}, tenant_id=tenant.pk, flow_id=flow.pk)
+        render_with_secrets({"h": "${secret.NOPE}"}, {}, tenant_id=tenant.pk, flow_id=flow.pk)
     with pytest.raises(UndefinedVariables):
-        render_node_config({"h": "${nope}"}, {}, tenant_id=tenant.pk, flow_id=flow.pk)
+        render_with_secrets({"h": "${nope}"}, {}, tenant_id=tenant.pk, flow_id=flow.pk)
     assert not Redactor() and Redactor().text("plain") == "plain"
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from flows.secrets.runtime import RenderedConfig
 from operations.choices import EventKind, RunMode, RunStatus
 from operations.engine.core import RUNNING
 from operations.models import FlowRun, NodeRun
@@ -39,6 +40,8 @@ class Claim:
     tracked: Tracked
     dry: bool
     info: dict = field(default_factory=dict)
+    # Secrets hook: the values to execute with and their redaction (see .execute).
+    secrets: RenderedConfig | None = None
 
 
 def node_claim(node_run_id: int) -> Claim | None:
@@ -78,7 +81,7 @@ def claimed(got: dict, now, me: str) -> Claim:
     plan = plan_for(run_id=row["run_id"], version_id=info["version_id"], stamp=info["stamp"])
     spec = plan.nodes.get(row["node_id"])
     dry = info["mode"] == RunMode.DRY
-    rendered, render_error = render_node_config(row, plan, spec, tolerant=dry)
+    rendered, render_error, secrets = render_node_config(row, plan, spec, tolerant=dry)
     if info["status"] != RunStatus.RUNNING:
         waiting = FlowRun.objects.filter(
             pk=row["run_id"], status__in=(RunStatus.QUEUED, RunStatus.WAITING)
@@ -96,7 +99,7 @@ def claimed(got: dict, now, me: str) -> Claim:
     tracked = Tracked(node_run_id=node_run_id, deadline=time.monotonic() + timeout)
     tracked.rendered = rendered
     tracked.log(log_line(f"attempt {row['attempt']} started on {me}"))
-    return Claim(row, plan, spec, rendered, render_error, tracked, dry, info)
+    return Claim(row, plan, spec, rendered, render_error, tracked, dry, info, secrets)
 
 
 def _worker_is_dead(worker: str) -> bool:

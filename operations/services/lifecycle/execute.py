@@ -1,8 +1,12 @@
 """Executing a claimed node, outside any transaction: its configuration rendered, its type run.
 
 `render_node_config` is the one place where a node's configuration becomes what its
-executor sees (variables, upstream outputs); `node_run_claimed` runs the node type and
-turns whatever it does into one of three outcomes.
+executor sees (variables, upstream outputs, secrets); `node_run_claimed` runs the node type
+and turns whatever it does into one of three outcomes.
+
+Secrets hook (flows.secrets.runtime): the rendered configuration kept on the claim (and
+stored as the run's rendered_config) shows *** for each ${secret.NAME}; the node executes
+`claim.secrets.executed`, and its log lines, output and error pass `claim.secrets.redact`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from flows.secrets.runtime import (
+    NO_SECRETS,
+    RenderedConfig,
+    render_config_masked,
+    render_with_secrets,
+)
 from operations.choices import RunMode, RunStatus
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
@@ -51,15 +61,22 @@ def node_run_claimed(claim):
     if claim.dry:
         claim.tracked.log(log_line("dry run: recorded as succeeded without executing"))
         return Success()
-    return _execute(claim.row, claim.spec, claim.rendered, claim.tracked, claim.plan.zone)
+    secrets = claim.secrets
+    executed, redact = (
+        (secrets.executed, secrets.redact) if secrets else (claim.rendered, NO_SECRETS)
+    )
+    return _execute(claim.row, claim.spec, executed, claim.tracked, claim.plan.zone, redact=redact)
 
 
-def render_node_config(row: dict, plan: Plan, spec, *, tolerant: bool) -> tuple[dict | None, str]:
-    """The node's configuration with variables substituted, or an error message."""
-    from flows.variables import VariableError, render_config, resolve
+def render_node_config(
+    row: dict, plan: Plan, spec, *, tolerant: bool
+) -> tuple[dict | None, str, RenderedConfig | None]:
+    """The node's configuration with variables substituted (secrets as ***), or an error
+    message; and the secrets hook's rendering, which holds the values to execute with."""
+    from flows.variables import VariableError, resolve
 
     if spec is None:
-        return None, ""
+        return None, "", None
     outputs: dict = {}
     if plan.needs_outputs(spec.id):
         ancestors = plan.ancestors(spec.id)
@@ -85,11 +102,16 @@ def render_node_config(row: dict, plan: Plan, spec, *, tolerant: bool) -> tuple[
             run_id=row["run_id"],
             outputs=outputs,
         )
-        return render_config(spec.config, values), ""
+        if tolerant:  # a dry run executes nothing: no secret is decrypted
+            return render_config_masked(spec.config, values), "", None
+        secrets = render_with_secrets(
+            spec.config, values, tenant_id=row["tenant_id"], flow_id=row["run__flow_id"]
+        )
+        return secrets.shown, "", secrets
     except VariableError as exc:
         if tolerant:
-            return spec.config, ""
-        return spec.config, f"configuration of node {spec.name}: {exc.message}"
+            return spec.config, "", None
+        return spec.config, f"configuration of node {spec.name}: {exc.message}", None
 
 
 def flow_run_succeeded_lookup(tenant_id: int, run_id: int):
@@ -113,7 +135,7 @@ def flow_run_succeeded_lookup(tenant_id: int, run_id: int):
     return flow_run_succeeded
 
 
-def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone):
+def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=NO_SECRETS):
     from celery.exceptions import SoftTimeLimitExceeded
 
     from flows.nodes import base as nodes
@@ -133,7 +155,7 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone):
         business_time=row["run__business_time"].astimezone(zone),
         attempt=row["attempt"],
         state=dict(row["defer_state"] or {}),
-        log=lambda message: tracked.log(log_line(str(message))),
+        log=lambda message: tracked.log(log_line(redact(str(message)))),
         cancelled=tracked.cancelled.is_set,
         on_cancel=tracked.on_cancel,
         flow_run_succeeded=flow_run_succeeded_lookup(row["tenant_id"], row["run_id"]),
@@ -161,4 +183,13 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone):
             outcome = Failure(f"timed out after {spec.timeout}s")
         else:
             outcome = Failure("stopped while running", retryable=False)
+    return _redacted(outcome, redact) if redact else outcome
+
+
+def _redacted(outcome, redact):
+    """The outcome with every secret value replaced by *** (secrets hook)."""
+    if isinstance(outcome, Success):
+        outcome.output = redact.value(outcome.output)
+    elif isinstance(outcome, Failure | Deferred):
+        outcome.message = redact(outcome.message)
     return outcome
