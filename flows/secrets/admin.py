@@ -53,6 +53,7 @@ class SecretAdminForm(forms.ModelForm):
 class SecretAdmin(TenantScopedAdmin):
     form = SecretAdminForm
     list_display = ["name", "tenant", "flow", "updated_at"]
+    list_select_related = ["tenant", "flow"]
     search_fields = ["name"]
     fields = ["tenant", "name", "flow", "value"]
 
