@@ -146,6 +146,7 @@ KWARG_OBJECTS = {
     "run_id": "run",
     "node_run_id": "node_run",
     "datasource_id": "datasource",
+    "service_account_id": "service_account",
 }
 # A generic `pk`/`id` names the object of the static segment just before it (nodes/{pk}).
 SEGMENT_OBJECTS = {
@@ -159,6 +160,8 @@ SEGMENT_OBJECTS = {
     "node-runs": "node_run",
     "tenants": "tenant",
     "schedules": "schedule",
+    "service-accounts": "service_account",
+    "tokens": "token",
 }
 
 
