@@ -44,3 +44,20 @@ class MemberAddForm(forms.Form):
 class MemberUpdateForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
     is_active = forms.BooleanField(required=False, label="Active")
+
+
+class PasswordChangeForm(forms.Form):
+    """Your own password; the rules (current password, validators) live in the service."""
+
+    old_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from .choices import PRIVILEGED_ROLES, Role
-from .models import Membership, Tenant, User
+from .choices import ADMIN_SITE_ROLES, AUDIT_ROLES, PRIVILEGED_ROLES, READ_ONLY_ROLES, Role
+from .models import ApiToken, Membership, ServiceAccount, Tenant, User
 
 
 class TenantAccessDenied(Exception):
@@ -31,6 +31,21 @@ class TenantContext:
     def is_privileged(self) -> bool:
         """Tenant admins and DBAs: default stakeholders of every flow."""
         return self.role in PRIVILEGED_ROLES
+
+    @property
+    def read_only(self) -> bool:
+        """Auditors: read everything in the tenant, change nothing."""
+        return self.role in READ_ONLY_ROLES
+
+    @property
+    def sees_every_flow(self) -> bool:
+        """Admins, DBAs and auditors see every flow of the tenant, public or not."""
+        return self.is_privileged or self.read_only
+
+    @property
+    def can_read_audit(self) -> bool:
+        """Who reads the tenant-wide audit trail (API, console page): admins and auditors."""
+        return self.role in AUDIT_ROLES
 
 
 def active_memberships(*, user: User) -> QuerySet[Membership]:
@@ -82,18 +97,30 @@ def tenant_list(*, user: User) -> QuerySet[Tenant]:
 
 
 def tenant_member_users(*, tenant: Tenant) -> QuerySet[User]:
-    """Users who are active members of the tenant."""
+    """Users who may own or hold a flow: active members of the tenant, auditors excepted.
+
+    Auditors change nothing, so they are never made an owner or a stakeholder.
+    """
     return User.objects.filter(
-        is_active=True, memberships__tenant=tenant, memberships__is_active=True
+        is_active=True,
+        memberships__tenant=tenant,
+        memberships__is_active=True,
+        memberships__role__in=[r for r in Role.values if r not in READ_ONLY_ROLES],
     )
 
 
-def admin_tenant_ids(*, user: User) -> list[int]:
-    """Tenants in which the user is an active admin (used to scope the Django admin)."""
-    return list(
+def admin_site_roles(*, user: User) -> dict[int, str]:
+    """{tenant id: role} of the tenants whose Django admin pages the user may use.
+
+    Tenant admins change their tenant's rows there, auditors read them; nobody else
+    (is_staff alone opens nothing of a tenant).
+    """
+    if not user or not user.is_authenticated or not user.is_active:
+        return {}
+    return dict(
         Membership.objects.filter(
-            user=user, role=Role.ADMIN, is_active=True, tenant__is_active=True
-        ).values_list("tenant_id", flat=True)
+            user=user, role__in=ADMIN_SITE_ROLES, is_active=True, tenant__is_active=True
+        ).values_list("tenant_id", "role")
     )
 
 
@@ -102,3 +129,42 @@ def switchable_tenants(*, user: User) -> list[Tenant]:
     if user.is_superuser:
         return list(Tenant.objects.filter(is_active=True).order_by("slug"))
     return [m.tenant for m in active_memberships(user=user)]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def token_for_key(*, digest: str) -> ApiToken | None:
+    """The token row with this digest, its user loaded (one query), or None."""
+    return ApiToken.objects.select_related("user").filter(key_hash=digest).first()
+
+
+def token_list(*, user: User) -> QuerySet[ApiToken]:
+    """A user's own tokens, newest first (never the secret: only its digest is stored)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def service_account_list(*, tenant: Tenant) -> QuerySet[ServiceAccount]:
+    """The tenant's service accounts, each annotated with its membership's role and flag."""
+    membership = Membership.objects.filter(
+        user_id=OuterRef("user_id"), tenant_id=OuterRef("tenant_id")
+    )
+    return (
+        ServiceAccount.objects.filter(tenant=tenant)
+        .select_related("user", "created_by")
+        .annotate(
+            role=Subquery(membership.values("role")[:1]),
+            is_active=Subquery(membership.values("is_active")[:1]),
+        )
+        .order_by("id")
+    )
+
+
+def service_account_tokens(*, account: ServiceAccount) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user_id=account.user_id, tenant_id=account.tenant_id).order_by(
+        "-created_at", "-id"
+    )
+
+
+def is_service_account(user: User) -> bool:
+    return ServiceAccount.objects.filter(user_id=user.pk).exists()

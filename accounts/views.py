@@ -1,10 +1,11 @@
-"""Pages for signing in, choosing the tenant and (for tenant admins) managing members."""
+"""Pages for signing in, choosing the tenant, one's password and (tenant admins) members."""
 
 from __future__ import annotations
 
 from functools import wraps
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -13,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import MemberAddForm, MemberUpdateForm, apply_validation_error
+from .forms import MemberAddForm, MemberUpdateForm, PasswordChangeForm, apply_validation_error
 from .selectors import TenantAccessDenied, tenant_context_for
 
 
@@ -124,3 +125,22 @@ def member_update(request, pk: int, *, ctx):
     return render(
         request, "accounts/members.html", {"form": MemberAddForm(), "rows": rows}, status=400
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request):
+    """Change your own password (the API's service): your API tokens are revoked, you stay in."""
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            revoked = services.user_password_change(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            update_session_auth_hash(request, request.user)
+            tokens = f" {revoked} API token(s) were revoked." if revoked else ""
+            messages.success(request, f"Your password was changed.{tokens}")
+            return redirect("account-password")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/password.html", {"form": form}, status=status)

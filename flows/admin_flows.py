@@ -86,12 +86,12 @@ class NodeInlineFormSet(BaseInlineFormSet):
 class ScopedInline(admin.TabularInline):
     """Inline rows follow the parent admin's tenant scoping instead of global model perms."""
 
-    def _parent_allows(self, request, obj=None) -> bool:
+    def _parent_allows(self, request, obj=None, write: bool = True) -> bool:
         parent = self.admin_site._registry.get(self.parent_model)
-        return bool(parent and parent._allowed(request, obj))
+        return bool(parent and parent._allowed(request, obj, write=write))
 
     def has_view_permission(self, request, obj=None):
-        return self._parent_allows(request, obj)
+        return self._parent_allows(request, obj, write=False)
 
     def has_change_permission(self, request, obj=None):
         return self._parent_allows(request, obj)

@@ -70,8 +70,8 @@ def visible_flow_ids(ctx: TenantContext):
 
 
 def visibility_filter(ctx: TenantContext) -> Q | None:
-    """None when the user sees every flow of the tenant (admins, DBAs)."""
-    if ctx.is_privileged:
+    """None when the user sees every flow of the tenant (admins, DBAs, auditors)."""
+    if ctx.sees_every_flow:
         return None
     return Q(pk__in=visible_flow_ids(ctx))
 
@@ -89,6 +89,9 @@ def flow_rights(ctx: TenantContext, flow: TaskFlow) -> FlowRights:
     """The row of the permission table that applies to ctx.user for this flow."""
     if flow.tenant_id != ctx.tenant.id:
         return FlowRights()
+    if ctx.read_only:
+        # Auditors see every flow of their tenant and act on none, whatever else they hold.
+        return FlowRights(view=True)
     owner = flow.owner_id == ctx.user.id
     privileged = ctx.is_privileged
     stakeholder = not owner and not privileged and is_stakeholder(flow, ctx.user.id)

@@ -212,9 +212,9 @@ def flow_history(*, flow: TaskFlow, user_id=None, since=None, until=None) -> tup
 
 
 def tenant_audit(*, ctx: TenantContext, user_id=None, since=None, until=None, object_types=None):
-    """The tenant-wide audit timeline; tenant admins only."""
-    if not ctx.is_admin:
-        raise PermissionDenied("Only a tenant admin can read the tenant's audit trail.")
+    """The tenant-wide audit timeline; tenant admins and auditors only."""
+    if not ctx.can_read_audit:
+        raise PermissionDenied("Only tenant admins and auditors read the tenant's audit trail.")
     sources = timeline.tenant_sources(ctx.tenant.pk)
     qs = timeline.timeline_queryset(
         sources, user_id=user_id, since=since, until=until, object_types=object_types

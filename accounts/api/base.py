@@ -1,4 +1,8 @@
-"""The one permission layer every tenant endpoint inherits.
+"""The one permission layer every API endpoint inherits.
+
+Every view runs `ScopedAccess` (the default permission class) or `IsTenantMember` (tenant
+endpoints, through `TenantViewSet`): token scopes and the auditors' read-only rule, by
+route (accounts/api/permissions.py, accounts/api/scopes.py).
 
 `TenantViewSet.get_queryset()` asks the subclass's selector for what the user may see and
 then scopes it to the request's tenant again, so no endpoint can build an unrestricted
@@ -6,41 +10,26 @@ queryset; objects outside it answer 404. Methods a viewset does not map answer 4
 """
 
 from rest_framework import permissions, viewsets
-from rest_framework.exceptions import PermissionDenied
 
-from accounts.selectors import TenantAccessDenied, TenantContext, tenant_context_for
+from accounts.api.permissions import (
+    AccountAccess,
+    IsTenantMember,
+    ScopedAccess,
+    check_route_access,
+    request_token,
+    resolve_request_tenant,
+)
+from accounts.selectors import TenantContext
 
-
-def resolve_request_tenant(request) -> TenantContext:
-    """Attach the request's tenant context (X-Tenant header, else the user's default)."""
-    ctx = getattr(request, "tenant_ctx", None)
-    if ctx is not None:
-        return ctx
-    slug = request.headers.get("X-Tenant") or None
-    if slug is None:
-        session = getattr(request, "session", None)
-        slug = session.get("tenant_slug") if session is not None else None
-    try:
-        ctx = tenant_context_for(user=request.user, slug=slug)
-    except TenantAccessDenied as exc:
-        raise PermissionDenied(str(exc)) from exc
-    request.tenant_ctx = ctx
-    request.tenant = ctx.tenant
-    # Also on the underlying Django request, so history middleware and pages see it.
-    django_request = getattr(request, "_request", None)
-    if django_request is not None:
-        django_request.tenant_ctx = ctx
-    return ctx
-
-
-class IsTenantMember(permissions.BasePermission):
-    """The user is an active member of the request's tenant (or the platform superuser)."""
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        resolve_request_tenant(request)
-        return True
+__all__ = [
+    "AccountAccess",
+    "IsTenantMember",
+    "ScopedAccess",
+    "TenantViewSet",
+    "check_route_access",
+    "request_token",
+    "resolve_request_tenant",
+]
 
 
 class TenantViewSet(viewsets.GenericViewSet):

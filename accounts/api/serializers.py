@@ -1,7 +1,8 @@
+from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.choices import Role
-from accounts.models import Membership, Tenant
+from accounts.choices import Role, Scope
+from accounts.models import ApiToken, Membership, ServiceAccount, Tenant
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -21,7 +22,8 @@ class TenantRefSerializer(serializers.ModelSerializer):
 
 class MembershipSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    # A string, not format "email": people may have none, service accounts never do.
+    email = serializers.CharField(source="user.email", read_only=True)
     user = serializers.IntegerField(source="user_id", read_only=True)
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
@@ -56,9 +58,114 @@ class MeSerializer(serializers.Serializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        style={"input_type": "password"}, trim_whitespace=False, max_length=4096
+    )
 
 
 class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(trim_whitespace=False, max_length=4096)
+    new_password = serializers.CharField(trim_whitespace=False, max_length=4096)
+
+
+class PasswordChangedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    tokens_revoked = serializers.IntegerField()
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as lists show it: never the secret (only its first characters, `prefix`)."""
+
+    state = serializers.SerializerMethodField()
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "state",
+            "created_at",
+            "created_by",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "revoked_reason",
+        ]
+        read_only_fields = fields
+
+    def get_state(self, obj) -> str:
+        return obj.state(timezone.now())
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    """The answer to issuing a token: the only time its secret is shown."""
+
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=10
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Default: the lifetime set by the operator."
+    )
+
+
+# --------------------------------------------------------------------------- service accounts
+
+
+class ServiceAccountSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    user = serializers.IntegerField(source="user_id", read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ServiceAccount
+        fields = [
+            "id",
+            "name",
+            "description",
+            "user",
+            "username",
+            "role",
+            "is_active",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ServiceAccountCreateSerializer(serializers.Serializer):
+    name = serializers.RegexField(
+        r"^[a-z0-9][a-z0-9._-]*\Z",
+        max_length=64,
+        help_text="Lowercase letters, digits, '.', '_' and '-'.",
+    )
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class ServiceAccountUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)

@@ -1,16 +1,15 @@
-"""Thin API views for tenants, members, me and tokens."""
+"""Thin API views for tenants, members, me and the sign-in token."""
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.api.base import TenantViewSet, resolve_request_tenant
+from accounts.api.base import AccountAccess, ScopedAccess, TenantViewSet, resolve_request_tenant
 from accounts.models import Membership, Tenant
 
 from .serializers import (
@@ -33,7 +32,7 @@ class TenantAPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     """Tenants: the platform superuser lists and creates them."""
 
     serializer_class = TenantSerializer
-    permission_classes = [permissions.IsAuthenticated, IsSuperuser]
+    permission_classes = [permissions.IsAuthenticated, ScopedAccess, IsSuperuser]
     queryset = Tenant.objects.none()
 
     def get_queryset(self):
@@ -87,6 +86,8 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 class MeView(APIView):
     """Who am I, in which tenant, with which role."""
 
+    permission_classes = [permissions.IsAuthenticated, AccountAccess]
+
     @extend_schema(responses=MeSerializer)
     def get(self, request):
         memberships = [
@@ -110,7 +111,11 @@ class MeView(APIView):
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for an API token with every scope, which expires.
+
+    Each call issues a new token (only a digest is stored, so none can be shown again);
+    list and revoke them under /api/v1/me/tokens/.
+    """
 
     authentication_classes: list = []
     permission_classes: list = []
@@ -127,5 +132,5 @@ class TokenView(APIView):
                 {"non_field_errors": ["Unable to log in with the provided credentials."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = services.token_sign_in(user=user)
+        return Response({"token": key, "expires_at": token.expires_at})

@@ -54,10 +54,9 @@ class _Seeder:
     """Bulk-inserts the scratch tenant; flows are added in steps (100 first, then the rest)."""
 
     def __init__(self, users: int, log: Callable[[str], None]):
-        from rest_framework.authtoken.models import Token
-
         from accounts.choices import Role
         from accounts.models import Membership, Tenant, User
+        from accounts.services import token_sign_in
 
         self.log = log
         self.now = timezone.now()
@@ -85,9 +84,9 @@ class _Seeder:
         # flows owns FEW of them and nothing more (plus the public ones, like anyone).
         self.pool = [self.member, *self.others]
         self.tokens = {
-            "member": Token.objects.create(user=self.member).key,
-            "dba": Token.objects.create(user=self.dba).key,
-            "owner_few": Token.objects.create(user=self.owner_few).key,
+            "member": token_sign_in(user=self.member)[1],
+            "dba": token_sign_in(user=self.dba)[1],
+            "owner_few": token_sign_in(user=self.owner_few)[1],
         }
         perms = dict(
             Permission.objects.filter(content_type__app_label="flows").values_list("codename", "pk")

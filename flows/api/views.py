@@ -400,7 +400,7 @@ class FlowVersionViewSet(FlowScopedMixin, mixins.ListModelMixin, TenantViewSet):
 
 
 class AuditViewSet(TenantViewSet):
-    """The tenant-wide audit trail (tenant admins only)."""
+    """The tenant-wide audit trail (tenant admins and auditors)."""
 
     queryset = TaskFlow.objects.none()
     serializer_class = s.HistoryEntrySerializer
@@ -409,8 +409,8 @@ class AuditViewSet(TenantViewSet):
 
     def scoped_queryset(self):
         # The timeline is not a model queryset; list() reads it from selectors.tenant_audit.
-        if not self.ctx.is_admin:
-            raise PermissionDenied("Only a tenant admin can read the tenant's audit trail.")
+        if not self.ctx.can_read_audit:
+            raise PermissionDenied("Only tenant admins and auditors read the tenant's audit trail.")
         return TaskFlow.objects.none()
 
     @extend_schema(

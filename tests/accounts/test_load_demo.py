@@ -19,7 +19,7 @@ def test_load_demo_twice_is_idempotent_and_prints_logins(settings, tmp_path):
     text = out.getvalue()
     assert "demo-admin-pass-2024" in text and "demo-member-pass-2024" in text
     tenant = Tenant.objects.get(slug="demo")
-    assert Membership.objects.filter(tenant=tenant).count() == 3
+    assert Membership.objects.filter(tenant=tenant).count() == 4
     assert User.objects.get(username="demo-admin").check_password("demo-admin-pass-2024")
     flow = TaskFlow.objects.get(tenant=tenant, name="Daily sales demo")
     assert flow.status == "published"

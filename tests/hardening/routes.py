@@ -146,6 +146,7 @@ KWARG_OBJECTS = {
     "run_id": "run",
     "node_run_id": "node_run",
     "datasource_id": "datasource",
+    "service_account_id": "service_account",
 }
 # A generic `pk`/`id` names the object of the static segment just before it (nodes/{pk}).
 SEGMENT_OBJECTS = {
@@ -160,6 +161,8 @@ SEGMENT_OBJECTS = {
     "tenants": "tenant",
     "schedules": "schedule",
     "secrets": "secret",
+    "service-accounts": "service_account",
+    "tokens": "token",
 }
 
 

@@ -23,10 +23,11 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from accounts.services import token_sign_in
 
 from . import routes, world
 
@@ -40,6 +41,7 @@ ADMIN_PREFIXES = (
     "/api/v1/datasources/",
     "/api/v1/secrets/",
     "/api/v1/audit/",
+    "/api/v1/service-accounts/",
 )
 
 
@@ -84,7 +86,7 @@ def keep_connection():
 @pytest.fixture
 def seeded(victim, keep_connection):
     """The hardening tenant (flows, nodes, edges, a version, a data source, runs, a schedule)."""
-    tokens = {key: Token.objects.create(user=victim.users[key]).key for key in ("owner", "admin")}
+    tokens = {key: token_sign_in(user=victim.users[key])[1] for key in ("owner", "admin")}
     return victim, tokens
 
 

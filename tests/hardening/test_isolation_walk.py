@@ -184,7 +184,7 @@ def test_walk_covers_the_api():
 # --------------------------------------------------------------------------- API
 
 
-@pytest.mark.parametrize("role", ["member", "admin"])
+@pytest.mark.parametrize("role", ["member", "admin", "auditor"])
 def test_api_walk_tenant_b_with_tenant_a_ids(role, victim, prober):
     client = APIClient()
     client.credentials(
@@ -249,9 +249,9 @@ def test_api_tenant_header_naming_tenant_a_is_refused_everywhere(victim, prober)
 # --------------------------------------------------------------------------- pages
 
 
-@pytest.mark.parametrize("role", ["member", "admin"])
+@pytest.mark.parametrize("role", ["member", "admin", "auditor"])
 def test_page_walk_tenant_b_with_tenant_a_ids(role, victim, prober):
-    user = prober.admin if role == "admin" else prober.member
+    user = getattr(prober, role)
     client = Client()
     walk = Walk(client, victim, form=True, login=_keep_logged_in(client, user))
     ids = victim.ids
@@ -286,10 +286,11 @@ def _admin_url(model, view: str, *args) -> str | None:
         return None
 
 
-def test_admin_walk_staff_tenant_admin_of_b(victim, prober):
+@pytest.mark.parametrize("role", ["admin", "auditor"])
+def test_admin_walk_tenant_admin_or_auditor_of_b(role, victim, prober):
     """Change, delete and history pages of every A object: refused, never A's data."""
     client = Client()
-    walk = Walk(client, victim, form=True, login=_keep_logged_in(client, prober.admin))
+    walk = Walk(client, victim, form=True, login=_keep_logged_in(client, getattr(prober, role)))
     index = reverse("admin:index")
     walked = []
     for model in admin.site._registry:
@@ -320,9 +321,17 @@ def test_admin_walk_staff_tenant_admin_of_b(victim, prober):
                 walk.expect(res, {302, 403, 404}, what)
                 if res.status_code == 302 and res["Location"] != index:
                     walk.problems.append(f"{what}: redirects to {res['Location']}, not the index")
-    assert {"TaskFlow", "Membership", "DataSource", "Secret", "TaskNode", "User", "Tenant"} <= set(
-        walked
-    )
+    assert {
+        "TaskFlow",
+        "Membership",
+        "DataSource",
+        "Secret",
+        "TaskNode",
+        "User",
+        "Tenant",
+        "ServiceAccount",
+        "ApiToken",
+    } <= set(walked)
     walk.assert_clean()
 
 

@@ -1,9 +1,11 @@
-"""PRODUCT.md's permission table as a matrix over every flow-scoped API route, over HTTP.
+"""PRODUCT.md's permission table as a matrix over every API route, over HTTP.
 
-Routes are enumerated from the URLconf: everything under /api/v1/flows/{id}/…, /runs/{id}/…
-and /node-runs/{id}/…. Each route + method is classified into one action of the table by
-ROUTE_ACTIONS below; a route that is not classified fails the test, so a new route has to
-be placed in the table before it ships. (tests/flows/test_permissions.py checks the same
+Routes are enumerated from the URLconf. Flow-scoped ones (everything under
+/api/v1/flows/{id}/…, /runs/{id}/… and /node-runs/{id}/…) are classified into one action of
+the flow table by ROUTE_ACTIONS; the tenant-wide ones (members, service accounts, the audit
+trail, data sources, lists, one's own account) into one rule of the tenant table by
+TENANT_ROUTE_RULES. A route that is not classified fails the test, so a new route has to
+be placed in a table before it ships. (tests/flows/test_permissions.py checks the flow
 table through flows.selectors.flow_get.)
 """
 
@@ -26,16 +28,18 @@ from . import routes
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["owner", "stakeholder", "admin", "dba", "member_public", "member_private"]
+ROLES = ["owner", "stakeholder", "admin", "dba", "member_public", "member_private", "auditor"]
 OK, FORBIDDEN, HIDDEN = "ok", "forbidden", "hidden"
+F = FORBIDDEN
 EXPECTED = {
     # action: outcome per role, in ROLES order (PRODUCT.md "Who may do what with a flow").
-    "view": [OK, OK, OK, OK, OK, HIDDEN],
-    "edit": [OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN],
-    "operate": [OK, OK, OK, OK, FORBIDDEN, HIDDEN],
-    "publish": [OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN],
-    "manage_stakeholders": [OK, FORBIDDEN, OK, OK, FORBIDDEN, HIDDEN],
-    "change_owner": [OK, FORBIDDEN, OK, OK, FORBIDDEN, HIDDEN],
+    # The auditor sees every flow of the tenant, public or not, and acts on none.
+    "view": [OK, OK, OK, OK, OK, HIDDEN, OK],
+    "edit": [OK, F, F, F, F, HIDDEN, F],
+    "operate": [OK, OK, OK, OK, F, HIDDEN, F],
+    "publish": [OK, F, F, F, F, HIDDEN, F],
+    "manage_stakeholders": [OK, F, OK, OK, F, HIDDEN, F],
+    "change_owner": [OK, F, OK, OK, F, HIDDEN, F],
 }
 
 
@@ -156,6 +160,7 @@ def build_world(is_public: bool) -> dict:
         ("admin", Role.ADMIN),
         ("dba", Role.DBA),
         ("member", Role.MEMBER),
+        ("auditor", Role.AUDITOR),
     ):
         users[key] = UserFactory(username=f"matrix-{key}")
         MembershipFactory(user=users[key], tenant=tenant, role=role)
@@ -236,11 +241,11 @@ def test_permission_matrix(role):
 # --------------------------------------------------------------------------- secrets
 
 # Tenant-scoped routes with roles of their own: (route name, method) → (action, body).
-SECRET_ROLES = ["admin", "dba", "member"]
+SECRET_ROLES = ["admin", "dba", "member", "auditor"]
 SECRET_EXPECTED = {
     # read: names and scopes (never values); manage: create, change, delete.
-    "read": [OK, OK, OK],
-    "manage": [OK, OK, FORBIDDEN],
+    "read": [OK, OK, OK, OK],
+    "manage": [OK, OK, FORBIDDEN, FORBIDDEN],
 }
 SECRET_ROUTE_ACTIONS: dict[tuple[str, str], Rule] = {
     ("secret-list", "get"): Rule("read"),
@@ -311,4 +316,161 @@ def test_secret_permission_matrix(role):
                     assert "v-shared" not in res.content.decode()
                     assert "v-scoped" not in res.content.decode()
     assert checked >= 10
+
+
+# --------------------------------------------------------------------------- tenant-wide routes
+
+TENANT_ROLES = ["admin", "dba", "member", "auditor"]
+TENANT_EXPECTED = {
+    # rule: outcome per role, in TENANT_ROLES order.
+    "read": [OK, OK, OK, OK],  # every member reads (lists, members, data sources …)
+    "create": [OK, OK, OK, F],  # every member creates flows; auditors change nothing
+    "manage_datasources": [OK, OK, F, F],
+    "admin_read": [OK, F, F, OK],  # the audit trail, service accounts: admins and auditors
+    "admin_write": [OK, F, F, F],  # members, service accounts and their tokens
+    "platform": [F, F, F, F],  # tenants: the platform superuser only
+    "self": [OK, OK, OK, OK],  # one's own password and tokens
+}
+_IMPORT = {"kind": "tributary/flow", "version": 1, "name": "imported", "nodes": [], "edges": []}
+TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
+    ("me", "get"): Rule("self"),
+    ("me-password", "post"): Rule("self", lambda w: {}, state_dependent=True),
+    ("me-token-list", "get"): Rule("self"),
+    ("me-token-list", "post"): Rule("self", lambda w: {"name": "m", "scopes": ["flows:read"]}),
+    ("me-token-detail", "get"): Rule("self"),
+    ("me-token-detail", "delete"): Rule("self"),
+    ("tenant-list", "get"): Rule("platform"),
+    ("tenant-list", "post"): Rule("platform", lambda w: {"name": "New", "slug": "new-one"}),
+    ("tenant-detail", "get"): Rule("platform"),
+    ("member-list", "get"): Rule("read"),
+    ("member-list", "post"): Rule(
+        "admin_write", lambda w: {"username": "fresh", "password": "a-Strong-passw0rd"}
+    ),
+    ("member-detail", "get"): Rule("read"),
+    ("member-detail", "patch"): Rule("admin_write", lambda w: {"role": "member"}),
+    ("service-account-list", "get"): Rule("admin_read"),
+    ("service-account-list", "post"): Rule("admin_write", lambda w: {"name": "bot2"}),
+    ("service-account-detail", "get"): Rule("admin_read"),
+    ("service-account-detail", "patch"): Rule("admin_write", lambda w: {"role": "dba"}),
+    ("service-account-token-list", "get"): Rule("admin_read"),
+    ("service-account-token-list", "post"): Rule(
+        "admin_write", lambda w: {"name": "t", "scopes": ["runs:read"]}
+    ),
+    ("service-account-token-detail", "get"): Rule("admin_read"),
+    ("service-account-token-detail", "delete"): Rule("admin_write"),
+    ("audit", "get"): Rule("admin_read"),
+    ("flow-list", "get"): Rule("read"),
+    ("flow-list", "post"): Rule("create", lambda w: {"name": "new flow"}),
+    ("flow-import-", "post"): Rule("create", lambda w: _IMPORT, state_dependent=True),
+    ("datasource-list", "get"): Rule("read"),
+    ("datasource-list", "post"): Rule(
+        "manage_datasources",
+        lambda w: {"name": "ds2", "engine": "sqlite", "database": w["sqlite"]},
+        state_dependent=True,
+    ),
+    ("datasource-detail", "get"): Rule("read"),
+    ("datasource-detail", "patch"): Rule("manage_datasources", lambda w: {"name": "renamed"}),
+    ("datasource-detail", "delete"): Rule("manage_datasources", state_dependent=True),
+    ("datasource-history", "get"): Rule("read"),
+    ("datasource-test", "post"): Rule("read"),
+    ("run-list", "get"): Rule("read"),
+    ("dashboard", "get"): Rule("read"),
+}
+
+
+def tenant_routes() -> list[routes.Route]:
+    """API routes that are not flow-scoped and need a signed-in user."""
+    # Flow-scoped and secret routes have matrices of their own above.
+    own_matrix = {r.template for r in flow_scoped_routes()} | {r.template for r in secret_routes()}
+    return [
+        r
+        for r in routes.api_routes()
+        if r.template not in own_matrix and r.callback.cls.authentication_classes != []
+    ]
+
+
+def test_every_tenant_route_is_classified():
+    missing = [
+        f"{method.upper()} {r.template} (name {r.name!r})"
+        for r in tenant_routes()
+        for method in r.methods
+        if (r.name, method) not in TENANT_ROUTE_RULES
+    ]
+    assert not missing, (
+        "classify these routes in TENANT_ROUTE_RULES (tests/hardening/test_permission_matrix.py):\n"
+        + "\n".join(missing)
+    )
+
+
+def build_tenant_world(tmp_path) -> dict:
+    from accounts import services as account_services
+    from accounts.models import Membership
+    from flows.models import DataSource
+
+    world = build_world(is_public=False)
+    tenant, users = world["tenant"], world["user_objs"]
+    from tests.conftest import tenant_sqlite_folder
+
+    sqlite = tenant_sqlite_folder(tenant) / "matrix.sqlite3"
+    sqlite.touch()
+    ds = DataSource(tenant=tenant, name="ds", engine="sqlite", database=str(sqlite))
+    ds.save()
+    bot = account_services.service_account_create(
+        tenant=tenant, actor=users["admin"], name="bot", role="member"
+    )
+    bot_token, _ = account_services.token_issue(
+        user=bot.user, actor=users["admin"], name="t", scopes=["flows:read"]
+    )
+    world["sqlite"] = str(sqlite)
+    world["own_tokens"] = {
+        key: account_services.token_issue(user=u, actor=u, name="own", scopes=["flows:read"])[0].pk
+        for key, u in users.items()
+    }
+    world["ids"].update(
+        {
+            "tenant": tenant.pk,
+            "datasource": ds.pk,
+            "membership": Membership.objects.get(user=users["member"], tenant=tenant).pk,
+            "service_account": bot.pk,
+            "service_token": bot_token.pk,
+        }
+    )
+    return world
+
+
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_tenant_permission_matrix(role, tmp_path):
+    world = build_tenant_world(tmp_path)
+    client = APIClient()
+    client.force_authenticate(world["user_objs"][role])
+    client.credentials(HTTP_X_TENANT=world["tenant"].slug)
+    column = TENANT_ROLES.index(role)
+    ids = {**world["ids"]}
+    mismatches, checked = [], 0
+    for route in tenant_routes():
+        # Token routes: one's own under me/, the service account's under service-accounts/.
+        own = world["own_tokens"][role]
+        token = own if route.template.startswith("/api/v1/me/") else ids["service_token"]
+        url = routes.fill(route, {**ids, "token": token})
+        for method in route.methods:
+            rule = TENANT_ROUTE_RULES.get((route.name, method))
+            if rule is None:
+                mismatches.append(f"{method.upper()} {route.template}: not classified")
+                continue
+            expected = TENANT_EXPECTED[rule.action][column]
+            body = rule.body(world) if rule.body else {}
+            with transaction.atomic():
+                if method == "get":
+                    res = client.get(url, rule.query or {}, HTTP_ACCEPT="application/json")
+                else:
+                    res = getattr(client, method)(url, body, format="json")
+                transaction.set_rollback(True)
+            checked += 1
+            got = _outcome(res.status_code, rule)
+            if got != expected:
+                mismatches.append(
+                    f"{method.upper()} {url} [{rule.action}] as {role}: expected {expected}, "
+                    f"got {res.status_code} {res.content.decode()[:200]}"
+                )
+    assert checked >= 30
     assert not mismatches, "\n".join(mismatches)

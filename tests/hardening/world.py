@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.db.models import Q
-from rest_framework.authtoken.models import Token
 
+from accounts import services as account_services
 from accounts.choices import Role
 from accounts.models import Membership, Tenant, User
 from accounts.selectors import TenantContext
@@ -26,7 +26,7 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory
 MARKER = "zqxa"
 PROJECT_APPS = ("accounts", "flows", "operations", "scheduling")
 # Tables outside the project apps that still hold tenant data.
-EXTRA_MODELS = ("django_celery_beat.PeriodicTask", "authtoken.Token")
+EXTRA_MODELS = ("django_celery_beat.PeriodicTask",)
 MISSING = 2_000_000_000  # an id that exists nowhere (fits a 32-bit integer)
 
 
@@ -42,11 +42,12 @@ class Victim:
 
 @dataclass
 class Prober:
-    """Tenant B: its admin (staff) and member, their API tokens and a flow of their own."""
+    """Tenant B: its admin (staff), member and auditor, their API tokens and a flow of their own."""
 
     tenant: Tenant
     admin: User
     member: User
+    auditor: User
     tokens: dict[str, str]
     ids: dict[str, int]
 
@@ -94,6 +95,7 @@ def build_victim() -> Victim:
         ("dba", Role.DBA),
         ("owner", Role.MEMBER),
         ("stakeholder", Role.MEMBER),
+        ("auditor", Role.AUDITOR),
     ):
         user = UserFactory(username=f"{MARKER}-{key}", email=f"{MARKER}.{key}@victim.example")
         user.first_name, user.last_name = f"{MARKER}first", f"{MARKER}last"
@@ -145,6 +147,12 @@ def build_victim() -> Victim:
     )
     version = services.flow_publish(flow=flow, user=owner, comment=f"{MARKER} first")
     run, node_run = _runs(flow, owner)
+    robot = account_services.service_account_create(
+        tenant=tenant, actor=users["admin"], name=f"{MARKER}-robot", role=Role.MEMBER
+    )
+    robot_token, _ = account_services.token_issue(
+        user=robot.user, actor=users["admin"], name=f"{MARKER}-deploy", scopes=["flows:read"]
+    )
     ids = {
         "tenant": tenant.pk,
         "flow": flow.pk,
@@ -160,6 +168,8 @@ def build_victim() -> Victim:
         "node_run": node_run,
         "schedule": schedule,
         "secret": secret.pk,
+        "service_account": robot.pk,
+        "token": robot_token.pk,
     }
     secrets = [
         f"{MARKER}-secret-value",
@@ -176,8 +186,10 @@ def build_prober() -> Prober:
     tenant = TenantFactory(slug="probe-b", name="Probe B")
     admin = UserFactory(username="probe-admin", is_staff=True)
     member = UserFactory(username="probe-member")
+    auditor = UserFactory(username="probe-auditor")
     MembershipFactory(user=admin, tenant=tenant, role=Role.ADMIN)
     MembershipFactory(user=member, tenant=tenant, role=Role.MEMBER)
+    MembershipFactory(user=auditor, tenant=tenant, role=Role.AUDITOR)
     ds = _ds(tenant, "probe-warehouse", "")
     flow = services.flow_create(tenant=tenant, user=member, name="probe flow")
     node = services.node_create(
@@ -189,13 +201,15 @@ def build_prober() -> Prober:
     )
     secret = _secret(tenant, admin, "PROBE_TOKEN", flow=flow.pk)
     tokens = {
-        "admin": Token.objects.create(user=admin).key,
-        "member": Token.objects.create(user=member).key,
+        "admin": account_services.token_sign_in(user=admin)[1],
+        "member": account_services.token_sign_in(user=member)[1],
+        "auditor": account_services.token_sign_in(user=auditor)[1],
     }
     return Prober(
         tenant=tenant,
         admin=admin,
         member=member,
+        auditor=auditor,
         tokens=tokens,
         ids={"flow": flow.pk, "node": node.pk, "datasource": ds.pk, "secret": secret.pk},
     )

@@ -1,4 +1,4 @@
-"""Load (idempotently) a demo tenant with an admin, a DBA and a member, and print their logins."""
+"""Load (idempotently) a demo tenant with an admin, a DBA, a member and an auditor; print logins."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -11,6 +11,7 @@ DEMO_USERS = [
     ("demo-admin", Role.ADMIN, "demo-admin-pass-2024"),
     ("demo-dba", Role.DBA, "demo-dba-pass-2024"),
     ("demo-member", Role.MEMBER, "demo-member-pass-2024"),
+    ("demo-auditor", Role.AUDITOR, "demo-auditor-pass-2024"),
 ]
 PLATFORM_USER = ("platform", "platform-pass-2024")
 
@@ -30,7 +31,8 @@ class Command(BaseCommand):
                 username=username, defaults={"email": f"{username}@example.com"}
             )
             user.set_password(password)
-            user.is_staff = role == Role.ADMIN
+            # The admin's role opens the tenant's Django admin pages; is_staff is the platform's.
+            user.is_staff = False
             user.default_tenant = tenant
             user.save()
             Membership.objects.update_or_create(
