@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from flows.choices import ConcurrencyPolicy
 from operations.engine import core
 
 
@@ -44,16 +45,31 @@ RUN_TERMINAL = frozenset(
 )
 
 
+# Concurrency policies under which a run's nodes wait for the same nodes of the previous
+# run (the engine's holds): the run "may hold" nodes back.
+GATING_POLICIES = (ConcurrencyPolicy.PARALLEL_SAME_NODE, ConcurrencyPolicy.PARALLEL_DOWNSTREAM)
+
+
 class NodeStatus(models.TextChoices):
     PENDING = core.PENDING, "Pending"
     WAITING = core.WAITING, "Waiting"
     QUEUED = core.QUEUED, "Queued"
     RUNNING = core.RUNNING, "Running"
+    # Started, and waiting without a worker until its next check (wait, dependency_check):
+    # running to the user, like Airflow's deferred tasks.
+    DEFERRED = core.DEFERRED, "Running (waiting for its next check)"
     SUCCEEDED = core.SUCCEEDED, "Succeeded"
     FAILED = core.FAILED, "Failed"
     UPSTREAM_FAILED = core.UPSTREAM_FAILED, "Upstream failed"
     SKIPPED = core.SKIPPED, "Skipped"
     STOPPED = core.STOPPED, "Stopped"
+
+
+class WaitingReason(models.TextChoices):
+    """Why a node that could start is held back (NodeRun.waiting_reason)."""
+
+    NONE = "", "Not held back"
+    CONCURRENCY_POLICY = core.HELD_BY_CONCURRENCY_POLICY, "The flow's concurrency policy"
 
 
 class EventKind(models.TextChoices):

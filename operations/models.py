@@ -9,7 +9,7 @@ from django.db import models
 
 from accounts.models import Tenant, TenantOwned
 
-from .choices import EventKind, NodeStatus, RunMode, RunStatus, RunTrigger
+from .choices import EventKind, NodeStatus, RunMode, RunStatus, RunTrigger, WaitingReason
 
 LOG_LIMIT = 64 * 1024
 LOG_TRUNCATED = "[log truncated]"
@@ -97,6 +97,11 @@ class NodeRun(TenantOwned):
     node_name = models.CharField(max_length=128)
     node_type = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
+    # Why a waiting node is held back (empty when it is not): concurrency policy, later a
+    # tenant limit or a pool.
+    waiting_reason = models.CharField(
+        max_length=32, choices=WaitingReason.choices, blank=True, default=WaitingReason.NONE
+    )
     attempt = models.PositiveSmallIntegerField(default=1)
     # The newest attempt of the node in its run: the one whose status is the node's status.
     is_latest = models.BooleanField(default=True)
@@ -104,7 +109,7 @@ class NodeRun(TenantOwned):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # A retry waiting for its interval: the sweep sends it at this time.
+    # A retry waiting for its interval, or a deferred node's next check: sent at this time.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, default="")
     task_id = models.CharField(max_length=64, blank=True, default="")

@@ -76,12 +76,11 @@ class Plan:
 
             states = {n: core.PENDING for n in self.nodes}
             decision = core.decide(self.dag, states, policy=policy)
-            plain = decision.ready and not (
-                decision.waiting
-                or decision.skipped
-                or decision.upstream_failed
-                or decision.stop
-                or decision.run_status
+            # Only queueing: every transition is to queued, and the run goes on.
+            plain = (
+                decision.ready
+                and len(decision.transitions()) == len(decision.ready)
+                and not decision.run_status
             )
             self._first[policy] = (
                 sorted(decision.ready, key=lambda n: -self.nodes[n].priority) if plain else None

@@ -1,19 +1,39 @@
 """Pure decision core of the run engine: given a DAG and its node states, say what happens next.
 
-No Django, Celery or ORM here on purpose: the ORM layer loads a run's node states, calls
-:func:`decide`, and writes the transitions back under its own locks, so every scheduling
-rule lives in this one module and is property-tested in isolation.
+No Django, Celery or ORM here on purpose (import-linter checks it): the ORM layer loads a
+run's node states, asks this module, and writes the transitions back under its own locks.
+Every run rule lives here and is property-tested in isolation:
+
+- `step` is the rule for one node that is not queued yet: upstream-failed, skipped,
+  stopped by a halt, held back (with a reason), queued, or left as it is;
+- `decide` applies it to every node in topological order (plus what a stop, a halt or
+  a pause does to nodes already sent), and says the run's outcome (`run_outcome`);
+- `engine.incremental.advance` applies the same `step` to the nodes downstream of a
+  success only, and `queue_directly` answers the hot path's question "does this success
+  make its downstream nodes ready by itself?";
+- restore, rerun-from and mark-success pick the nodes they reopen here too.
+
+Where the next rules slot in: a node's trigger rule replaces the combination of its
+edges' verdicts in `_combine`; a disabled node is one more outcome of `step`; tenant
+limits and pools are more reasons in `held`; a sub-flow is a node that stays DEFERRED
+while its child run runs.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping, Set
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 # Node states: the same strings as the API's node_runs[].status.
-PENDING, WAITING, QUEUED, RUNNING = "pending", "waiting", "queued", "running"
+PENDING, WAITING, QUEUED, RUNNING, DEFERRED = (
+    "pending",
+    "waiting",
+    "queued",
+    "running",
+    "deferred",
+)
 SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED = (
     "succeeded",
     "failed",
@@ -22,9 +42,18 @@ SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED = (
     "stopped",
 )
 TERMINAL = frozenset({SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED})
-ACTIVE = frozenset({QUEUED, RUNNING})
-NOT_STARTED = frozenset({PENDING, WAITING})
-ALL_STATES = TERMINAL | ACTIVE | NOT_STARTED
+# Not sent to a worker yet: the states `step` moves on (WAITING: held back, with a reason).
+NOT_QUEUED = frozenset({PENDING, WAITING})
+# A worker claimed it: it runs, or (DEFERRED) it waits between two checks without holding
+# a worker. Both are "running" to the user; a halt of complete_running lets them finish.
+STARTED = frozenset({RUNNING, DEFERRED})
+# Sent to the workers and not finished.
+ACTIVE = frozenset({QUEUED}) | STARTED
+NOT_STARTED = NOT_QUEUED | {QUEUED}
+# What a worker may claim (queued -> running, or deferred -> running for its next check).
+CLAIMABLE = frozenset({QUEUED, DEFERRED})
+OPEN = NOT_QUEUED | ACTIVE
+ALL_STATES = TERMINAL | OPEN
 
 # Error handling policies (PRODUCT.md, "Error handling policy").
 COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED = (
@@ -34,13 +63,16 @@ COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED = (
 )
 POLICIES = frozenset({COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED})
 
+# Why a node that could start is held back (a node run's waiting_reason).
+HELD_BY_CONCURRENCY_POLICY = "concurrency_policy"
+
 BRANCHES = frozenset({None, "true", "false"})
 
 # Run outcomes reported in Decision.run_status.
 RUN_SUCCEEDED, RUN_FAILED, RUN_STOPPED = "succeeded", "failed", "stopped"
 
-# Satisfied-or-dead classification of one incoming edge.
-_SATISFIED, _DEAD, _BAD, _UNRESOLVED = range(4)
+# Verdict of one incoming edge, and of all of them together (`_combine`).
+SATISFIED, DEAD, BAD, UNRESOLVED = "satisfied", "dead", "bad", "unresolved"
 
 
 @dataclass(frozen=True)
@@ -142,13 +174,26 @@ def _reach(dag: Dag, start: Iterable) -> set:
 
 @dataclass
 class Decision:
-    """The transitions :func:`decide` asks for; each set holds only nodes whose state changes."""
+    """The transitions a decision asks for; each set holds only nodes whose state changes.
+
+    Each transition applies only to a node still in one of the states it was decided from
+    (`guards()`), so the ORM layer writes it as a status-guarded update: a node a worker
+    claimed meanwhile is not stopped by complete_running, for instance.
+    """
 
     ready: set = field(default_factory=set)
     waiting: set = field(default_factory=set)
+    # Why each node of `waiting` is held back (HELD_BY_...).
+    reasons: dict = field(default_factory=dict)
     skipped: set = field(default_factory=set)
     upstream_failed: set = field(default_factory=set)
     stop: set = field(default_factory=set)
+    # Queued nodes a pause sends back to pending (their messages are revoked); a held one
+    # goes to `waiting` instead.
+    unqueue: set = field(default_factory=set)
+    # The states a node of `stop` may be stopped from: every open state on a stop or under
+    # stop_all, the not-started ones under complete_running (a started node finishes).
+    stop_from: frozenset = OPEN
     run_status: str | None = None
 
     def transitions(self) -> dict:
@@ -160,28 +205,111 @@ class Decision:
             (self.skipped, SKIPPED),
             (self.upstream_failed, UPSTREAM_FAILED),
             (self.stop, STOPPED),
+            (self.unqueue, PENDING),
         ):
             out.update(dict.fromkeys(nodes, state))
         return out
 
+    def moving_to(self, state: str) -> set:
+        """The set of nodes this decision moves to `state`."""
+        return {
+            QUEUED: self.ready,
+            WAITING: self.waiting,
+            SKIPPED: self.skipped,
+            UPSTREAM_FAILED: self.upstream_failed,
+            STOPPED: self.stop,
+            PENDING: self.unqueue,
+        }[state]
+
+    def guards(self) -> dict:
+        """For each new state, the states a node may move to it from."""
+        return {
+            QUEUED: NOT_QUEUED,
+            # From queued only in a paused run: a held node no worker has claimed goes back.
+            WAITING: frozenset({PENDING, QUEUED}),
+            SKIPPED: NOT_QUEUED,
+            UPSTREAM_FAILED: NOT_QUEUED,
+            STOPPED: self.stop_from,
+            PENDING: frozenset({QUEUED}),
+        }
+
     @property
     def is_noop(self) -> bool:
         """True when no node changes state."""
-        return not (self.ready or self.waiting or self.skipped or self.upstream_failed or self.stop)
+        return not self.transitions()
 
 
-def _classify(upstream_state, stopped_before: bool, branch, taken) -> int:
+def edge_verdict(upstream_state, stopped_before: bool, branch, taken) -> str:
+    """What one incoming edge says about its downstream node."""
     if upstream_state in (FAILED, UPSTREAM_FAILED) or stopped_before:
-        return _BAD
+        return BAD
     if upstream_state == SKIPPED:
-        return _DEAD
+        return DEAD
     if upstream_state == SUCCEEDED:
         # A succeeded upstream without a recorded branch (e.g. a condition node marked
         # succeeded by hand) lets every labelled edge through, as Airflow does.
         if branch is None or taken is None or branch == taken:
-            return _SATISFIED
-        return _DEAD
-    return _UNRESOLVED
+            return SATISFIED
+        return DEAD
+    return UNRESOLVED
+
+
+def _combine(verdicts: set) -> str:
+    """The node's verdict from its edges' (the all_success trigger rule)."""
+    if BAD in verdicts:
+        return BAD
+    if verdicts == {DEAD}:
+        return DEAD
+    if UNRESOLVED in verdicts:
+        return UNRESOLVED
+    return SATISFIED
+
+
+def step(
+    dag: Dag,
+    node,
+    now: Mapping,
+    before: Mapping,
+    branches: Mapping,
+    *,
+    halt: bool = False,
+    held: Mapping = {},
+    paused: bool = False,
+) -> str | None:
+    """The state a node that is not queued yet moves to, or None when it stays as it is.
+
+    `now` holds the states of the node and its upstreams as this step has made them,
+    `before` the upstreams' states when the step began: a node stopped before this step
+    (its worker was cancelled) fails its downstream, one that a halt stops in this step
+    takes its downstream with it as stopped, so a halt never labels unrelated nodes
+    upstream-failed. `halt`: a failure under a policy where no further node may start;
+    `held`: nodes held back, with why; `paused`: the run starts nothing new.
+    """
+    verdict = _combine(
+        {
+            edge_verdict(now[u], before[u] == STOPPED, branch, branches.get(u))
+            for u, branch in dag.upstream_edges(node)
+        }
+    )
+    if verdict == BAD:
+        return UPSTREAM_FAILED
+    if verdict == DEAD:
+        return SKIPPED
+    if halt:
+        return STOPPED
+    if verdict == UNRESOLVED:
+        return None
+    if node in held:
+        # Held even while paused: the node is held by it, and says so.
+        return WAITING if now[node] == PENDING else None
+    if paused:
+        return None
+    return QUEUED
+
+
+def halts(states: Iterable, policy: str) -> bool:
+    """Whether a failure stops the run from starting any further node."""
+    return policy in (COMPLETE_RUNNING, STOP_ALL) and any(s == FAILED for s in states)
 
 
 def decide(
@@ -190,7 +318,7 @@ def decide(
     *,
     policy: str,
     branches: Mapping = {},
-    blocked: Set = frozenset(),
+    held: Mapping = {},
     paused: bool = False,
     stopping: bool = False,
 ) -> Decision:
@@ -218,60 +346,98 @@ def decide(
         for n in dag.nodes:
             if new[n] not in TERMINAL:
                 move(n, decision.stop, STOPPED)
-        decision.run_status = _run_status(new, stopping=True)
+        decision.run_status = run_outcome(new.values(), stopping=True)
         return decision
 
-    any_failed = any(s == FAILED for s in new.values())
-    # "Halt" = after a failure under a policy where no further node may start.
-    halt = any_failed and policy in (COMPLETE_RUNNING, STOP_ALL)
-
-    if halt and policy == STOP_ALL:
+    halt = halts(new.values(), policy)
+    if halt:
+        # stop_all stops everything sent, running nodes included; complete_running the
+        # nodes no worker has claimed yet (a started node finishes, deferred ones too).
+        sent = ACTIVE if policy == STOP_ALL else frozenset({QUEUED})
+        decision.stop_from = OPEN if policy == STOP_ALL else NOT_STARTED
         for n in dag.nodes:
-            if new[n] in ACTIVE:
+            if new[n] in sent:
                 move(n, decision.stop, STOPPED)
+    # Paused: the queued nodes no worker has claimed go back to wait for the resume.
+    unqueue = paused and not halt
 
     # Topological order makes this single pass a fixpoint: every upstream already holds its
     # final state for this step when its downstream is examined.
     for n in dag.topological_order:
-        if new[n] not in NOT_STARTED:
-            continue
-        verdicts = {
-            _classify(new[u], states[u] == STOPPED, branch, branches.get(u))
-            for u, branch in dag.upstream_edges(n)
-        }
-        if _BAD in verdicts:
-            # A STOPPED upstream counts only if it was stopped before this step (e.g. its
-            # worker was cancelled): nodes this step stops in a halt take their downstream
-            # with them as "stop", so a halt never labels unrelated nodes upstream_failed.
-            move(n, decision.upstream_failed, UPSTREAM_FAILED)
-        elif verdicts == {_DEAD}:
-            move(n, decision.skipped, SKIPPED)
-        elif halt:
-            move(n, decision.stop, STOPPED)
-        elif _UNRESOLVED in verdicts:
-            continue
-        elif n in blocked:
-            # The concurrency gate is reported even while paused: the node is held by it.
-            if new[n] == PENDING:
+        if unqueue and new[n] == QUEUED:
+            # As a pending node it would wait (held: waiting, else pending); one whose
+            # upstream no longer lets it start stays as an active run would leave it.
+            new[n] = PENDING
+            state = step(dag, n, new, states, branches, held=held, paused=True)
+            if state is None:
+                move(n, decision.unqueue, PENDING)
+            elif state == WAITING:
                 move(n, decision.waiting, WAITING)
-        elif not paused:
-            move(n, decision.ready, QUEUED)
+                decision.reasons[n] = held[n]
+            else:
+                new[n] = QUEUED
+            continue
+        if new[n] not in NOT_QUEUED:
+            continue
+        state = step(dag, n, new, states, branches, halt=halt, held=held, paused=paused)
+        if state is not None:
+            move(n, decision.moving_to(state), state)
+            if state == WAITING:
+                decision.reasons[n] = held[n]
 
-    decision.run_status = _run_status(new, stopping=False)
+    decision.run_status = run_outcome(new.values())
     return decision
 
 
-def _run_status(new: Mapping, *, stopping: bool) -> str | None:
-    if any(s not in TERMINAL for s in new.values()):
+def run_outcome(states: Iterable, *, stopping: bool = False) -> str | None:
+    """The run's status once every node is terminal (None while one is not)."""
+    states = set(states)
+    if states - TERMINAL:
         return None
     if stopping:
         return RUN_STOPPED
-    if any(s in (FAILED, UPSTREAM_FAILED) for s in new.values()):
+    if states & {FAILED, UPSTREAM_FAILED}:
         return RUN_FAILED
     # A node stopped without a failure (e.g. its worker was cancelled) is not a success.
-    if any(s == STOPPED for s in new.values()):
+    if STOPPED in states:
         return RUN_STOPPED
     return RUN_SUCCEEDED
+
+
+def queue_directly(dag: Dag, node, branch, *, paused: bool = False, may_hold: bool = False):
+    """The downstream nodes a success of `node` (taking `branch`) queues by itself, or None.
+
+    The hot path's question: when every downstream node has `node` as its only upstream
+    and `step` queues it knowing only that `node` succeeded, the recording statement can
+    queue them in the same round trip. None when one of them needs more (another upstream,
+    a branch not taken), or when the run is paused or may hold nodes back (a gate): the
+    caller then decides incrementally. The caller's statement must still find them not
+    queued, and the run still not paused and not gated, under the run's lock.
+    """
+    if paused or may_hold:
+        return None
+    now = {node: SUCCEEDED}
+    taken = {node: branch} if branch is not None else {}
+    out = []
+    for v in dag.downstream(node):
+        if len(dag.upstream_edges(v)) != 1:
+            return None
+        if step(dag, v, {**now, v: PENDING}, now, taken) != QUEUED:
+            return None
+        out.append(v)
+    return out
+
+
+def attempt_state(*, paused: bool) -> str:
+    """The state of a node's next attempt after a failure it may retry: queued (sent once
+    its retry interval has passed), or pending in a paused run (queued on resume)."""
+    return PENDING if paused else QUEUED
+
+
+def sends(state: str, *, paused: bool) -> bool:
+    """Whether a node in `state` may be sent to a worker now: a deferred node has started
+    and finishes its wait even in a paused run; a queued one waits for the resume."""
+    return state == DEFERRED or (state == QUEUED and not paused)
 
 
 def apply(states: Mapping, decision: Decision) -> dict:
@@ -295,8 +461,24 @@ def nodes_to_rerun_from(dag: Dag, node) -> set:
 def restorable(states: Mapping) -> set:
     """The nodes that "restore" reruns: failed, upstream-failed, stopped and not-run ones."""
     return {
-        n for n, s in states.items() if s in (FAILED, UPSTREAM_FAILED, STOPPED, PENDING, WAITING)
+        n for n, s in states.items() if s in (FAILED, UPSTREAM_FAILED, STOPPED) or s in NOT_QUEUED
     }
+
+
+def reopened_by_mark_success(dag: Dag, states: Mapping, node, *, stopped_by_user: bool) -> set:
+    """The nodes that run again when a failed `node` is marked succeeded.
+
+    Its upstream-failed descendants that no other failed node still blocks, and, unless
+    someone stopped the run after the failure, the nodes the error policy stopped.
+    """
+    failed = {n for n, s in states.items() if s == FAILED and n != node}
+    blocked = set().union(*(dag.descendants(n) for n in failed)) if failed else set()
+    again = {
+        n for n in dag.descendants(node) if states.get(n) == UPSTREAM_FAILED and n not in blocked
+    }
+    if not stopped_by_user:
+        again |= {n for n, s in states.items() if s == STOPPED}
+    return again
 
 
 def _seconds(value) -> float:

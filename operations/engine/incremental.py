@@ -1,9 +1,11 @@
 """The incremental step after a node finished: only its downstream nodes are examined.
 
-Equivalent to :func:`operations.engine.core.decide` for a run in which every failure and
-stop has already been decided by a full ``decide`` (the engine does that on those paths),
-and it touches O(downstream) nodes instead of the whole DAG. Pure like core: the caller
-passes functions that load node states on demand. A test compares the two on random DAGs.
+It applies core.step, the rule core.decide applies to every node, to the nodes downstream
+of the changed ones only, so it reaches exactly the states ``decide`` reaches for a run in
+which every failure, stop and pause has already been decided by a full ``decide`` (the
+engine does that on those paths), touching O(downstream) nodes instead of the whole DAG.
+Pure like core: the caller passes functions that load node states and holds on demand.
+tests/operations/test_incremental.py compares the two on random runs.
 """
 
 from __future__ import annotations
@@ -11,22 +13,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 
-from .core import (
-    NOT_STARTED,
-    PENDING,
-    QUEUED,
-    SKIPPED,
-    STOPPED,
-    TERMINAL,
-    UPSTREAM_FAILED,
-    WAITING,
-    Dag,
-    Decision,
-    _classify,
-)
+from .core import NOT_QUEUED, QUEUED, TERMINAL, WAITING, Dag, Decision, step
 
-# Verdict codes of core._classify, by meaning.
-_SATISFIED, _DEAD, _BAD, _UNRESOLVED = range(4)
 # Above this many upstreams a node is first checked with `any_open`.
 MANY_UPSTREAMS = 16
 
@@ -39,7 +27,7 @@ def advance(
     branches: dict,
     *,
     load: Callable[[set], None],
-    gate: Callable[[set], set] = lambda _nodes: set(),
+    held: Callable[[set], dict] = lambda _nodes: {},
     any_open: Callable[[set], bool] | None = None,
     paused: bool = False,
     many: int = MANY_UPSTREAMS,
@@ -47,10 +35,11 @@ def advance(
     """Transitions caused by `changed` nodes reaching a terminal state.
 
     `states`/`branches` hold what is known and are completed in place by `load(nodes)`;
-    `gate(nodes)` returns those held by the concurrency policy. For a node with many
-    upstreams, `any_open(upstreams)` first asks whether one of them is still unfinished (a
-    cheap EXISTS) before every upstream state is loaded: with no failure decided yet for
-    this node, an unfinished upstream leaves it unresolved, exactly as in core.decide.
+    `held(nodes)` returns those of the given nodes held back, with why (one query for all
+    the nodes that became ready). For a node with many upstreams, `any_open(upstreams)`
+    first asks whether one of them is still unfinished (a cheap EXISTS) before every
+    upstream state is loaded: with every failure already decided, an unfinished upstream
+    leaves the node as it is, as `step` would say.
     """
     decision = Decision()
     heap: list = []
@@ -65,10 +54,10 @@ def advance(
     for node in changed:
         push_downstream(node)
 
-    candidates: set = set()
+    candidates: list = []
     while heap:
         _, v = heapq.heappop(heap)
-        if v in states and states[v] not in NOT_STARTED:
+        if v in states and states[v] not in NOT_QUEUED:
             continue
         ups = dag.upstream(v)
         if any_open is not None and len(ups) > many:
@@ -86,33 +75,24 @@ def advance(
                 if len(w_ups) <= many:
                     missing |= ({w} | w_ups) - states.keys()
             load(missing)
-        if states[v] not in NOT_STARTED:
+        if states[v] not in NOT_QUEUED:
             continue
-        verdicts = {
-            _classify(states[u], states[u] == STOPPED, branch, branches.get(u))
-            for u, branch in dag.upstream_edges(v)
-        }
-        if _BAD in verdicts:
-            decision.upstream_failed.add(v)
-            states[v] = UPSTREAM_FAILED
+        # Without holds and pauses first: what it would become decides whether to ask.
+        state = step(dag, v, states, states, branches)
+        if state == QUEUED:
+            candidates.append(v)
+        elif state is not None:
+            decision.moving_to(state).add(v)
+            states[v] = state
             push_downstream(v)
-        elif verdicts == {_DEAD}:
-            decision.skipped.add(v)
-            states[v] = SKIPPED
-            push_downstream(v)
-        elif _UNRESOLVED in verdicts:
-            continue
-        else:
-            candidates.add(v)
 
     if candidates:
-        blocked = gate(candidates)
+        holds = held(set(candidates))
         for v in candidates:
-            if v in blocked:
-                if states[v] == PENDING:
-                    decision.waiting.add(v)
-                    states[v] = WAITING
-            elif not paused:
-                decision.ready.add(v)
-                states[v] = QUEUED
+            state = step(dag, v, states, states, branches, held=holds, paused=paused)
+            if state is not None:
+                decision.moving_to(state).add(v)
+                states[v] = state
+                if state == WAITING:
+                    decision.reasons[v] = holds[v]
     return decision

@@ -11,25 +11,15 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.errors import ConflictError
-from operations import dispatch
 from operations.choices import (
     RUN_ACTIVE,
     RUN_TERMINAL,
     EventKind,
-    NodeStatus,
     RunStatus,
     RunTrigger,
 )
 from operations.engine import core
-from operations.engine.core import (
-    FAILED,
-    PENDING,
-    QUEUED,
-    RUNNING,
-    STOPPED,
-    SUCCEEDED,
-    UPSTREAM_FAILED,
-)
+from operations.engine.core import ACTIVE, FAILED, PENDING, SUCCEEDED
 from operations.models import FlowRun, NodeRun, RunEvent
 
 from .creation import check_runnable, run_create
@@ -37,11 +27,11 @@ from .decisions import decide_full, run_plan
 from .locking import lock_node_run, lock_run
 from .logs import append_log, bounded, event, log_line
 
-# Event kinds of the actions (plain strings: EventKind has no members for them yet).
-RUN_RERUN = "run_rerun"
-RUN_RESTORED = "run_restored"
-NODE_RERUN_FROM = "node_rerun_from"
-NODE_MARKED_SUCCEEDED = "node_marked_succeeded"
+# Event kinds of the actions.
+RUN_RERUN = EventKind.RUN_RERUN
+RUN_RESTORED = EventKind.RUN_RESTORED
+NODE_RERUN_FROM = EventKind.NODE_RERUN_FROM
+NODE_MARKED_SUCCEEDED = EventKind.NODE_MARKED_SUCCEEDED
 
 
 def _who(user) -> str:
@@ -193,20 +183,15 @@ def node_mark_success(*, node_run: NodeRun, user) -> FlowRun:
             node_run=nr,
             user=user,
         )
-        plan = run_plan(locked)
         latest = _latest(locked.pk)
-        # Nodes another failed node still blocks stay upstream-failed (no pointless attempt).
-        failed = {n for n, row in latest.items() if row.status == FAILED}
-        again = {
-            n
-            for n in plan.dag.descendants(nr.node_id)
-            if n in latest
-            and latest[n].status == UPSTREAM_FAILED
-            and not failed.intersection(plan.ancestors(n))
-        }
-        if not _stopped_by_user(locked.pk, nr):
-            # Stopped by the error policy because of a failure: those run again too.
-            again |= {n for n, row in latest.items() if row.status == STOPPED}
+        # Nodes another failed node still blocks stay upstream-failed (no pointless attempt);
+        # nodes the error policy stopped run again, unless someone stopped the run since.
+        again = core.reopened_by_mark_success(
+            run_plan(locked).dag,
+            {n: row.status for n, row in latest.items()},
+            nr.node_id,
+            stopped_by_user=_stopped_by_user(locked.pk, nr),
+        )
         _new_attempts(locked, latest, again, f"{nr.node_name} marked succeeded by {who}")
         _reopen(locked)
         decide_full(locked, user=user)
@@ -238,9 +223,9 @@ def run_stop(*, run: FlowRun, user=None) -> FlowRun:
     with transaction.atomic():
         locked = _locked_active(run, "stop")
         active = list(
-            NodeRun.objects.filter(
-                run_id=run.pk, is_latest=True, status__in=(QUEUED, RUNNING)
-            ).values_list("pk", flat=True)
+            NodeRun.objects.filter(run_id=run.pk, is_latest=True, status__in=ACTIVE).values_list(
+                "pk", flat=True
+            )
         )
         who = getattr(user, "username", None) or "the system"
         event(locked, EventKind.RUN_STOPPED, f"Stop requested by {who}.", user=user)
@@ -252,23 +237,16 @@ def run_stop(*, run: FlowRun, user=None) -> FlowRun:
 
 
 def run_pause(*, run: FlowRun, user=None) -> FlowRun:
-    """No new node starts; running nodes finish. Queued nodes go back to pending."""
+    """No new node starts; started nodes finish (a deferred one its wait too), and the
+    queued ones go back to pending (the engine's decision for a paused run)."""
     with transaction.atomic():
         locked = _locked_active(run, "pause")
         if locked.status == RunStatus.PAUSED:
             raise ConflictError("The run is already paused.", "status")
-        queued = list(
-            NodeRun.objects.filter(run_id=run.pk, is_latest=True, status=QUEUED).values_list(
-                "pk", "queued_at"
-            )
-        )
-        NodeRun.objects.filter(pk__in=[pk for pk, _ in queued], status=QUEUED).update(
-            status=NodeStatus.PENDING, queued_at=None
-        )
-        dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in queued])
         locked.status = RunStatus.PAUSED
         locked.save(update_fields=["status"])
         event(locked, EventKind.RUN_PAUSED, "Paused.", user=user)
+        decide_full(locked, user=user)
     run.refresh_from_db()
     return run
 

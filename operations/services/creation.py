@@ -16,9 +16,11 @@ from django.utils import timezone
 
 from config.db import insert_rows
 from flows import hooks
+from flows.choices import ConcurrencyPolicy
 from flows.models import FlowVersion, TaskFlow
 from operations import dispatch
 from operations.choices import (
+    GATING_POLICIES,
     RUN_ACTIVE,
     EventKind,
     NodeStatus,
@@ -26,7 +28,7 @@ from operations.choices import (
     RunStatus,
     RunTrigger,
 )
-from operations.engine.core import NOT_STARTED
+from operations.engine.core import NOT_QUEUED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
@@ -135,12 +137,12 @@ def _activate(run: FlowRun) -> FlowRun:
     """Apply the concurrency policy and queue the first nodes (caller holds the flow lock)."""
     active = _active_runs(run.flow_id, run.pk)
     policy = run.concurrency_policy
-    if policy == "skip":
+    if policy == ConcurrencyPolicy.SKIP:
         # Runs of one time range do not skip each other: their parallelism says how many overlap.
         blocker = (active.exclude(batch=run.batch) if run.batch else active).first()
         if blocker is not None:
             return _skip(run, f"Skipped: run {blocker.pk} of this flow was still {blocker.status}.")
-    elif policy in decisions.PARALLEL_POLICIES:
+    elif policy in GATING_POLICIES:
         previous = active.first()
         if previous is not None:
             # Lock it: its finishing nodes must see this run as a successor, or we see them.
@@ -165,7 +167,7 @@ def run_create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
 
 def _skip(run: FlowRun, reason: str) -> FlowRun:
     now = timezone.now()
-    NodeRun.objects.filter(run=run, status__in=NOT_STARTED).update(
+    NodeRun.objects.filter(run=run, status__in=NOT_QUEUED).update(
         status=NodeStatus.SKIPPED, finished_at=now
     )
     run.status = RunStatus.SKIPPED

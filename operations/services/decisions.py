@@ -1,7 +1,10 @@
-"""Run-level decisions under the run's row lock: the full core.decide and what it implies.
+"""The engine's decisions applied to a run, under the run's row lock.
 
-Used when a node fails, a run is stopped, paused, resumed or created, and when a gate opens;
-the success of a node takes the incremental path (engine.incremental) in lifecycle.record.
+The rule is the pure engine's (operations.engine): this module loads what it needs (node
+states, branches, the holds of the concurrency policy), asks `core.decide` (or, after a
+success, `incremental.advance`, in lifecycle.record) and writes the transitions back as
+status-guarded updates. Used when a node fails, a run is stopped, paused, resumed,
+created or reopened, and when a gate opens.
 """
 
 from __future__ import annotations
@@ -9,15 +12,24 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from flows.choices import ConcurrencyPolicy
 from operations import dispatch
-from operations.choices import RUN_ACTIVE, RUN_TERMINAL, EventKind, RunStatus
+from operations.choices import (
+    GATING_POLICIES,
+    RUN_ACTIVE,
+    RUN_TERMINAL,
+    EventKind,
+    RunStatus,
+    WaitingReason,
+)
 from operations.engine import core
 from operations.engine.core import (
+    CLAIMABLE,
     FAILED,
-    NOT_STARTED,
+    NOT_QUEUED,
+    OPEN,
     PENDING,
     QUEUED,
-    RUNNING,
     SKIPPED,
     STOPPED,
     TERMINAL,
@@ -32,12 +44,27 @@ from . import store
 from .locking import lock_run
 from .logs import event
 
-PARALLEL_POLICIES = ("parallel_same_node", "parallel_downstream")
-
 
 def run_plan(run: FlowRun) -> Plan:
     stamp = run.version.created_at if run.version_id else run.created_at
     return plan_for(run_id=run.pk, version_id=run.version_id, stamp=stamp)
+
+
+def is_paused(run) -> bool:
+    """The engine's `paused`: the run starts no node."""
+    return run.status in store.PAUSED
+
+
+def may_hold(run) -> bool:
+    """Whether the engine may hold this run's nodes back (a previous run gates them).
+
+    `run` is a FlowRun or its columns (store.run_info): both are fixed once it is active.
+    """
+    if isinstance(run, dict):
+        previous, policy = run["previous_run_id"], run["concurrency_policy"]
+    else:
+        previous, policy = run.previous_run_id, run.concurrency_policy
+    return bool(previous) and policy in GATING_POLICIES
 
 
 class StateLoader:
@@ -72,10 +99,7 @@ class StateLoader:
         if len(sample) < store.OPEN_SAMPLE:
             return False  # the sample is every unfinished node
         return NodeRun.objects.filter(
-            run_id=self.run_id,
-            is_latest=True,
-            node_id__in=list(nodes),
-            status__in=(PENDING, WAITING, QUEUED, RUNNING),
+            run_id=self.run_id, is_latest=True, node_id__in=list(nodes), status__in=OPEN
         ).exists()
 
     def add(self, pk, node_id, status, branch) -> None:
@@ -85,12 +109,17 @@ class StateLoader:
             self.branches[node_id] = branch
 
 
-def gate_for(run: FlowRun):
-    """A function telling which of the given nodes the previous run still holds back."""
-    if not run.previous_run_id or run.concurrency_policy not in PARALLEL_POLICIES:
-        return lambda _nodes: set()
+def holds_for(run: FlowRun):
+    """A function telling which of the given nodes are held back, and why (the engine's `held`).
 
-    def gate(nodes) -> set:
+    Today the concurrency policy: under parallel_same_node / parallel_downstream a node
+    waits while the same node of the previous run (and, for the latter, its downstream
+    nodes) has not finished.
+    """
+    if not may_hold(run):
+        return lambda _nodes: {}
+
+    def held(nodes) -> dict:
         prev = (
             FlowRun.objects.select_related("version")
             .only("id", "status", "version_id", "created_at", "version__created_at")
@@ -98,15 +127,15 @@ def gate_for(run: FlowRun):
             .first()
         )
         if prev is None or prev.status in RUN_TERMINAL:
-            return set()
+            return {}
         prev_dag = run_plan(prev).dag
-        if run.concurrency_policy == "parallel_same_node":
+        if run.concurrency_policy == ConcurrencyPolicy.PARALLEL_SAME_NODE:
             watch = {n: {n} for n in nodes if n in prev_dag.nodes}
         else:
             watch = {n: {n} | prev_dag.descendants(n) for n in nodes if n in prev_dag.nodes}
         needed = set().union(*watch.values()) if watch else set()
         if not needed:
-            return set()
+            return {}
         open_nodes = {
             node_id
             for node_id, status in NodeRun.objects.filter(
@@ -114,42 +143,65 @@ def gate_for(run: FlowRun):
             ).values_list("node_id", "status")
             if status not in TERMINAL
         }
-        return {n for n, closure in watch.items() if closure & open_nodes}
+        return {
+            n: core.HELD_BY_CONCURRENCY_POLICY
+            for n, closure in watch.items()
+            if closure & open_nodes
+        }
 
-    return gate
+    return held
 
 
 def apply_decision(run: FlowRun, plan: Plan, decision: Decision, loader: StateLoader) -> int:
-    """Write the decision's transitions, send ready nodes after commit; returns nodes closed."""
+    """Write the decision's transitions, send ready nodes after commit; returns nodes closed.
+
+    Each update is guarded by the states the engine decided it from (Decision.guards()).
+    """
     now = timezone.now()
     ids = loader.ids
+    guards = decision.guards()
     closed = 0
+    nodes = NodeRun.objects.filter
     if decision.ready:
         pks = [ids[n] for n in decision.ready]
-        NodeRun.objects.filter(pk__in=pks, status__in=NOT_STARTED).update(
-            status=QUEUED, queued_at=now, next_attempt_at=None
+        nodes(pk__in=pks, status__in=guards[QUEUED]).update(
+            status=QUEUED, queued_at=now, next_attempt_at=None, waiting_reason=WaitingReason.NONE
         )
         # Higher priority first, so the broker's FIFO order follows it.
         ordered = sorted(decision.ready, key=lambda n: -plan.nodes[n].priority)
         dispatch.send_nodes([(ids[n], now, None, plan.nodes[n].timeout) for n in ordered])
-    if decision.waiting:
-        NodeRun.objects.filter(pk__in=[ids[n] for n in decision.waiting], status=PENDING).update(
-            status=WAITING
+    by_reason: dict = {}
+    for n in decision.waiting:
+        by_reason.setdefault(decision.reasons.get(n, WaitingReason.NONE), []).append(ids[n])
+    # A pause sends queued nodes back (to waiting when held): their messages are revoked.
+    back = [ids[n] for n in decision.unqueue | decision.waiting if loader.states[n] == QUEUED]
+    sent = list(nodes(pk__in=back, status=QUEUED).values_list("pk", "queued_at")) if back else []
+    for reason, pks in by_reason.items():
+        nodes(pk__in=pks, status__in=guards[WAITING]).update(
+            status=WAITING, waiting_reason=reason, queued_at=None
         )
-    for nodes, status in ((decision.skipped, SKIPPED), (decision.upstream_failed, UPSTREAM_FAILED)):
-        if nodes:
-            closed += NodeRun.objects.filter(
-                pk__in=[ids[n] for n in nodes], status__in=NOT_STARTED
-            ).update(status=status, finished_at=now)
+    for moving, status in (
+        (decision.skipped, SKIPPED),
+        (decision.upstream_failed, UPSTREAM_FAILED),
+    ):
+        if moving:
+            closed += nodes(pk__in=[ids[n] for n in moving], status__in=guards[status]).update(
+                status=status, finished_at=now, waiting_reason=WaitingReason.NONE
+            )
     if decision.stop:
-        stop_pks = [ids[n] for n in decision.stop]
-        queued = list(
-            NodeRun.objects.filter(pk__in=stop_pks, status=QUEUED).values_list("pk", "queued_at")
+        pks = [ids[n] for n in decision.stop]
+        # Their messages (a queued node's, a deferred node's next check) are revoked.
+        sent += nodes(pk__in=pks, status__in=CLAIMABLE & guards[STOPPED]).values_list(
+            "pk", "queued_at"
         )
-        closed += NodeRun.objects.filter(
-            pk__in=stop_pks, status__in=(PENDING, WAITING, QUEUED, RUNNING)
-        ).update(status=STOPPED, finished_at=now)
-        dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in queued])
+        closed += nodes(pk__in=pks, status__in=guards[STOPPED]).update(
+            status=STOPPED, finished_at=now, waiting_reason=WaitingReason.NONE
+        )
+    if decision.unqueue:
+        nodes(pk__in=[ids[n] for n in decision.unqueue], status__in=guards[PENDING]).update(
+            status=PENDING, queued_at=None
+        )
+    dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in sent])
     return closed
 
 
@@ -177,16 +229,13 @@ def _alert(run_id: int) -> None:
     alerts.alert_run_finished(run_id=run_id)
 
 
-def outcome_of_nodes(run_id: int) -> str:
-    """The run status once every node is terminal (same rule as core's run outcome)."""
-    statuses = set(
-        NodeRun.objects.filter(run_id=run_id, is_latest=True).values_list("status", flat=True)
+def outcome_of_nodes(run_id: int) -> str | None:
+    """The run's status from its nodes' latest states (the engine's run_outcome): None while
+    one of them is still open."""
+    statuses = NodeRun.objects.filter(run_id=run_id, is_latest=True).values_list(
+        "status", flat=True
     )
-    if statuses & {FAILED, UPSTREAM_FAILED}:
-        return RunStatus.FAILED
-    if STOPPED in statuses:
-        return RunStatus.STOPPED
-    return RunStatus.SUCCEEDED
+    return core.run_outcome(set(statuses))
 
 
 def wake_successors(run: FlowRun) -> None:
@@ -202,30 +251,23 @@ def wake_successors(run: FlowRun) -> None:
 def decide_full(
     run: FlowRun, plan: Plan | None = None, *, stopping: bool = False, user=None
 ) -> Decision:
-    """Run core.decide over the whole DAG and apply it (caller holds the run lock)."""
+    """Ask core.decide over the whole DAG and apply it (caller holds the run lock)."""
     plan = plan or run_plan(run)
     loader = StateLoader(run.pk)
     loader.load_all()
-    not_started = {n for n, s in loader.states.items() if s in NOT_STARTED}
-    blocked = gate_for(run)(not_started) if not_started and not stopping else set()
+    not_queued = {n for n, s in loader.states.items() if s in NOT_QUEUED}
+    held = holds_for(run)(not_queued) if not_queued and not stopping else {}
     decision = core.decide(
         plan.dag,
         loader.states,
         policy=run.error_policy,
         branches=loader.branches,
-        blocked=blocked,
-        paused=run.status == RunStatus.PAUSED,
+        held=held,
+        paused=is_paused(run),
         stopping=stopping,
     )
     apply_decision(run, plan, decision, loader)
-    new_states = core.apply(loader.states, decision)
-    if not stopping and run.error_policy == core.COMPLETE_RUNNING and FAILED in new_states.values():
-        # core counts a queued node as started; for us it has not started until a worker
-        # claims it, and after a failure under complete_running no further node starts.
-        _stop_unclaimed(new_states, loader)
-    run.nodes_open = NodeRun.objects.filter(
-        run_id=run.pk, is_latest=True, status__in=(PENDING, WAITING, QUEUED, RUNNING)
-    ).count()
+    run.nodes_open = NodeRun.objects.filter(run_id=run.pk, is_latest=True, status__in=OPEN).count()
     if run.status not in RUN_TERMINAL and run.nodes_open == 0:
         finish_run(run, decision.run_status or outcome_of_nodes(run.pk), user=user)
     elif run.status == RunStatus.QUEUED and not decision.ready and decision.waiting:
@@ -235,17 +277,6 @@ def decide_full(
     run.save(update_fields=["status", "nodes_open", "finished_at", "error"])
     wake_successors(run)
     return decision
-
-
-def _stop_unclaimed(states: dict, loader: StateLoader) -> None:
-    queued = [loader.ids[n] for n, s in states.items() if s == QUEUED]
-    if not queued:
-        return
-    rows = list(NodeRun.objects.filter(pk__in=queued, status=QUEUED).values_list("pk", "queued_at"))
-    NodeRun.objects.filter(pk__in=[pk for pk, _ in rows], status=QUEUED).update(
-        status=STOPPED, finished_at=timezone.now()
-    )
-    dispatch.revoke([dispatch.node_task_id(pk, at) for pk, at in rows])
 
 
 def run_evaluate(run_id: int) -> None:

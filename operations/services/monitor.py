@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from operations import conf
+from operations.engine.core import RUNNING
 
 logger = logging.getLogger("tributary.engine")
 
@@ -141,7 +142,7 @@ class Monitor:
         statuses = dict(NodeRun.objects.filter(pk__in=ids).values_list("pk", "status"))
         for item in items:
             status = statuses.get(item.node_run_id)
-            if item.node_run_id in ids and status != "running":
+            if item.node_run_id in ids and status != RUNNING:
                 item.cancel("stopped")
 
     def _beat(self, items: list[Tracked]) -> None:
@@ -150,7 +151,7 @@ class Monitor:
         from .store import relaxed_commit
 
         with relaxed_commit():
-            NodeRun.objects.filter(pk__in=[i.node_run_id for i in items], status="running").update(
+            NodeRun.objects.filter(pk__in=[i.node_run_id for i in items], status=RUNNING).update(
                 heartbeat_at=timezone.now()
             )
 

@@ -3,7 +3,11 @@
 A node costs one UPDATE ... RETURNING to claim it and, when it succeeds, one transaction of
 three statements: lock the run by decrementing its open-node count, record the result
 (guarded by the node still running) and queue the downstream nodes that became ready
-(guarded by them still pending). The ORM would issue twice as many round trips.
+(guarded by them still not queued). The ORM would issue twice as many round trips.
+
+No rule is written here: every state, run status and policy a statement compares with is
+a parameter taken from the engine (operations.engine.core) or the choices, and what a
+statement queues is what the engine decided (core.queue_directly).
 """
 
 from __future__ import annotations
@@ -15,10 +19,39 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from operations.choices import RunStatus, WaitingReason
+from operations.engine.core import CLAIMABLE, NOT_QUEUED, OPEN, QUEUED, RUNNING, SUCCEEDED
 from operations.models import FlowRun, NodeRun
 
 NR = NodeRun._meta.db_table
 FR = FlowRun._meta.db_table
+
+# The columns of a run the engine reads, for every statement and query that reads a run
+# (never the snapshot). Of these, run_info caches the ones fixed once a run is active.
+RUN_COLUMNS = (
+    "id",
+    "tenant_id",
+    "flow_id",
+    "version_id",
+    "mode",
+    "status",
+    "error_policy",
+    "concurrency_policy",
+    "previous_run_id",
+    "has_successors",
+    "batch",
+    "nodes_open",
+    "nodes_total",
+    "created_at",
+    "started_at",
+    "business_time",
+    "finished_at",
+    "error",
+)
+# The ORM's spelling, with the version's creation time (the plan cache's key).
+RUN_FIELDS = (*RUN_COLUMNS, "version__created_at")
+# Run statuses in which no node starts (the engine's `paused`).
+PAUSED = (RunStatus.PAUSED,)
 
 _cache: OrderedDict = OrderedDict()
 _lock = threading.Lock()
@@ -39,6 +72,10 @@ def _json(value):
 
 def _load_json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _marks(values) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 @contextmanager
@@ -70,14 +107,15 @@ CLAIMED = (
 
 
 def claim(node_run_id: int, now, worker: str) -> dict | None:
-    """queued -> running for this worker; the node run's fields, or None if not queued.
+    """queued (or deferred) -> running for this worker; the node run's fields, or None.
 
     PostgreSQL: one statement. Its locking CTE waits while the transaction that queued the
     node commits and then reads the committed status (a plain UPDATE would skip the row as
     still pending, without waiting); the start time is read from the clock at that moment,
     and the commit does not wait for the disk (a lost claim only means the node is sent
-    again by the watchdog).
+    again by the watchdog). A deferred node keeps the start time of its first check.
     """
+    claimable = sorted(CLAIMABLE)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -86,17 +124,18 @@ def claim(node_run_id: int, now, worker: str) -> dict | None:
                 f" UPDATE {_q(NR)} n SET status = %s,"
                 " started_at = COALESCE(n.started_at, clock_timestamp()),"
                 " heartbeat_at = clock_timestamp(), worker = %s, next_attempt_at = NULL"
-                " FROM cur WHERE n.id = cur.id AND cur.status = %s RETURNING "
-                + ", ".join(f"n.{c}" for c in CLAIMED)
-                + ", LENGTH(n.log)",
-                [node_run_id, "running", worker, "queued"],
+                f" FROM cur WHERE n.id = cur.id AND cur.status IN ({_marks(claimable)})"
+                " RETURNING " + ", ".join(f"n.{c}" for c in CLAIMED) + ", LENGTH(n.log)",
+                [node_run_id, RUNNING, worker, *claimable],
             )
         else:
             cursor.execute(
                 f"UPDATE {_q(NR)} SET status = %s, started_at = COALESCE(started_at, %s),"
                 " heartbeat_at = %s, worker = %s, next_attempt_at = NULL"
-                " WHERE id = %s AND status = %s RETURNING " + ", ".join(CLAIMED) + ", LENGTH(log)",
-                ["running", _dt(now), _dt(now), worker, node_run_id, "queued"],
+                f" WHERE id = %s AND status IN ({_marks(claimable)}) RETURNING "
+                + ", ".join(CLAIMED)
+                + ", LENGTH(log)",
+                [RUNNING, _dt(now), _dt(now), worker, node_run_id, *claimable],
             )
         row = cursor.fetchone()
     if row is None:
@@ -108,9 +147,12 @@ def claim(node_run_id: int, now, worker: str) -> dict | None:
 
 
 def run_info(run_id: int) -> dict:
-    """The run's fixed facts (mode, flow, version, times); cached per process on PostgreSQL.
+    """The run's columns as a node's claim reads them; cached per process on PostgreSQL.
 
-    Not cached on SQLite, whose ids come back after a table is emptied (test databases).
+    Only the columns fixed once the run is active (tenant, flow, version, mode, policies,
+    previous run, times) may be read from the cache; the status is refreshed by whoever
+    changes it in this process. Not cached on SQLite, whose ids come back after a table
+    is emptied (test databases).
     """
     cacheable = connection.vendor != "sqlite"
     if cacheable:
@@ -119,20 +161,7 @@ def run_info(run_id: int) -> dict:
             if info is not None:
                 _cache.move_to_end(run_id)
                 return info
-    info = (
-        FlowRun.objects.filter(pk=run_id)
-        .values(
-            "tenant_id",
-            "flow_id",
-            "version_id",
-            "mode",
-            "status",
-            "business_time",
-            "created_at",
-            "version__created_at",
-        )
-        .first()
-    )
+    info = FlowRun.objects.filter(pk=run_id).values(*RUN_FIELDS).first()
     if info is None:
         return {}
     info["stamp"] = info["version__created_at"] if info["version_id"] else info["created_at"]
@@ -145,33 +174,34 @@ def run_info(run_id: int) -> dict:
 
 
 def lock_run_closing_one(run_id: int, *, relaxed: bool = False) -> dict | None:
-    """Lock the run row by closing one node; its fields, or None when no node is open.
+    """Lock the run row by closing one node; its columns, or None when no node is open.
 
     `relaxed` makes the transaction's commit not wait for the disk (in the same round trip).
     """
-    fields = (
-        "status",
-        "nodes_open",
-        "nodes_total",
-        "error_policy",
-        "concurrency_policy",
-        "previous_run_id",
-        "has_successors",
-        "batch",
-        "started_at",
-        "error",
-    )
     extra = ""
     if relaxed and connection.vendor == "postgresql":
         extra = ", set_config('synchronous_commit', 'off', true)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_q(FR)} SET nodes_open = nodes_open - 1 WHERE id = %s AND nodes_open > 0"
-            " RETURNING " + ", ".join(fields) + extra,
+            " RETURNING " + ", ".join(RUN_COLUMNS) + extra,
             [run_id],
         )
         row = cursor.fetchone()
-    return dict(zip(fields, row[: len(fields)], strict=True)) if row else None
+    if row is None:
+        return None
+    fields = dict(zip(RUN_COLUMNS, row[: len(RUN_COLUMNS)], strict=True))
+    # SQLite hands back raw column values: let the model read them as the ORM would.
+    for name in ("batch", "created_at", "started_at", "business_time", "finished_at"):
+        fields[name] = _from_db(name, fields[name])
+    return fields
+
+
+def _from_db(name: str, value):
+    field = FlowRun._meta.get_field(name)
+    for converter in connection.ops.get_db_converters(field.get_col(FR)):
+        value = converter(value, field.get_col(FR), connection)
+    return value
 
 
 def record_success(node_run_id: int, *, now, output: dict, branch, rendered, log_text: str) -> bool:
@@ -181,83 +211,48 @@ def record_success(node_run_id: int, *, now, output: dict, branch, rendered, log
             f"UPDATE {_q(NR)} SET status = %s, finished_at = %s, output = %s, branch = %s,"
             " rendered_config = %s, log = log || %s WHERE id = %s AND status = %s",
             [
-                "succeeded",
+                SUCCEEDED,
                 _dt(now),
                 _json(output),
                 branch,
                 _json(rendered) if rendered is not None else None,
                 log_text,
                 node_run_id,
-                "running",
+                RUNNING,
             ],
         )
         return cursor.rowcount == 1
 
 
 def queue_pending(run_id: int, node_ids: list[int], now) -> list[tuple[int, int]]:
-    """pending/waiting -> queued for these nodes of a run; (node_run_id, node_id) queued."""
+    """Not queued -> queued for these nodes of a run; (node_run_id, node_id) queued."""
     if not node_ids:
         return []
-    marks = ", ".join(["%s"] * len(node_ids))
+    not_queued = sorted(NOT_QUEUED)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_q(NR)} SET status = %s, queued_at = %s, next_attempt_at = NULL"
-            f" WHERE run_id = %s AND is_latest = %s AND node_id IN ({marks})"
-            " AND status IN (%s, %s) RETURNING id, node_id",
-            ["queued", _dt(now), run_id, True, *node_ids, "pending", "waiting"],
+            f"UPDATE {_q(NR)} SET status = %s, queued_at = %s, next_attempt_at = NULL,"
+            " waiting_reason = %s"
+            f" WHERE run_id = %s AND is_latest = %s AND node_id IN ({_marks(node_ids)})"
+            f" AND status IN ({_marks(not_queued)}) RETURNING id, node_id",
+            [QUEUED, _dt(now), WaitingReason.NONE, run_id, True, *node_ids, *not_queued],
         )
         return list(cursor.fetchall())
 
 
-OPEN = ("pending", "waiting", "queued", "running")
 OPEN_SAMPLE = 64
 
 
 def open_nodes_sample(run_id: int) -> list[int]:
     """Up to OPEN_SAMPLE node ids of the run that are not finished (any of them)."""
+    open_states = sorted(OPEN)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT node_id FROM {_q(NR)} WHERE run_id = %s AND is_latest = %s"
-            " AND status IN (%s, %s, %s, %s) LIMIT %s",
-            [run_id, True, *OPEN, OPEN_SAMPLE],
+            f" AND status IN ({_marks(open_states)}) LIMIT %s",
+            [run_id, True, *open_states, OPEN_SAMPLE],
         )
         return [row[0] for row in cursor.fetchall()]
-
-
-# Columns of a run that the decision paths need (never the snapshot).
-RUN_FIELDS = (
-    "id",
-    "tenant_id",
-    "flow_id",
-    "version_id",
-    "mode",
-    "status",
-    "error_policy",
-    "concurrency_policy",
-    "previous_run_id",
-    "has_successors",
-    "batch",
-    "nodes_open",
-    "nodes_total",
-    "created_at",
-    "started_at",
-    "business_time",
-    "finished_at",
-    "error",
-    "version__created_at",
-)
-
-RUN_LOCK_FIELDS = (
-    "status",
-    "nodes_open",
-    "nodes_total",
-    "error_policy",
-    "concurrency_policy",
-    "previous_run_id",
-    "has_successors",
-    "batch",
-    "error",
-)
 
 
 def complete_in_one(
@@ -276,63 +271,69 @@ def complete_in_one(
     """PostgreSQL: lock the run, record the success and queue `queue`, in one statement.
 
     The three steps of lock_run_closing_one, record_success and queue_pending chained by
-    data-modifying CTEs (executed in that order, each conditional on the previous): the
-    downstream nodes are queued only if the result was recorded and the run is neither
-    paused nor gated by a previous run. `claim_for` = (node id, worker): that one of them
-    goes straight to running for this worker (the hand-off to self), so its claim costs
-    no statement of its own. Returns (run fields, recorded, queued rows, claimed row as
-    `claim` returns it, or None).
+    data-modifying CTEs (executed in that order, each conditional on the previous). `queue`
+    is what the engine's core.queue_directly decided assuming the run is not paused; the
+    statement queues it only if, under the run's lock, that still holds and the nodes are
+    still not queued. `claim_for` = (node id, worker): that one of them goes straight to
+    running for this worker (the hand-off to self), so its claim costs no statement of its
+    own. Returns (run columns, recorded, queued rows, claimed row as `claim` returns it, or
+    None).
     """
     relax = ", set_config('synchronous_commit', 'off', true) AS relaxed" if relaxed else ""
     params: list = [run_id]
     sql = (
         f"WITH r AS (UPDATE {_q(FR)} SET nodes_open = nodes_open - 1"
-        " WHERE id = %s AND nodes_open > 0 RETURNING " + ", ".join(RUN_LOCK_FIELDS) + relax + "),"
-        f" done AS (UPDATE {_q(NR)} SET status = 'succeeded', finished_at = %s, output = %s,"
+        " WHERE id = %s AND nodes_open > 0 RETURNING " + ", ".join(RUN_COLUMNS) + relax + "),"
+        f" done AS (UPDATE {_q(NR)} SET status = %s, finished_at = %s, output = %s,"
         " branch = %s, rendered_config = %s, log = log || %s"
-        " WHERE id = %s AND status = 'running' AND EXISTS (SELECT 1 FROM r) RETURNING id)"
+        " WHERE id = %s AND status = %s AND EXISTS (SELECT 1 FROM r) RETURNING id)"
     )
     params += [
+        SUCCEEDED,
         _dt(now),
         _json(output),
         branch,
         _json(rendered) if rendered is not None else None,
         log_text,
         node_run_id,
+        RUNNING,
     ]
+    tail = " FROM (SELECT 1) AS one LEFT JOIN r ON TRUE"
+    columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
     if queue:
-        marks = ", ".join(["%s"] * len(queue))
+        not_queued = sorted(NOT_QUEUED)
         keep, worker = claim_for or (None, "")
         sql += (
             f", q AS (UPDATE {_q(NR)} SET"
-            " status = CASE WHEN node_id = %s THEN 'running' ELSE 'queued' END,"
-            " queued_at = %s, next_attempt_at = NULL,"
+            " status = CASE WHEN node_id = %s THEN %s ELSE %s END,"
+            " queued_at = %s, next_attempt_at = NULL, waiting_reason = %s,"
             " started_at = CASE WHEN node_id = %s THEN clock_timestamp() ELSE started_at END,"
             " heartbeat_at = CASE WHEN node_id = %s THEN clock_timestamp() ELSE heartbeat_at END,"
             " worker = CASE WHEN node_id = %s THEN %s ELSE worker END"
-            f" WHERE run_id = %s AND is_latest AND node_id IN ({marks})"
-            " AND status IN ('pending', 'waiting') AND EXISTS (SELECT 1 FROM done)"
-            " AND EXISTS (SELECT 1 FROM r WHERE r.status <> 'paused' AND (r.previous_run_id IS NULL"
-            " OR r.concurrency_policy NOT IN ('parallel_same_node', 'parallel_downstream')))"
+            f" WHERE run_id = %s AND is_latest AND node_id IN ({_marks(queue)})"
+            f" AND status IN ({_marks(not_queued)}) AND EXISTS (SELECT 1 FROM done)"
+            f" AND EXISTS (SELECT 1 FROM r WHERE r.status NOT IN ({_marks(PAUSED)}))"
             " RETURNING status, " + ", ".join(CLAIMED) + ", LENGTH(log) AS log_length)"
-            " SELECT (SELECT row_to_json(r) FROM r), (SELECT count(*) FROM done),"
-            " (SELECT json_agg(row_to_json(q)) FROM q)"
+            f" SELECT {columns}, (SELECT count(*) FROM done),"
+            " (SELECT json_agg(row_to_json(q)) FROM q)" + tail
         )
-        params += [keep, _dt(now), keep, keep, keep, worker, run_id, *queue]
+        params += [keep, RUNNING, QUEUED, _dt(now), WaitingReason.NONE, keep, keep, keep, worker]
+        params += [run_id]
+        params += [*queue, *not_queued, *PAUSED]
     else:
-        sql += " SELECT (SELECT row_to_json(r) FROM r), (SELECT count(*) FROM done), NULL"
+        sql += f" SELECT {columns}, (SELECT count(*) FROM done), NULL" + tail
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        run_json, done, rows = cursor.fetchone()
-    fields = _load_json(run_json)
-    if fields is not None:
-        fields = {k: fields[k] for k in RUN_LOCK_FIELDS}
+        row = cursor.fetchone()
+    n = len(RUN_COLUMNS)
+    fields = dict(zip(RUN_COLUMNS, row[:n], strict=True)) if row[0] is not None else None
+    done, rows = row[n], row[n + 1]
     queued, claimed = [], None
-    for row in _load_json(rows) or []:
-        if row["status"] == "running":
-            claimed = {c: row[c] for c in CLAIMED}
+    for item in _load_json(rows) or []:
+        if item["status"] == RUNNING:
+            claimed = {c: item[c] for c in CLAIMED}
             claimed["defer_state"] = _load_json(claimed["defer_state"]) or {}
-            claimed["log_length"] = row["log_length"] or 0
+            claimed["log_length"] = item["log_length"] or 0
         else:
-            queued.append((row["id"], row["node_id"]))
+            queued.append((item["id"], item["node_id"]))
     return fields, bool(done), queued, claimed

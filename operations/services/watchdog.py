@@ -8,11 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from operations import conf, dispatch
-from operations.choices import RUN_ACTIVE, EventKind, RunStatus
-from operations.engine.core import QUEUED, RUNNING, WAITING
+from operations.choices import RUN_ACTIVE, EventKind
+from operations.engine.core import CLAIMABLE, RUNNING, WAITING, sends
 from operations.models import FlowRun, NodeRun
 
-from .decisions import run_evaluate, run_plan
+from .decisions import is_paused, run_evaluate, run_plan
 from .lifecycle import LOST_PREFIX, node_lost
 from .locking import lock_node_run
 from .logs import event
@@ -44,18 +44,22 @@ def watchdog_sweep(
         if node_lost(pk, reason, stale_before=stale_before):
             report["lost"] += 1
 
-    due = NodeRun.objects.filter(status=QUEUED, queued_at__isnull=True, next_attempt_at__lte=now)
+    # Queued nodes and deferred ones (between two checks) whose time has come, or whose
+    # message the broker may have lost.
+    due = NodeRun.objects.filter(
+        status__in=CLAIMABLE, queued_at__isnull=True, next_attempt_at__lte=now
+    )
     resend = NodeRun.objects.filter(
-        status=QUEUED, queued_at__lt=now - timedelta(seconds=resend_after)
+        status__in=CLAIMABLE, queued_at__lt=now - timedelta(seconds=resend_after)
     )
     for qs, key in ((due, "sent"), (resend, "resent")):
         for pk, run_id in qs.values_list("pk", "run_id")[:1000]:
             with transaction.atomic():
                 nr = lock_node_run(pk)
-                if nr is None or nr.status != QUEUED:
+                if nr is None or nr.status not in CLAIMABLE:
                     continue
                 run = FlowRun.objects.only("status", "tenant_id").get(pk=run_id)
-                if run.status == RunStatus.PAUSED:
+                if not sends(nr.status, paused=is_paused(run)):
                     continue
                 nr.queued_at = now
                 nr.save(update_fields=["queued_at"])

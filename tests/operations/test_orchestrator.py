@@ -204,7 +204,8 @@ def test_a_deferred_node_is_sent_again_as_the_same_attempt_with_its_state(
     engine.step()
 
     poll = latest(run)["poll"]
-    assert poll.status == "queued" and poll.defer_state == {"deferred": True, "n": 1}
+    # It has started and waits without a worker: deferred, which users read as running.
+    assert poll.status == "deferred" and poll.defer_state == {"deferred": True, "n": 1}
     assert engine.sent[-1] == (poll.pk, 7.0)
     engine.drain()
     poll.refresh_from_db()

@@ -15,8 +15,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from operations import conf, dispatch
-from operations.choices import RUN_TERMINAL, RunStatus
-from operations.engine.core import RUNNING, SUCCEEDED
+from operations.choices import RUN_TERMINAL
+from operations.engine.core import RUNNING, SUCCEEDED, queue_directly
 from operations.engine.incremental import advance
 from operations.models import LOG_LIMIT, FlowRun
 from operations.plan import Plan
@@ -24,11 +24,12 @@ from operations.reconnect import reconnecting
 
 from .. import store
 from ..decisions import (
-    PARALLEL_POLICIES,
     StateLoader,
     apply_decision,
     finish_run,
-    gate_for,
+    holds_for,
+    is_paused,
+    may_hold,
     outcome_of_nodes,
     run_plan,
     wake_successors,
@@ -89,7 +90,7 @@ def _record_success(
     Returns what this worker goes on with itself (not sent to the broker): the row of a
     node the transaction claimed for it (PostgreSQL), or a queued node run id to claim.
     """
-    node_run_id, run_id, info = claim.row["id"], claim.row["run_id"], claim.info
+    node_run_id, run_id = claim.row["id"], claim.row["run_id"]
     branch = outcome.branch if outcome.branch in ("true", "false") else None
     now = timezone.now()
     me = worker_name()
@@ -101,8 +102,10 @@ def _record_success(
     with transaction.atomic():
         queued = None
         if connection.vendor == "postgresql":
-            simple = _only_through(plan, node_id, branch) or []
-            take = _keep_node(plan, simple, continue_until) if hand_off else None
+            # What the engine queues directly if the run is not paused; the statement
+            # checks that under the run's lock (and falls back to the decision below).
+            direct = queue_directly(plan.dag, node_id, branch, may_hold=may_hold(claim.info))
+            take = _keep_node(plan, direct or [], continue_until) if hand_off else None
             fields, recorded, queued, got = store.complete_in_one(
                 run_id,
                 node_run_id,
@@ -111,7 +114,7 @@ def _record_success(
                 branch=branch,
                 rendered=claim.rendered,
                 log_text=text,
-                queue=simple,
+                queue=direct or [],
                 relaxed=relaxed,
                 claim_for=(take, me) if take is not None else None,
             )
@@ -131,22 +134,12 @@ def _record_success(
             discarded = True
             got = None
         else:
-            run = FlowRun(
-                pk=run_id,
-                tenant_id=info["tenant_id"],
-                flow_id=info["flow_id"],
-                version_id=info["version_id"],
-                mode=info["mode"],
-                created_at=info["created_at"],
-                business_time=info["business_time"],
-                **{k: v for k, v in fields.items() if k != "started_at"},
-            )
+            run = FlowRun(**fields)
             closed, ready = _advance_after_success(run, plan, node_id, branch, now, queued)
             if closed:
                 FlowRun.objects.filter(pk=run_id).update(nodes_open=F("nodes_open") - closed)
                 run.nodes_open -= closed
-            if run.nodes_open <= 0 and run.status not in RUN_TERMINAL:
-                finish_run(run, outcome_of_nodes(run_id))
+            if _finish_if_done(run):
                 run.save(update_fields=["status", "finished_at", "error"])
             wake_successors(run)
             if got is None and hand_off:
@@ -159,6 +152,17 @@ def _record_success(
     if discarded:
         append_log(node_run_id, text + log_line("result discarded: the node is no longer running"))
     return got, keep
+
+
+def _finish_if_done(run: FlowRun) -> bool:
+    """Close the run once no node is open (caller holds its lock and saves it)."""
+    if run.nodes_open > 0 or run.status in RUN_TERMINAL:
+        return False
+    outcome = outcome_of_nodes(run.pk)
+    if outcome is None:
+        return False
+    finish_run(run, outcome)
+    return True
 
 
 def _keep_node(plan: Plan, nodes: list[int], continue_until: float | None) -> int | None:
@@ -183,17 +187,6 @@ def _keep_one(ready: list, continue_until: float | None) -> int | None:
     return None
 
 
-def _only_through(plan: Plan, node_id: int, branch) -> list[int] | None:
-    """The downstream nodes if each waits on this node only, through a satisfied edge."""
-    dag = plan.dag
-    down = dag.downstream(node_id)
-    for v in down:
-        edges = dag.upstream_edges(v)
-        if len(edges) != 1 or not (edges[0][1] is None or branch is None or edges[0][1] == branch):
-            return None
-    return list(down)
-
-
 def _advance_after_success(
     run: FlowRun, plan: Plan, node_id: int, branch, now, queued: list | None = None
 ) -> tuple[int, list]:
@@ -205,27 +198,32 @@ def _advance_after_success(
     dag = plan.dag
     if not dag.downstream(node_id):
         return 0, []
-    gated = bool(run.previous_run_id) and run.concurrency_policy in PARALLEL_POLICIES
-    simple = _only_through(plan, node_id, branch)
-    if simple is not None and not gated and run.status != RunStatus.PAUSED:
-        # Each downstream node waits on this one only, through a satisfied edge: queue it.
-        rows = queued if queued is not None else store.queue_pending(run.pk, simple, now)
+    paused = is_paused(run)
+    direct = queue_directly(dag, node_id, branch, paused=paused, may_hold=may_hold(run))
+    if direct is not None:
+        # The engine says this success queues its downstream nodes by itself.
+        rows = queued if queued is not None else store.queue_pending(run.pk, direct, now)
         rows = sorted(rows, key=lambda r: -plan.nodes[r[1]].priority)
         return 0, [(pk, now, None, plan.nodes[n].timeout) for pk, n in rows]
+    return _advance(run, plan, None, node_id, branch), []
+
+
+def _advance(run: FlowRun, plan: Plan, node_run_id, node_id: int, branch) -> int:
+    """The engine's incremental decision after a success, applied; the nodes it closed."""
     loader = StateLoader(run.pk)
-    loader.add(None, node_id, SUCCEEDED, branch)
+    loader.add(node_run_id, node_id, SUCCEEDED, branch)
     decision = advance(
-        dag,
+        plan.dag,
         plan.topo_index,
         [node_id],
         loader.states,
         loader.branches,
         load=loader.load,
-        gate=gate_for(run),
+        held=holds_for(run),
         any_open=loader.any_open,
-        paused=run.status == RunStatus.PAUSED,
+        paused=is_paused(run),
     )
-    return apply_decision(run, plan, decision, loader), []
+    return apply_decision(run, plan, decision, loader)
 
 
 def record_outcome(
@@ -276,24 +274,10 @@ def record_outcome(
 
 
 def _after_success(run: FlowRun, plan: Plan, nr) -> None:
-    loader = StateLoader(run.pk)
-    loader.add(nr.pk, nr.node_id, SUCCEEDED, nr.branch)
-    decision = advance(
-        plan.dag,
-        plan.topo_index,
-        [nr.node_id],
-        loader.states,
-        loader.branches,
-        load=loader.load,
-        gate=gate_for(run),
-        any_open=loader.any_open,
-        paused=run.status == RunStatus.PAUSED,
-    )
-    closed = 1 + apply_decision(run, plan, decision, loader)
+    closed = 1 + _advance(run, plan, nr.pk, nr.node_id, nr.branch)
     run.nodes_open = max(0, run.nodes_open - closed)
     fields = ["nodes_open"]
-    if run.nodes_open == 0 and run.status not in RUN_TERMINAL:
-        finish_run(run, outcome_of_nodes(run.pk))
+    if _finish_if_done(run):
         fields += ["status", "finished_at", "error"]
     run.save(update_fields=fields)
     wake_successors(run)

@@ -8,12 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from operations import conf, dispatch
-from operations.choices import EventKind, RunStatus
-from operations.engine.core import FAILED, PENDING, QUEUED, RUNNING
+from operations.choices import RUN_ACTIVE, EventKind
+from operations.engine.core import DEFERRED, FAILED, QUEUED, RUNNING, attempt_state
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
 
-from ..decisions import decide_full, run_plan
+from ..decisions import decide_full, is_paused, run_plan
 from ..locking import lock_node_run, lock_run
 from ..logs import bounded, event, log_line
 from .execute import Deferred, Failure
@@ -40,7 +40,7 @@ def node_failed(run: FlowRun, plan: Plan, nr: NodeRun, outcome: Failure) -> None
     can_retry = (
         outcome.retryable
         and spec is not None
-        and run.status in (RunStatus.QUEUED, RunStatus.WAITING, RunStatus.RUNNING, RunStatus.PAUSED)
+        and run.status in RUN_ACTIVE
         and failures <= spec.retries
     )
     nr.status = FAILED
@@ -69,7 +69,7 @@ def _new_attempt(run: FlowRun, spec, nr: NodeRun, delay: float) -> NodeRun:
         node_name=nr.node_name,
         node_type=nr.node_type,
         attempt=nr.attempt + 1,
-        status=QUEUED if run.status != RunStatus.PAUSED else PENDING,
+        status=attempt_state(paused=is_paused(run)),
         queued_at=due if countdown else None,
         next_attempt_at=due,
         log=log_line(f"attempt {nr.attempt + 1} due at {due.isoformat()}"),
@@ -82,7 +82,11 @@ def _new_attempt(run: FlowRun, spec, nr: NodeRun, delay: float) -> NodeRun:
 def node_defer(
     node_run_id: int, outcome: Deferred, log_text: str, timeout: int, rendered=None
 ) -> None:
-    """Requeue the same attempt for later, keeping the executor's state; no worker waits."""
+    """running -> deferred: the same attempt comes back later with the executor's state.
+
+    No worker waits meanwhile, yet the node has started: it is running to the user, a
+    halt of complete_running or a pause lets it finish its wait, a stop stops it.
+    """
     now = timezone.now()
     due = now + timedelta(seconds=outcome.seconds)
     countdown = outcome.seconds <= conf.get("TRIBUTARY_MAX_COUNTDOWN")
@@ -90,7 +94,7 @@ def node_defer(
         nr = lock_node_run(node_run_id, "id", "status", "log", "defer_count", "node_id", "run_id")
         if nr is None or nr.status != RUNNING:
             return
-        nr.status = QUEUED
+        nr.status = DEFERRED
         nr.defer_state = outcome.state
         nr.defer_count += 1
         nr.next_attempt_at = due
