@@ -15,7 +15,7 @@ from flows import hooks, permissions
 from flows import selectors as flow_selectors
 from flows.views import node_type_catalog
 
-from .choices import RUN_TERMINAL, RunMode, RunStatus, RunTrigger
+from .choices import RUN_TERMINAL, NodeStatus, RunMode, RunStatus, RunTrigger, WaitingReason
 from .dashboard import dashboard_stats
 from .models import FlowRun
 from .selectors import run_get
@@ -111,6 +111,9 @@ def run_detail(request, pk: int, *, ctx):
                 "graph": _run_graph(run),
                 "type_labels": {t["type"]: t["label"] for t in node_type_catalog()},
                 "terminal": sorted(RUN_TERMINAL),
+                # How the page names node states and why a node waits (the choices' labels).
+                "node_statuses": dict(NodeStatus.choices),
+                "waiting_reasons": {k: v for k, v in WaitingReason.choices if k},
             },
         },
     )

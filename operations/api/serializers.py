@@ -3,7 +3,14 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from operations.choices import USER_MODE_CHOICES, NodeStatus, RunMode, RunStatus, RunTrigger
+from operations.choices import (
+    USER_MODE_CHOICES,
+    NodeStatus,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    WaitingReason,
+)
 from operations.models import FlowRun, NodeRun
 
 
@@ -88,12 +95,29 @@ class RunSerializer(serializers.ModelSerializer):
         return round((end - run.started_at).total_seconds(), 3)
 
 
+class WaitingReasonField(serializers.ChoiceField):
+    """Why a waiting node is held back; null when it is not."""
+
+    def __init__(self, **kwargs):
+        choices = [(value, label) for value, label in WaitingReason.choices if value]
+        super().__init__(choices=choices, allow_null=True, read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class NodeRunSerializer(serializers.ModelSerializer):
-    """A node's latest attempt, as a run's detail shows it."""
+    """A node's latest attempt, as a run's detail shows it.
+
+    `status` "deferred" is a node that has started and waits without holding a worker until
+    its next check (`next_attempt_at`): running, to the user. A "waiting" node says why in
+    `waiting_reason`.
+    """
 
     node = serializers.IntegerField(source="node_id", read_only=True)
     attempts = serializers.IntegerField(source="attempt", read_only=True)
     status = serializers.ChoiceField(choices=NodeStatus.choices, read_only=True)
+    waiting_reason = WaitingReasonField()
 
     class Meta:
         model = NodeRun
@@ -103,10 +127,12 @@ class NodeRunSerializer(serializers.ModelSerializer):
             "node_name",
             "node_type",
             "status",
+            "waiting_reason",
             "attempt",
             "attempts",
             "queued_at",
             "started_at",
+            "next_attempt_at",
             "finished_at",
             "worker",
             "output",

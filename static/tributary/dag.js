@@ -8,8 +8,10 @@
   };
   const STATUS_COLORS = {
     pending: ["#f2f4f7", "#98a2b3"], waiting: ["#fef3c7", "#d97706"], queued: ["#dbeafe", "#60a5fa"],
-    running: ["#dbeafe", "#2563eb"], succeeded: ["#dcfce7", "#16a34a"], failed: ["#fee2e2", "#dc2626"],
-    upstream_failed: ["#ffe4e6", "#e11d48"], skipped: ["#f2f4f7", "#cbd5e1"], stopped: ["#e5e7eb", "#475467"],
+    running: ["#dbeafe", "#2563eb"], deferred: ["#dbeafe", "#2563eb"],
+    succeeded: ["#dcfce7", "#16a34a"], failed: ["#fee2e2", "#dc2626"],
+    // Upstream-failed is not red: the node did not fail, a node before it did (orange, as Airflow).
+    upstream_failed: ["#ffedd5", "#ea580c"], skipped: ["#f2f4f7", "#cbd5e1"], stopped: ["#e5e7eb", "#475467"],
   };
 
   function typeColor(type) { return TYPE_COLORS[type] || "#475467"; }
@@ -62,7 +64,7 @@
         "background-color": STATUS_COLORS[status][0], "border-color": STATUS_COLORS[status][1], "border-width": 3,
       } });
     });
-    s.push({ selector: "node[color].st-pending, node[color].st-waiting, node[color].st-queued, node[color].st-running, node[color].st-succeeded, node[color].st-failed, node[color].st-upstream_failed, node[color].st-skipped, node[color].st-stopped, node[color].added, node[color].removed, node[color].changed, node[color].refused", style: { "background-fill": "solid" } });
+    s.push({ selector: "node[color].st-pending, node[color].st-waiting, node[color].st-queued, node[color].st-running, node[color].st-deferred, node[color].st-succeeded, node[color].st-failed, node[color].st-upstream_failed, node[color].st-skipped, node[color].st-stopped, node[color].added, node[color].removed, node[color].changed, node[color].refused", style: { "background-fill": "solid" } });
     s.push({ selector: "node.st-running", style: { "border-style": "double", "border-width": 5 } });
     return s;
   }

@@ -16,6 +16,19 @@
   // ------------------------------------------------------------------ the DAG of the version that ran
   const graph = page.graph;
   const typeLabel = function (type) { return (page.type_labels || {})[type] || type; };
+  // How a node's state reads: a deferred node has started and waits, without a worker, for
+  // its next check (running to the user); a waiting node says what holds it back.
+  function statusText(nr) {
+    const label = (page.node_statuses || {})[nr.status] || nr.status.replace("_", " ");
+    const reason = nr.waiting_reason && (page.waiting_reasons || {})[nr.waiting_reason];
+    return reason ? label + ": held by " + reason.charAt(0).toLowerCase() + reason.slice(1) : label;
+  }
+  function shortStatus(nr) {
+    return nr.status === "deferred" ? "running · waiting" : nr.status.replace("_", " ");
+  }
+  function badge(nr, attrs) {
+    return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
+  }
   graph.nodes.forEach(function (n) {
     cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type)) }, position: n.position || { x: 0, y: 0 } });
   });
@@ -53,7 +66,7 @@
       const n = cy.getElementById(id);
       n.addClass("st-" + nr.status);
       // Name and status: the colour stripe already tells the type.
-      n.data("label", n.data("name") + "\n" + nr.status.replace("_", " "));
+      n.data("label", n.data("name") + "\n" + shortStatus(nr));
       n.data("status", nr.status);
     });
   }
@@ -96,7 +109,7 @@
     document.getElementById("node-rows").innerHTML = list.map(function (nr) {
       const id = nodeKeyFor(nr) || "";
       return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td>' + T.esc(nr.node_name) +
-        '</td><td><span class="badge ' + T.esc(nr.status) + '" data-testid="node-status-' + T.esc(nr.node_name) + '">' + T.esc(nr.status.replace("_", " ")) + "</span></td><td>" +
+        "</td><td>" + badge(nr, ' data-testid="node-status-' + T.esc(nr.node_name) + '"') + "</td><td>" +
         T.esc(nr.attempt || 1) + '</td><td class="nowrap">' + T.fmtDuration(nr.started_at, nr.finished_at) + "</td></tr>";
     }).join("") || '<tr><td colspan="4" class="empty">No node has been scheduled yet.</td></tr>';
   }
@@ -116,7 +129,7 @@
     box.innerHTML = list.map(function (nr) {
       const s = Date.parse(nr.started_at), e = nr.finished_at ? Date.parse(nr.finished_at) : now;
       const left = ((s - t0) / span) * 100, width = Math.max(((e - s) / span) * 100, 0.4);
-      const cls = ["succeeded", "failed", "running", "stopped", "skipped"].indexOf(nr.status) >= 0 ? nr.status : "running";
+      const cls = ["succeeded", "failed", "upstream_failed", "running", "stopped", "skipped"].indexOf(nr.status) >= 0 ? nr.status : "running";
       return '<div class="name" title="' + T.esc(nr.node_name) + '">' + (critical[nr.node] ? "★ " : "") + T.esc(nr.node_name) + "</div>" +
         '<div class="track"><div class="bar ' + cls + '" style="left:' + left.toFixed(2) + "%;width:" + width.toFixed(2) + '%" title="' +
         T.esc(nr.node_name + ": " + T.fmtDuration(nr.started_at, nr.finished_at)) + '"></div></div>';
@@ -137,8 +150,9 @@
       panel.querySelectorAll("[data-node-action]").forEach(function (b) { b.hidden = true; });
       return;
     }
-    const kv = [["Status", '<span class="badge ' + T.esc(nr.status) + '">' + T.esc(nr.status) + "</span>"], ["Attempt", T.esc(nr.attempt || 1)],
+    const kv = [["Status", badge(nr)], ["Attempt", T.esc(nr.attempt || 1)],
       ["Started", T.fmtTime(nr.started_at)], ["Finished", T.fmtTime(nr.finished_at)], ["Duration", T.fmtDuration(nr.started_at, nr.finished_at)]];
+    if (nr.status === "deferred" && nr.next_attempt_at) kv.push(["Next check", T.fmtTime(nr.next_attempt_at)]);
     if (nr.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(nr.error) + "</span>"]);
     document.getElementById("np-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
     const out = nr.output;
@@ -149,7 +163,7 @@
       b.hidden = act === "mark-success" ? nr.status !== "failed" : !(finished || nr.status === "failed");
       b.setAttribute("data-node-run", nr.id);
     });
-    if (refreshLog || Date.now() - lastLogAt > 2000 || nr.status === "running") {
+    if (refreshLog || Date.now() - lastLogAt > 2000 || nr.status === "running" || nr.status === "deferred") {
       lastLogAt = Date.now();
       try {
         const log = await T.api.text("/api/v1/node-runs/" + nr.id + "/log/");

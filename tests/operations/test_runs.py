@@ -58,7 +58,9 @@ def test_ignore_runs_the_new_trigger_independently(tenant, admin_user, engine):
         assert run.status == "succeeded"
 
 
-def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(tenant, admin_user, engine):
+def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(
+    tenant, admin_user, engine, api
+):
     flow, _ = chain_flow(
         tenant=tenant, owner=admin_user, length=2, concurrency_policy="parallel_same_node"
     )
@@ -69,6 +71,10 @@ def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(tenant, 
     assert second.previous_run_id == first.pk
     assert second.status == "waiting"
     assert statuses(second) == {"n1": "waiting", "n2": "pending"}
+    # The waiting node says why, in the API too.
+    shown = api(admin_user, tenant).get(f"/api/v1/runs/{second.pk}/").json()["node_runs"]
+    reasons = {nr["node_name"]: nr["waiting_reason"] for nr in shown}
+    assert reasons == {"n1": "concurrency_policy", "n2": None}
 
     # When n1 of the first run finishes, n1 of the second starts (no polling).
     engine.call(lifecycle.node_finish, claim, lifecycle.Success())
@@ -76,6 +82,7 @@ def test_parallel_same_node_waits_for_the_same_node_of_the_previous_run(tenant, 
     assert list(engine.run_tasks) == [("run_evaluate", second.pk)]
     engine.step()
     assert statuses(second)["n1"] == "queued"
+    assert latest(second)["n1"].waiting_reason == ""  # no longer held
     # n2 of the second run is gated by n2 of the first, which is queued now.
     engine.call(lifecycle.node_execute, node_id(second, "n1"))
     assert statuses(second)["n2"] == "waiting"
@@ -109,6 +116,7 @@ def test_parallel_downstream_waits_for_the_node_and_its_downstream_in_the_previo
     while engine.run_tasks:
         engine.step()
     assert statuses(second)["n1"] == "queued"
+    assert latest(second)["n1"].waiting_reason == ""  # no longer held
     engine.drain()
     second.refresh_from_db()
     assert second.status == "succeeded"
