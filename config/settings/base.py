@@ -86,6 +86,16 @@ TEMPLATES = [
 ]
 
 
+# Every SQLite database gets these, the default file and a DATABASE_URL naming one alike.
+SQLITE_OPTIONS = {
+    # WAL lets the web server, worker and beat read while one of them writes;
+    # IMMEDIATE transactions make writers queue on busy_timeout instead of failing.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+
 def database_from_env() -> dict:
     """DATABASE_URL, or a SQLite file in the project folder (WAL) so nothing needs a server."""
     url = os.environ.get("DATABASE_URL", "")
@@ -96,6 +106,8 @@ def database_from_env() -> dict:
             # On in the web tier (config/wsgi.py): see there.
             conn_health_checks=os.environ.get("DB_CONN_HEALTH_CHECKS") == "1",
         )
+        if db["ENGINE"] == "django.db.backends.sqlite3":
+            db["OPTIONS"] = {**SQLITE_OPTIONS, **db.get("OPTIONS", {})}
         db.setdefault("TEST", {})
         if os.environ.get("TEST_DATABASE_NAME"):
             db["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
@@ -104,13 +116,7 @@ def database_from_env() -> dict:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "tributary.sqlite3",
-        "OPTIONS": {
-            # WAL lets the web server, worker and beat read while one of them writes;
-            # IMMEDIATE transactions make writers queue on busy_timeout instead of failing.
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        },
+        "OPTIONS": dict(SQLITE_OPTIONS),
         "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
     }
 
