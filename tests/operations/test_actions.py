@@ -305,6 +305,13 @@ def _url(action, run):
 
 
 ACTIONS = [("rerun", 201), ("restore", 200), ("rerun-from", 200), ("mark-success", 200)]
+# The event each action records, with who did it.
+ACTION_EVENTS = {
+    "rerun": control.RUN_RERUN,
+    "restore": control.RUN_RESTORED,
+    "rerun-from": control.NODE_RERUN_FROM,
+    "mark-success": control.NODE_MARKED_SUCCEEDED,
+}
 
 
 @pytest.mark.parametrize(("action", "code"), ACTIONS)
@@ -322,7 +329,8 @@ def test_who_may_act(
     res = post(api(user), engine, _url(action, failed_run))
     assert res.status_code == code, res.content
     engine.drain()
-    assert RunEvent.objects.filter(user=user).exists()
+    # The action's own event, not the run-created event of the fixture's owner.
+    assert RunEvent.objects.filter(run=failed_run, kind=ACTION_EVENTS[action], user=user).exists()
 
 
 @pytest.mark.parametrize(("action", "code"), ACTIONS)

@@ -2,8 +2,10 @@
 and http nodes runs in every run mode (issue 4's "done means")."""
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from operations.models import FlowRun, NodeRun
 from tests.integration.workers import wait_for
@@ -124,7 +126,9 @@ def test_mixed_flow_runs_through_the_api_in_every_mode(
     if mode == "time_range":
         body.update(start="2024-01-15T00:00:00Z", end="2024-01-16T00:00:00Z")
     # When: the owner starts the run through the API
+    asked = timezone.now()
     res = api(admin_user).post(f"/api/v1/flows/{flow_id}/runs/", body, format="json")
+    answered = timezone.now()
     assert res.status_code == 201, res.content
     created = res.json()["runs"] if mode == "time_range" else [res.json()]
     # Then: every run succeeds with the condition's branch taken and the data copied
@@ -146,8 +150,15 @@ def test_mixed_flow_runs_through_the_api_in_every_mode(
             assert mart.execute("SELECT count(*) FROM copies").fetchone()[0] == 0
     else:
         assert http_server.hits["/ok?total=42"] == len(created)
-        assert [r["business_time"][:10] for r in created] == (
-            ["2024-01-15", "2024-01-16"]
-            if mode == "time_range"
-            else [created[0]["business_time"][:10]]
-        )
+        # Each run worked on the bizdate of its business time (the day before it): a try
+        # run's business time is the moment it was asked for.
+        if mode == "try":
+            (business_time,) = [datetime.fromisoformat(r["business_time"]) for r in created]
+            assert asked <= business_time <= answered
+            expected = [(business_time.astimezone(UTC).date() - timedelta(days=1)).isoformat()]
+        else:
+            expected = {"point_in_time": ["2024-01-14"], "time_range": ["2024-01-14", "2024-01-15"]}
+            expected = expected[mode]
+        with sqlite3.connect(sqlite_dir / "mart.sqlite3") as mart:
+            copied = [day for (day,) in mart.execute("SELECT DISTINCT day FROM copies ORDER BY 1")]
+        assert copied == expected

@@ -206,6 +206,10 @@ def daily_flow(tenant, admin_user):
 
 
 def test_time_range_creates_one_run_per_fire_time_serially(daily_flow, admin_user, engine):
+    # n1 renders the run's bizdate (the day before its business time).
+    n1 = daily_flow.nodes.get(name="n1")
+    n1.type, n1.config = "test_script", {"day": "${bizdate}"}
+    n1.save()
     runs = engine.call(
         run_start,
         flow=daily_flow,
@@ -225,7 +229,7 @@ def test_time_range_creates_one_run_per_fire_time_serially(daily_flow, admin_use
     # Serial: each run started after the previous one finished.
     assert runs[0].finished_at <= runs[1].started_at and runs[1].finished_at <= runs[2].started_at
     bizdates = [latest(r)["n1"].rendered_config for r in runs]
-    assert bizdates == [{}, {}, {}]
+    assert bizdates == [{"day": "2024-01-09"}, {"day": "2024-01-10"}, {"day": "2024-01-11"}]
 
 
 def test_time_range_newest_first_with_parallelism(daily_flow, admin_user, engine):

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from flows import services
 from operations.dashboard import dashboard_stats
 from tests.pages.conftest import make_run
 
@@ -104,9 +105,16 @@ def test_run_of_another_tenant_is_404(page, owner, foreign_flow, outsider):
     assert page(owner).get(f"/runs/{run.pk}/").status_code == 404
 
 
-def test_run_page_draws_the_version_that_ran(page, owner, run):
+def test_run_page_draws_the_version_that_ran(page, owner, run, flow):
+    # Given the flow was edited after the run: a node renamed, one added
+    load = flow.nodes.get(name="load")
+    services.node_update(node=load, user=owner, name="load_v2")
+    services.node_create(flow=flow, user=owner, name="added_later", type="noop", config={})
+
     body = page(owner).get(f"/runs/{run.pk}/").content.decode()
+    # Then the page draws the nodes as they ran, not as they are now
     assert '"name": "extract"' in body and '"name": "load"' in body
+    assert "load_v2" not in body and "added_later" not in body
 
 
 def test_runs_of_one_flow_show_its_information(page, owner, flow):
