@@ -11,3 +11,6 @@ DATABASES["default"]["NAME"] = os.environ["TRIBUTARY_TEST_DB_NAME"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "polling_interval": 0.05}
 TRIBUTARY_HEARTBEAT_SECONDS = 1.0
 TRIBUTARY_CANCEL_POLL_SECONDS = 0.2
+# The workers' e-mail goes to files the test reads (the SMTP server is outside the product).
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = os.environ.get("TRIBUTARY_TEST_MAIL_DIR", "/tmp/tributary-test-mail")

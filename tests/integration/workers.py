@@ -41,14 +41,33 @@ class WorkerPool:
     def __init__(self, *, concurrency: int = 4, log_dir: Path):
         self.concurrency = concurrency
         self.log_path = log_dir / f"celery-worker-{os.getpid()}.log"
+        self.mail_dir = log_dir / f"mail-{os.getpid()}"
         self.process: CeleryProcess | None = None
 
     def env(self) -> dict:
         env = dict(os.environ)
         env["DJANGO_SETTINGS_MODULE"] = "tests.integration.worker_settings"
         env["TRIBUTARY_TEST_DB_NAME"] = str(connection.settings_dict["NAME"])
+        env["TRIBUTARY_TEST_MAIL_DIR"] = str(self.mail_dir)
         env["PYTHONPATH"] = str(ROOT)
         return env
+
+    def sent_mail(self) -> list:
+        """The e-mails the workers sent since the test began, parsed."""
+        import email
+
+        if not self.mail_dir.exists():
+            return []
+        # Django's file backend ends each message with a line of 79 dashes: a file without
+        # it is still being written.
+        done = [path.read_bytes() for path in sorted(self.mail_dir.iterdir())]
+        end = b"-" * 79 + b"\n"
+        return [email.message_from_bytes(data) for data in done if data.endswith(end)]
+
+    def clear_mail(self) -> None:
+        if self.mail_dir.exists():
+            for path in self.mail_dir.iterdir():
+                path.unlink()
 
     def start(self) -> None:
         self.process = CeleryProcess(
@@ -112,5 +131,6 @@ def celery_workers(_worker_pool, transactional_db):
     if not _worker_pool.alive():
         _worker_pool.start()
     _worker_pool.purge()
+    _worker_pool.clear_mail()
     yield _worker_pool
     _worker_pool.purge()

@@ -226,6 +226,42 @@ def test_stop_cancels_running_sql_on_its_database(celery_workers, tenant, admin_
     assert finished(run).status == "stopped"
 
 
+# --------------------------------------------------------------------------- alerts
+
+
+def test_a_run_that_fails_on_workers_emails_its_owner_and_no_one_else(
+    celery_workers, http_server, tenant, member_user, other_member, admin_user, dba_user
+):
+    from flows.services import flow_stakeholders_set
+    from operations.models import NotificationAttempt
+
+    # Given a flow owned by a member, with a stakeholder, in a tenant with an admin and a DBA
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=member_user,
+        name="nightly",
+        nodes=[http("load", http_server.url("status/500"))],
+    )
+    flow_stakeholders_set(flow=flow, user=member_user, users=[other_member.pk])
+
+    # When the run fails on the workers
+    run = run_start(flow=flow, mode="try", user=member_user)
+    assert finished(run).status == "failed"
+
+    # Then the engine's own alert reaches the owner, and only the owner
+    (mail,) = wait_for(celery_workers.sent_mail, timeout=30, what="the failure e-mail to be sent")
+    assert mail["Subject"] == f"[Tributary] nightly: run {run.pk} failed"
+    assert mail["To"] == member_user.email
+    for someone in (other_member, admin_user, dba_user):
+        assert someone.email not in str(mail), someone.username
+    # The attempt is recorded once the mail is out.
+    attempt = wait_for(
+        lambda: NotificationAttempt.objects.filter(run=run, event="failed").first(),
+        what="the e-mail attempt to be recorded",
+    )
+    assert attempt.ok and attempt.channel == "email" and attempt.target == member_user.email
+
+
 # --------------------------------------------------------------------------- faults
 
 
