@@ -335,8 +335,6 @@ def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
         # The engine creates at most one run per (flow, fire time) under the flows' locks;
         # the ledger rows commit with the runs, so the two always agree.
         runs = hooks.scheduled_runs_create(items=[(s.flow_id, t) for s, t in due])
-        # Lateness runs to the last statement before the commit that makes the runs live.
-        done = djtz.now()
         firings = [
             ScheduleFiring(
                 tenant_id=schedule.tenant_id,
@@ -346,12 +344,22 @@ def _fire_batch(due: list[tuple[Schedule, datetime]], source: str) -> dict:
                 source=source,
                 fired_at=picked_up,
                 run_id=runs[(schedule.flow_id, fire_time)].pk,
-                lateness=(done - fire_time).total_seconds(),
             )
             for schedule, fire_time in due
             if (schedule.flow_id, fire_time) in runs
         ]
         insert_rows(firings)
+    # Lateness runs to the commit that made the runs live, so it is stamped after it (one
+    # UPDATE per fire time of the batch, usually one).
+    done = djtz.now()
+    by_time: dict = {}
+    for firing in firings:
+        firing.lateness = (done - firing.fire_time).total_seconds()
+        by_time.setdefault(firing.fire_time, []).append(firing.pk)
+    for fire_time, pks in by_time.items():
+        ScheduleFiring.objects.filter(pk__in=pks).update(
+            lateness=(done - fire_time).total_seconds()
+        )
     fired = {}
     for firing in firings:
         fired[(firing.schedule_id, firing.fire_time)] = runs[(firing.flow_id, firing.fire_time)]

@@ -28,6 +28,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
+from . import BenchmarkError
+
 TARGET_P95_MS = 150.0
 SMALL = 100
 PUBLIC_EVERY = 50  # 2% of the flows are public: sparse for a member who owns few
@@ -246,18 +248,27 @@ def _measure(seed: _Seeder, repeat: int) -> dict:
         for _ in range(3):  # warm caches and connections, as a live server would be
             res = client.get(url)
             if res.status_code != 200:
-                raise RuntimeError(f"{url} as {who}: HTTP {res.status_code} {res.content[:300]!r}")
+                raise BenchmarkError(
+                    f"{url} as {who}: HTTP {res.status_code} {res.content[:300]!r}"
+                )
         # The log is a bounded deque: when seeding filled it, its length no longer grows.
         connection.queries_log.clear()
         with CaptureQueriesContext(connection) as queries:
-            client.get(url)
+            res = client.get(url)
+        if res.status_code != 200:
+            raise BenchmarkError(f"{url} as {who}: HTTP {res.status_code}")
         # Read now: the next request's request_started signal empties the query log.
         query_count = len(queries)
         timings = []
         for _ in range(repeat):
             started = time.perf_counter()
-            client.get(url)
+            res = client.get(url)
             timings.append((time.perf_counter() - started) * 1000)
+            if res.status_code != 200:
+                # A failed request is no fast sample: it fails the benchmark.
+                raise BenchmarkError(
+                    f"{url} as {who}: HTTP {res.status_code} {res.content[:300]!r}"
+                )
         out[name] = {
             "p50_ms": round(_percentile(timings, 0.50), 2),
             "p95_ms": round(_percentile(timings, 0.95), 2),

@@ -10,6 +10,13 @@ and returns:
 - chain20_s: a 20-node chain, run created -> run finished (median of several);
 - raw_celery_chain20_s: a Celery `chain` of 20 no-op tasks on the same broker and worker,
   sent -> last task done (it writes a marker file; no result backend), and chain20_ratio.
+
+It measures twice, each time with workers of its own: with the engine's default settings
+(the figures above, `hand_off` says whether a worker may go on with the next node itself,
+skipping the broker), then under "broker" with TRIBUTARY_HAND_OFF_TO_SELF=0, where every
+hop, and so every gap measured, goes through the broker. `decide_1000_ms` and
+`cron_month_s` time the engine's pure parts in this process. `excluded` says what no
+figure includes.
 """
 
 from __future__ import annotations
@@ -24,13 +31,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from . import BenchmarkError
 from .processes import CeleryProcess
 
 TERMINAL = {"succeeded", "failed", "stopped", "skipped"}
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not measure (a worker did not start, a run did not finish)."""
+WARM_UP_RUNS = 3
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -46,10 +51,10 @@ def _marker(name: str) -> Path:
     return Path(settings.VAR_DIR) / "benchmark" / name
 
 
-def start_worker(pool: str, concurrency: int, name: str) -> CeleryProcess:
+def start_worker(pool: str, concurrency: int, name: str, env: dict | None = None) -> CeleryProcess:
     """A `celery -A config worker`, measured as deployed: without DEBUG's per-query
     bookkeeping unless DEBUG is set explicitly."""
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env.setdefault("DEBUG", "0")
     return CeleryProcess(
         "worker",
@@ -153,8 +158,9 @@ class EngineBenchmark:
         from operations.models import NodeRun
 
         out: dict = {}
+        # Not measured: the workers' first tasks parse plans and open connections.
         warm = self.chain(tenant, user, "warm-up", 5)
-        for _ in range(3):
+        for _ in range(WARM_UP_RUNS):
             self.wait([self.start(warm, user)])
 
         # Dispatch latency on a chain.
@@ -259,7 +265,7 @@ def run_engine_benchmark(
     no_worker: bool,
     say: Callable[[str], None],
 ) -> dict:
-    """Start the workers, measure in a scratch tenant, stop them and remove the scratch data."""
+    """Measure with the default settings, then through the broker only; see the module."""
     from operations import conf
 
     if settings.CELERY_BROKER_URL.startswith("memory://"):
@@ -276,30 +282,121 @@ def run_engine_benchmark(
         f"broker: {settings.CELERY_BROKER_URL.split('@')[-1]}; "
         f"{workers} worker(s), pool {pool} x {concurrency}"
     )
+    hand_off = bool(conf.get("TRIBUTARY_HAND_OFF_TO_SELF"))
+    excluded = [
+        f"{WARM_UP_RUNS} warm-up runs of a 5-node chain per set of workers "
+        "(their first tasks parse plans and open connections)",
+        "starting and stopping the workers, creating the flows and the scratch tenant",
+    ]
     bench = EngineBenchmark(say)
-    tenant, user = bench.scratch()
-    started: list[CeleryProcess] = []
-    try:
-        if not no_worker:
-            for i in range(workers):
-                started.append(start_worker(pool, concurrency, f"benchmark-{os.getpid()}-{i}"))
-            for worker in started:
-                wait_ready(worker)
-        results = bench.measure(tenant, user, sizes)
-    finally:
-        for worker in started:
-            worker.stop(group=False)
-        if not keep:
-            bench.cleanup(tenant, user)
+    run = (pool, concurrency, workers, no_worker, keep, sizes)
+    say(f"-- the engine's default settings (hand-off to self: {'on' if hand_off else 'off'})")
+    results = _with_workers(bench, *run)
+    if no_worker:
+        excluded.append(
+            "the 'broker' figures: --no-worker uses workers already running, whose "
+            "hand-off setting the benchmark cannot change"
+        )
+    elif hand_off:
+        say("-- every hop through the broker (TRIBUTARY_HAND_OFF_TO_SELF=0)")
+        results["broker"] = _with_workers(bench, *run, env={"TRIBUTARY_HAND_OFF_TO_SELF": "0"})
+    else:
+        results["broker"] = dict(results)  # every hop went through the broker already
+    results.update(measure_core(say))
     results.update(
         {
+            "hand_off": hand_off,
             "pool": pool,
             "concurrency": concurrency,
             "workers": workers,
             "quick": quick,
             "durable_results": bool(conf.get("TRIBUTARY_DURABLE_RESULTS")),
             "database": connection.vendor,
-            "broker": settings.CELERY_BROKER_URL.split("://")[0],
+            "broker_transport": settings.CELERY_BROKER_URL.split("://")[0],
+            "excluded": excluded,
         }
     )
     return results
+
+
+def _with_workers(bench, pool, concurrency, workers, no_worker, keep, sizes, env=None) -> dict:
+    """Start a set of workers (unless told not to), measure in a scratch tenant of its own,
+    stop them and remove the tenant."""
+    tenant, user = bench.scratch()
+    started: list[CeleryProcess] = []
+    try:
+        if not no_worker:
+            tag = uuid.uuid4().hex[:6]
+            for i in range(workers):
+                name = f"benchmark-{os.getpid()}-{tag}-{i}"
+                started.append(start_worker(pool, concurrency, name, env))
+            for worker in started:
+                wait_ready(worker)
+        return bench.measure(tenant, user, sizes)
+    finally:
+        for worker in started:
+            worker.stop(group=False)
+        if not keep:
+            bench.cleanup(tenant, user)
+
+
+def measure_core(say: Callable[[str], None]) -> dict:
+    """The engine's pure parts, in this process: a decision over a 1,000-node run, a month of
+    every-minute fire times."""
+    import random
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from operations.engine.core import ACTIVE, COMPLETE_UNRELATED, PENDING, SUCCEEDED, Dag, decide
+    from operations.engine.core import apply as apply_decision
+    from scheduling.cron import CronSpec, fire_times
+
+    rnd = random.Random(7)
+    n = 1000
+    edges = {(i, j) for j in range(1, n) for i in rnd.sample(range(j), min(j, 3))}
+    dag = Dag.build(range(n), edges)
+    states = dict.fromkeys(dag.nodes, PENDING)
+    calls = []
+    while True:
+        started = time.perf_counter()
+        d = decide(dag, states, policy=COMPLETE_UNRELATED)
+        calls.append((time.perf_counter() - started) * 1000)
+        states = apply_decision(states, d)
+        if d.run_status:
+            break
+        states |= {node: SUCCEEDED for node, s in states.items() if s in ACTIVE}
+    berlin = ZoneInfo("Europe/Berlin")
+    started = time.perf_counter()
+    month = list(
+        fire_times(
+            "*/1 * * * *",
+            "Europe/Berlin",
+            after=datetime(2024, 3, 1, tzinfo=berlin) - timedelta(minutes=1),
+            end_date=date(2024, 3, 31),
+        )
+    )
+    cron_month_s = time.perf_counter() - started
+    # A calendar with no day at all (Feb 30): the day walk must end, and quickly.
+    started = time.perf_counter()
+    impossible = CronSpec(
+        "0", "0", "30", "2", "*",
+        frozenset({0}), frozenset({0}), frozenset({30}), frozenset({2}), frozenset(range(7)),
+    )  # fmt: skip
+    if list(fire_times(impossible, "UTC", after=datetime(2024, 1, 1, tzinfo=berlin))):
+        raise BenchmarkError("a calendar without any day yielded fire times")
+    cron_impossible_s = time.perf_counter() - started
+    out = {
+        "decide_1000_ms": {
+            "median": round(statistics.median(calls), 3),
+            "max": round(max(calls), 3),
+            "calls": len(calls),
+        },
+        "cron_month_s": round(cron_month_s, 3),
+        "cron_impossible_s": round(cron_impossible_s, 3),
+        "cron_month_fire_times": len(month),
+    }
+    say(
+        f"decide() over a 1,000-node run: median {out['decide_1000_ms']['median']} ms per call; "
+        f"a month of every-minute fire times: {out['cron_month_s']} s"
+    )
+    return out

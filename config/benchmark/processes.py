@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,16 +54,6 @@ class CeleryProcess:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def wait_logged(self, pattern: str, *, timeout: float = 60, every: float = 0.1) -> None:
-        """Wait until the log matches `pattern`; RuntimeError if the process exits first."""
-        deadline = time.monotonic() + timeout
-        while not self.has_logged(pattern):
-            if not self.alive():
-                raise RuntimeError(f"the celery {self.kind} exited:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the celery {self.kind} did not start; see {self.log}")
-            time.sleep(every)
 
     def stop(self, sig: int = signal.SIGTERM, *, group: bool = True, timeout: float = 20) -> None:
         """Signal the process group, or only the main process (SIGTERM: warm shutdown, SIGQUIT:

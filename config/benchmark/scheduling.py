@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone as djtz
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
+from . import BenchmarkError
 from .processes import CeleryProcess
 
 TARGET_P50 = 0.5
@@ -219,9 +220,9 @@ def run_scheduling_benchmark(
         )
         procs.append(beat)
         if not _wait(lambda: " ready." in worker.text(), until=time.monotonic() + 90):
-            raise RuntimeError(f"the worker did not start; see {worker.log}")
+            raise BenchmarkError(f"the worker did not start; see {worker.log}")
         if not _wait(lambda: "loaded" in beat.text(), until=time.monotonic() + 90):
-            raise RuntimeError(f"beat did not start; see {beat.log}")
+            raise BenchmarkError(f"beat did not start; see {beat.log}")
 
         now = djtz.now()
         first = now.replace(second=0, microsecond=0) + timedelta(minutes=1)

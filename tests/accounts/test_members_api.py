@@ -107,6 +107,9 @@ def test_admin_can_demote_when_another_admin_exists(api, admin_user, tenant, mem
     assert client.patch(f"/api/v1/members/{other.id}/", {"role": "admin"}).status_code == 200
     mine = Membership.objects.get(user=admin_user, tenant=tenant)
     assert client.patch(f"/api/v1/members/{mine.id}/", {"role": "member"}).status_code == 200
+    other.refresh_from_db()
+    mine.refresh_from_db()
+    assert (other.role, mine.role) == (Role.ADMIN, Role.MEMBER)
 
 
 def test_role_change_writes_history_with_acting_user(api, admin_user, member_user, tenant):

@@ -120,9 +120,11 @@ def test_edge_create_and_delete(as_user, owner, flow):
         f"/api/v1/flows/{flow.pk}/edges/", {"upstream": a.pk, "downstream": b.pk}, format="json"
     )
     assert dup.status_code == 400
+    assert flow.edges.count() == 1  # the duplicate was not saved
     assert (
         as_user(owner).delete(f"/api/v1/flows/{flow.pk}/edges/{res.data['id']}/").status_code == 204
     )
+    assert not flow.edges.exists()
 
 
 def test_edge_closing_a_cycle_names_the_cycle(as_user, owner, flow):

@@ -179,8 +179,11 @@ def test_stakeholder_sees_but_cannot_edit(api, member_user, other_member, flow):
     assert not Schedule.objects.filter(flow=flow).exists()
 
 
-def test_tenant_admin_cannot_edit_someone_elses_schedule(api, admin_user, flow):
+def test_tenant_admin_cannot_edit_someone_elses_schedule(api, admin_user, member_user, flow):
+    assert put(api(member_user), flow, cron="30 6 * * *").status_code == 200
     assert put(api(admin_user), flow, cron="0 0 * * *").status_code == 403
+    # The refused PUT changed nothing.
+    assert Schedule.objects.get(flow=flow).cron == "30 6 * * *"
 
 
 def test_other_tenant_and_invisible_flows_answer_404(api, outsider, other_member, flow):
@@ -190,6 +193,7 @@ def test_other_tenant_and_invisible_flows_answer_404(api, outsider, other_member
         assert put(client, flow, cron="0 0 * * *").status_code == 404
         assert client.get(url(flow, "preview/")).status_code == 404
         assert client.get(url(flow, "missed/")).status_code == 404
+    assert not Schedule.objects.filter(flow=flow).exists()
 
 
 def test_anonymous_is_refused(api, flow):

@@ -1,6 +1,5 @@
 """Cron parsing, simple schedule forms and fire times (wall clock, DST, inclusive dates)."""
 
-import time as clock
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -433,15 +432,12 @@ def test_impossible_spec_terminates():
         "0", "0", "30", "2", "*",
         frozenset({0}), frozenset({0}), frozenset({30}), frozenset({2}), frozenset(range(7)),
     )  # fmt: skip
-    started = clock.perf_counter()
-
+    # (How fast it ends is the benchmark's: cron_impossible_s.)
     assert list(fire_times(spec, "UTC", after=aware("UTC", 2024, 1, 1))) == []
-    assert clock.perf_counter() - started < 1
 
 
-def test_every_minute_for_a_month_is_fast():
-    started = clock.perf_counter()
-
+def test_every_minute_for_a_month_in_berlin():
+    # (How fast is the benchmark's: cron_month_s.)
     times = list(
         fire_times(
             "*/1 * * * *",
@@ -453,7 +449,6 @@ def test_every_minute_for_a_month_is_fast():
 
     # March 2024 in Berlin lost the hour 02:00-03:00 on the 31st
     assert len(times) == 31 * 24 * 60 - 60
-    assert clock.perf_counter() - started < 3
 
 
 # --------------------------------------------------------------------------- properties
