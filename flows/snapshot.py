@@ -33,6 +33,7 @@ NODE_FIELDS = (
     "retry_interval",
     "timeout",
     "priority",
+    "variables",
 )
 # Schedule fields that change on their own (bookkeeping), not by a user's edit.
 _SCHEDULE_SKIP = {"id", "tenant", "flow", "created_at", "updated_at", "created_by"}
@@ -54,6 +55,7 @@ def node_data(node) -> dict:
         "retry_interval": node.retry_interval,
         "timeout": node.timeout,
         "priority": node.priority,
+        "variables": node.variables or [],
     }
 
 
