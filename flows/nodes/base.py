@@ -50,9 +50,6 @@ class ExecutionContext:
     # PostgreSQL cancel request); the engine calls it when the run is stopped.
     on_cancel: Callable[[Callable[[], None]], None] = lambda _cb: None
     # Run lookups, given by the engine (flows does not read runs itself):
-    # flow_run_succeeded(flow_id, start, end) says whether a flow of this tenant has a run
-    # other than this one that succeeded, with a business time in [start, end).
-    flow_run_succeeded: Callable[[int, datetime, datetime], bool] = lambda _f, _s, _e: False
     # run_outcomes(flow_id, start, end, node_name) -> {business time: succeeded}: for each
     # business time in [start, end) at which the flow has runs (other than this one), whether
     # one of them succeeded, or with a node name whether that node succeeded in one of them.

@@ -8,7 +8,7 @@ from django.utils import timezone
 from flows.nodes import base
 from flows.nodes.base import NodeDeferred, NodeFailed, NodeResult
 from flows.nodes.condition import ExpressionError, evaluate
-from operations.services.lifecycle.execute import flow_run_succeeded_lookup, run_outcomes_lookup
+from operations.services.lifecycle.execute import run_outcomes_lookup
 from tests.factories import FlowFactory
 from tests.factories.datasources import Recorder
 
@@ -18,7 +18,6 @@ UTC = dt.UTC
 def execute(type_name, config, **kwargs):
     rec = Recorder(tenant_id=kwargs.pop("tenant_id", 1), config=config, **kwargs)
     # The run lookups a worker's engine gives every executor.
-    rec.ctx.flow_run_succeeded = flow_run_succeeded_lookup(rec.ctx.tenant_id, rec.ctx.run_id)
     rec.ctx.run_outcomes = run_outcomes_lookup(rec.ctx.tenant_id, rec.ctx.run_id)
     return base.get(type_name).execute(rec.ctx), rec
 

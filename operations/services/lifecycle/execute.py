@@ -20,7 +20,7 @@ from flows.secrets.runtime import (
     render_config_masked,
     render_with_secrets,
 )
-from operations.choices import RunMode, RunStatus
+from operations.choices import RunMode
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
@@ -121,25 +121,6 @@ def _dependency_runs(tenant_id: int, run_id: int):
     return FlowRun.objects.filter(tenant_id=tenant_id).exclude(pk=run_id).exclude(mode=RunMode.DRY)
 
 
-def flow_run_succeeded_lookup(tenant_id: int, run_id: int):
-    """ExecutionContext.flow_run_succeeded for a node of this run: whether a flow of the same
-    tenant has another run that succeeded, with a business time in [start, end)."""
-
-    def flow_run_succeeded(flow_id: int, start, end) -> bool:
-        return (
-            _dependency_runs(tenant_id, run_id)
-            .filter(
-                flow_id=flow_id,
-                business_time__gte=start,
-                business_time__lt=end,
-                status=RunStatus.SUCCEEDED,
-            )
-            .exists()
-        )
-
-    return flow_run_succeeded
-
-
 def run_outcomes_lookup(tenant_id: int, run_id: int):
     """ExecutionContext.run_outcomes for a node of this run: {business time: succeeded} of
     another flow's (or this flow's other) runs in [start, end); with a node name, whether that
@@ -196,7 +177,6 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
         log=lambda message: tracked.log(log_line(redact(str(message)))),
         cancelled=tracked.cancelled.is_set,
         on_cancel=tracked.on_cancel,
-        flow_run_succeeded=flow_run_succeeded_lookup(row["tenant_id"], row["run_id"]),
         run_outcomes=run_outcomes_lookup(row["tenant_id"], row["run_id"]),
     )
     monitor.track(tracked)
