@@ -275,3 +275,21 @@ def test_never_sees_runs_of_another_tenant(tenant, other_tenant, outsider):
     lookup = run_outcomes_lookup(tenant.pk, 1)
     assert lookup(theirs.pk, at(2024, 1, 15), at(2024, 1, 16), None) == {}
     assert lookup(theirs.pk, at(2024, 1, 15), at(2024, 1, 16), "load") == {}
+
+
+@pytest.mark.django_db
+def test_a_window_with_too_many_fire_times_fails_saying_so(tenant, upstream):
+    # A month of an every-minute schedule is more fire times than a check walks.
+    ScheduleFactory(flow=upstream, cron="* * * * *")
+    config = {"flow": upstream.pk, "cycle": "month", "offset": -1, "require": "all"}
+    with pytest.raises(NodeFailed, match="fires more than 20160 times in the window"):
+        execute(config, tenant=tenant, business_time=at(2024, 2, 10))
+
+
+@pytest.mark.django_db
+def test_a_disabled_schedule_counts_as_none(tenant, upstream):
+    ScheduleFactory(flow=upstream, cron="0 * * * *", enabled=False)
+    make_run(upstream, at(2024, 1, 15, 9, 30), "succeeded")
+    config = {"flow": upstream.pk, "cycle": "hour", "offset": -1, "require": "latest"}
+    result, _ = execute(config, tenant=tenant, business_time=at(2024, 1, 15, 10, 5))
+    assert result.output["dependency_flow"] == upstream.pk
