@@ -3,6 +3,10 @@
 Data sources and other flows are referenced BY NAME (`{"$datasource": "warehouse"}`,
 `{"$flow": "nightly load"}`), never by id, and no secret is ever part of a document, so a
 document moves between tenants that have same-named data sources.
+
+`origin` says which product wrote the document: `tributary` (ours) or `dms`. A DMS-style
+document's time variables count from the bizdate, as DMS counts every custom variable
+("all custom variables are based on the bizdate time point"), unless they name a `base`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from .nodes import base as node_types
 from .services.flows import EDITABLE_FIELDS
 from .services.validation import safe_references
 from .snapshot import NODE_FIELDS, schedule_data
+from .variables import BASE_BIZDATE
 
 KIND = "tributary/flow"
 VERSION = 1
@@ -24,7 +29,10 @@ MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 REF_KEYS = {"datasources": "$datasource", "flows": "$flow"}
 # The document carries the flow's editable configuration and the snapshot's node keys.
 FLOW_FIELDS = EDITABLE_FIELDS
-TOP_LEVEL = {"kind", "version", *FLOW_FIELDS, "nodes", "edges", "schedule"}
+TOP_LEVEL = {"kind", "version", "origin", *FLOW_FIELDS, "nodes", "edges", "schedule"}
+ORIGIN = "tributary"
+ORIGIN_DMS = "dms"
+ORIGINS = (ORIGIN, ORIGIN_DMS)
 # Distinct from any real id, so a probe shows which config leaves are references.
 _PROBE = 987_654_321_987
 
@@ -131,6 +139,7 @@ def flow_document(flow, *, nodes=None, edges=None, names_of=None) -> dict:
     return {
         "kind": KIND,
         "version": VERSION,
+        "origin": ORIGIN,
         **{f: copy.deepcopy(getattr(flow, f)) for f in FLOW_FIELDS},
         "nodes": [
             {
@@ -142,6 +151,8 @@ def flow_document(flow, *, nodes=None, edges=None, names_of=None) -> dict:
                 "retry_interval": node.retry_interval,
                 "timeout": node.timeout,
                 "priority": node.priority,
+                # Only when set, so documents of flows without node variables stay as they were.
+                **({"variables": copy.deepcopy(node.variables)} if node.variables else {}),
             }
             for node, config in exported_nodes
         ],
@@ -212,6 +223,8 @@ def check_structure(doc: dict) -> list[str]:
         errors.append(f"kind: expected {KIND!r}")
     if doc.get("version", VERSION) != VERSION:
         errors.append(f"version: only version {VERSION} is supported")
+    if doc.get("origin", ORIGIN) not in ORIGINS:
+        errors.append(f"origin: one of {', '.join(ORIGINS)}")
     unknown = sorted(set(doc) - TOP_LEVEL, key=str)
     if unknown:
         errors.append(f"document: unknown keys {', '.join(map(str, unknown))}")
@@ -266,6 +279,19 @@ def check_structure(doc: dict) -> list[str]:
     if doc.get("schedule") is not None and not isinstance(doc["schedule"], dict):
         errors.append("schedule: must be a mapping or null")
     return errors
+
+
+def imported_variables(definitions: Any, origin: Any) -> Any:
+    """Variable definitions as this platform reads them from a document of `origin`: a
+    DMS-style document's time variables without a `base` count from the bizdate."""
+    if origin != ORIGIN_DMS or not isinstance(definitions, list):
+        return definitions
+    return [
+        {**d, "base": d.get("base", BASE_BIZDATE)}
+        if isinstance(d, dict) and d.get("type") == "time"
+        else d
+        for d in definitions
+    ]
 
 
 def named_references(config: Any) -> list[tuple[tuple, str, Any]]:

@@ -82,6 +82,15 @@ fire_times_in_range = Hook(
     "oldest first (a time-range run's runs); a ValidationError naming start or end.",
 )
 
+fire_times_window = Hook(
+    "fire_times_window",
+    "fire_times_window(flow_id, start, end): the fire times of the flow's enabled schedule in "
+    "[start, end), oldest first, from the same calendar as previews and time-range runs (a "
+    "dependency check's window); None when the flow has no enabled schedule; ValueError when "
+    "the window holds too many to check.",
+    default=None,
+)
+
 # --------------------------------------------------------------------------- operations
 
 scheduled_runs_create = Hook(

@@ -162,6 +162,8 @@ class TaskNode(TenantOwned):
     retry_interval = models.PositiveIntegerField(default=60, help_text="Seconds between attempts.")
     timeout = models.PositiveIntegerField(default=3600, help_text="Seconds; enforced per attempt.")
     priority = models.SmallIntegerField(default=0)
+    # The node's own variables, shaped like the flow's; they override the flow's for this node.
+    variables = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = IndexedHistoricalRecords()
 

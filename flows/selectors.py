@@ -167,13 +167,17 @@ def _flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> d
         for pk in upstream.get(node.pk, ()):
             outputs |= set(validation.safe_output_names(by_id[pk].type, by_id[pk].config))
         # Upstream outputs are only known at run time: they stay as ${name} placeholders.
-        node_values = variables.resolve(
-            flow.variables,
-            business_time,
-            flow_id=flow.pk,
-            run_id=PREVIEW_RUN_ID,
-            outputs={name: f"${{{name}}}" for name in outputs},
-        )
+        try:
+            node_values = variables.resolve(
+                flow.variables,
+                business_time,
+                flow_id=flow.pk,
+                run_id=PREVIEW_RUN_ID,
+                outputs={name: f"${{{name}}}" for name in outputs},
+                node_definitions=node.variables,
+            )
+        except variables.VariableError as exc:
+            raise ValidationError({"variables": [f"{node.name}: {exc.message}"]}) from None
         node_values.update(secrets)
         missing = sorted(variables.find_references(node.config) - node_values.keys())
         config = variables.render_config(

@@ -33,7 +33,11 @@ NODE_FIELDS = (
     "retry_interval",
     "timeout",
     "priority",
+    "variables",
 )
+# What a node field was before snapshots recorded it: a version published then is not
+# "changed" by the field appearing later.
+NODE_FIELD_DEFAULTS = {"variables": []}
 # Schedule fields that change on their own (bookkeeping), not by a user's edit.
 _SCHEDULE_SKIP = {"id", "tenant", "flow", "created_at", "updated_at", "created_by"}
 
@@ -54,6 +58,7 @@ def node_data(node) -> dict:
         "retry_interval": node.retry_interval,
         "timeout": node.timeout,
         "priority": node.priority,
+        "variables": node.variables or [],
     }
 
 
@@ -139,8 +144,11 @@ def _node_changes(old: dict, new: dict) -> list[dict]:
     for field in NODE_FIELDS:
         if field == "config":
             changes += _dict_changes("config", old.get("config"), new.get("config"))
-        elif old.get(field) != new.get(field):
-            changes.append(_change(field, old.get(field), new.get(field)))
+        else:
+            before = old.get(field, NODE_FIELD_DEFAULTS.get(field))
+            after = new.get(field, NODE_FIELD_DEFAULTS.get(field))
+            if before != after:
+                changes.append(_change(field, before, after))
     return changes
 
 

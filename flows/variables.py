@@ -2,7 +2,13 @@
 
 Pure functions: no Django, no ORM. The values a run sees are, in increasing precedence:
 built-ins (``bizdate``, ``cyctime``, ``flow_id``, ``run_id``), output variables of
-upstream nodes, then the flow's own definitions (so a flow may override a built-in).
+upstream nodes, the flow's own definitions (so a flow may override a built-in), then the
+node's own definitions (so one node may override a flow variable for itself).
+
+A time variable counts its offset from a base: the run's business time (the default), or
+the bizdate time point, which is the business time one day earlier (DMS counts every custom
+variable from it). A list value (a ``sql_assign`` column over all rows) renders as its items
+joined by commas.
 
 Rendering is a single pass: a value that itself contains ``${...}`` is inserted as is,
 never expanded again, so values cannot recurse or smuggle in other variables.
@@ -13,8 +19,8 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import date, datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -27,16 +33,24 @@ __all__ = [
     "VariableError",
     "apply_offset",
     "builtin_values",
+    "definition_values",
     "find_references",
     "java_format",
     "render",
     "render_config",
     "resolve",
     "validate_definitions",
+    "variable_value",
 ]
 
 BUILTIN_NAMES = frozenset({"bizdate", "cyctime", "flow_id", "run_id"})
 VARIABLE_TYPES = ("constant", "time")
+# What a time variable's offset counts from; a definition without "base" uses the first.
+BASE_BUSINESS_TIME = "business_time"
+BASE_BIZDATE = "bizdate"
+TIME_BASES = (BASE_BUSINESS_TIME, BASE_BIZDATE)
+# A list value renders as its items joined by this (``IN (${ids})``).
+LIST_SEPARATOR = ","
 
 # A definable name. Dots are allowed so output variables can be namespaced ("node.col").
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
@@ -93,28 +107,100 @@ def find_references(obj: Any) -> set[str]:
 
 # Fixed English names: Java's default depends on the JVM locale, ours must not depend on
 # the server's.
-_DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
-_PATTERNS = {
-    "yyyy": lambda dt: f"{dt.year:04d}",
-    "yy": lambda dt: f"{dt.year % 100:02d}",
-    "MM": lambda dt: f"{dt.month:02d}",
-    "M": lambda dt: str(dt.month),
-    "dd": lambda dt: f"{dt.day:02d}",
-    "d": lambda dt: str(dt.day),
-    "HH": lambda dt: f"{dt.hour:02d}",
-    "H": lambda dt: str(dt.hour),
-    "hh": lambda dt: f"{(dt.hour % 12) or 12:02d}",
-    "h": lambda dt: str((dt.hour % 12) or 12),
-    "mm": lambda dt: f"{dt.minute:02d}",
-    "m": lambda dt: str(dt.minute),
-    "ss": lambda dt: f"{dt.second:02d}",
-    "s": lambda dt: str(dt.second),
-    "SSS": lambda dt: f"{dt.microsecond // 1000:03d}",
-    "a": lambda dt: "AM" if dt.hour < 12 else "PM",
-    "EEE": lambda dt: _DAY_ABBR[dt.weekday()],
+
+def _week_fields(dt: datetime) -> tuple[int, int, int]:
+    """(week-based year, week of that year, week of the month) of ``dt``'s date.
+
+    Weeks run Monday to Sunday and week 1 of a year (or month) is the week holding its first
+    day: Java's WeekFields.of(MONDAY, 1), which is what DMS documents ("Y is the year in which
+    the current week ends, Sunday being its last day"; "e: 1 is Monday"). So 2021-12-27
+    (a Monday) is week 1 of week-year 2022, and 2024-12-29 (a Sunday) week 52 of 2024.
+    """
+    day = dt.date() if isinstance(dt, datetime) else dt
+    monday = day - timedelta(days=day.weekday())
+    try:
+        year = (monday + timedelta(days=6)).year
+    except OverflowError:  # the last week of year 9999 ends in it as far as we can count
+        year = day.year
+    january_first = date(year, 1, 1)
+    first_monday = january_first - timedelta(days=january_first.weekday())
+    week = (monday - first_monday).days // 7 + 1
+    week_of_month = (day.day - 1 + day.replace(day=1).weekday()) // 7 + 1
+    return year, week, week_of_month
+
+
+def _number(value: int, count: int) -> str:
+    # Java pads a numeric field to the pattern's letter count.
+    return f"{value:0{count}d}"
+
+
+def _year(value: int, count: int) -> str:
+    # "yy" is the two-digit year; any other count is the whole year, padded to the count.
+    return f"{value % 100:02d}" if count == 2 else _number(value, count)
+
+
+def _text(short: str, full: str, count: int) -> str:
+    return full if count >= 4 else short
+
+
+# letter -> (the letter counts it accepts, formatter(dt, count)). The semantics are Java's
+# DateTimeFormatter with English names and the week rule above (tests/flows/data holds its
+# outputs); SimpleDateFormat agrees except that it has no "e" and prints GGGG as "AD".
+_LETTER_RULES: dict[str, tuple[tuple[int, ...], Any]] = {
+    "G": ((1, 2, 3, 4), lambda dt, n: "Anno Domini" if n == 4 else "AD"),
+    "y": ((1, 2, 3, 4), lambda dt, n: _year(dt.year, n)),
+    "Y": ((1, 2, 3, 4), lambda dt, n: _year(_week_fields(dt)[0], n)),
+    "M": (
+        (1, 2, 3, 4),
+        lambda dt, n: (
+            _number(dt.month, n)
+            if n <= 2
+            else _text(_MONTH_NAMES[dt.month - 1][:3], _MONTH_NAMES[dt.month - 1], n)
+        ),
+    ),
+    "w": ((1, 2), lambda dt, n: _number(_week_fields(dt)[1], n)),
+    "W": ((1,), lambda dt, n: str(_week_fields(dt)[2])),
+    "D": ((1, 2, 3), lambda dt, n: _number(dt.timetuple().tm_yday, n)),
+    "d": ((1, 2), lambda dt, n: _number(dt.day, n)),
+    "E": (
+        (1, 2, 3, 4),
+        lambda dt, n: _text(_DAY_NAMES[dt.weekday()][:3], _DAY_NAMES[dt.weekday()], n),
+    ),
+    # The day's number in the week, Monday = 1 (DMS: "add +1d for the Western calendar").
+    "e": (
+        (1, 2, 3, 4),
+        lambda dt, n: (
+            _number(dt.weekday() + 1, n)
+            if n <= 2
+            else _text(_DAY_NAMES[dt.weekday()][:3], _DAY_NAMES[dt.weekday()], n)
+        ),
+    ),
+    "a": ((1,), lambda dt, n: "AM" if dt.hour < 12 else "PM"),
+    "H": ((1, 2), lambda dt, n: _number(dt.hour, n)),
+    "k": ((1, 2), lambda dt, n: _number(dt.hour or 24, n)),  # 1-24: midnight is 24
+    "K": ((1, 2), lambda dt, n: _number(dt.hour % 12, n)),  # 0-11
+    "h": ((1, 2), lambda dt, n: _number((dt.hour % 12) or 12, n)),  # 1-12
+    "m": ((1, 2), lambda dt, n: _number(dt.minute, n)),
+    "s": ((1, 2), lambda dt, n: _number(dt.second, n)),
+    # Fraction of the second, truncated to the count's digits (SSS: milliseconds).
+    "S": ((1, 2, 3), lambda dt, n: f"{dt.microsecond:06d}"[:n]),
 }
-_LETTERS = {p[0] for p in _PATTERNS}
 
 
 @lru_cache(maxsize=256)
@@ -148,14 +234,16 @@ def _compile_format(fmt: str) -> tuple[str | Any, ...]:
             while j < n and fmt[j] == c:
                 j += 1
             run = fmt[i:j]
-            if c not in _LETTERS:
+            rule = _LETTER_RULES.get(c)
+            if rule is None:
                 raise VariableError("format", f"unknown pattern letter {c!r} in {fmt!r}")
-            if run not in _PATTERNS:
-                supported = " or ".join(p for p in _PATTERNS if p[0] == c)
+            counts, formatter = rule
+            if len(run) not in counts:
+                supported = ", ".join(c * k for k in counts)
                 raise VariableError(
                     "format", f"unsupported pattern {run!r} in {fmt!r}; use {supported}"
                 )
-            parts.append(_PATTERNS[run])
+            parts.append(partial(formatter, n=len(run)))
             i = j
         else:
             parts.append(c)
@@ -164,7 +252,7 @@ def _compile_format(fmt: str) -> tuple[str | Any, ...]:
 
 
 def java_format(dt: datetime, fmt: str) -> str:
-    """Format ``dt`` with a Java SimpleDateFormat subset (yyyy MM dd HH mm ss SSS a EEE, 'quoted')."""
+    """Format ``dt`` with Java's date pattern letters (see _LETTER_RULES; text in 'quotes')."""
     if not isinstance(fmt, str):
         raise VariableError("format", "the format must be text such as yyyy-MM-dd")
     return "".join(p if isinstance(p, str) else p(dt) for p in _compile_format(fmt))
@@ -238,7 +326,7 @@ def apply_offset(dt: datetime, offset: str | None) -> datetime:
 
 
 def validate_definitions(defs: list[dict]) -> list[str]:
-    """Error messages ("variables[1].format: ...") for a flow's variable definitions."""
+    """Error messages ("variables[1].format: ...") for a flow's or a node's variable definitions."""
     if not isinstance(defs, list):
         return ["variables: must be a list of variable definitions"]
     errors: list[str] = []
@@ -281,6 +369,12 @@ def validate_definitions(defs: list[dict]) -> list[str]:
                     _parse_offset(offset)
                 except VariableError as exc:
                     errors.append(f"{where}.{exc}")
+            base = definition.get("base", BASE_BUSINESS_TIME)
+            if base not in TIME_BASES:
+                errors.append(
+                    f"{where}.base: {base!r} is not a base; use 'business_time' (the run's "
+                    f"business time) or 'bizdate' (the business time one day earlier)"
+                )
         else:
             errors.append(
                 f"{where}.type: {kind!r} is not a variable type; use 'constant' or 'time'"
@@ -306,9 +400,45 @@ def builtin_values(
     return values
 
 
+def variable_value(value: object) -> bool:
+    """True for what a node's output may export as a variable: a scalar, or a list of scalars."""
+    if isinstance(value, list | tuple):
+        return all(_is_scalar(item) for item in value)
+    return _is_scalar(value)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
 def _as_text(value: object) -> str:
-    # A NULL column exported by a SQL node renders as empty text, not "None".
-    return "" if value is None else str(value)
+    # A NULL column exported by a SQL node renders as empty text, not "None"; a list as its
+    # items joined by commas.
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return LIST_SEPARATOR.join(_as_text(item) for item in value)
+    return str(value)
+
+
+def time_base(definition: Mapping, business_time: datetime) -> datetime:
+    """The moment a time variable's offset counts from (its base)."""
+    if definition.get("base", BASE_BUSINESS_TIME) == BASE_BIZDATE:
+        # DMS's "bizdate time point": the business time one day earlier, same wall clock.
+        return apply_offset(business_time, "-1d")
+    return business_time
+
+
+def definition_values(definitions: list[dict] | None, business_time: datetime) -> dict[str, str]:
+    """The values of valid definitions (a flow's or a node's) at a business time."""
+    values: dict[str, str] = {}
+    for definition in definitions or []:
+        if definition["type"] == "constant":
+            values[definition["name"]] = definition["value"]
+        else:
+            shifted = apply_offset(time_base(definition, business_time), definition.get("offset"))
+            values[definition["name"]] = java_format(shifted, definition["format"])
+    return values
 
 
 def resolve(
@@ -318,21 +448,22 @@ def resolve(
     flow_id: object = None,
     run_id: object = None,
     outputs: Mapping[str, object] | None = None,
+    node_definitions: list[dict] | None = None,
 ) -> dict[str, str]:
-    """All variable values for a run: built-ins < upstream outputs < flow definitions."""
+    """All variable values for a run's node: built-ins < upstream outputs < flow definitions
+    < the node's own definitions."""
     definitions = definitions or []
     errors = validate_definitions(definitions)
     if errors:
         raise VariableError("variables", "; ".join(errors))
+    node_errors = validate_definitions(node_definitions or [])
+    if node_errors:
+        raise VariableError("variables", "node variables: " + "; ".join(node_errors))
     values = builtin_values(business_time, flow_id=flow_id, run_id=run_id)
     for name, value in (outputs or {}).items():
         values[name] = _as_text(value)
-    for definition in definitions:
-        if definition["type"] == "constant":
-            values[definition["name"]] = definition["value"]
-        else:
-            shifted = apply_offset(business_time, definition.get("offset"))
-            values[definition["name"]] = java_format(shifted, definition["format"])
+    values.update(definition_values(definitions, business_time))
+    values.update(definition_values(node_definitions, business_time))
     return values
 
 

@@ -256,8 +256,19 @@ def variables_preview(request, pk: int, *, ctx):
     errors = variables.validate_definitions(definitions)
     if errors:
         return JsonResponse({"variables": errors}, status=400)
+    # A node's form previews with its own variables too (they override the flow's).
+    node_definitions = body.get("node_variables") or []
+    errors = variables.validate_definitions(node_definitions)
+    if errors:
+        return JsonResponse({"node_variables": errors}, status=400)
     try:
-        values = variables.resolve(definitions, business_time, flow_id=flow.pk, run_id="<run id>")
+        values = variables.resolve(
+            definitions,
+            business_time,
+            flow_id=flow.pk,
+            run_id="<run id>",
+            node_definitions=node_definitions,
+        )
     except variables.VariableError as exc:
         return JsonResponse({exc.field: [exc.message]}, status=400)
     result: dict = {"values": values}

@@ -32,6 +32,8 @@ class NodeSpec:
     retry_interval: int = 60
     timeout: int = 3600
     priority: int = 0
+    # The node's own variable definitions (override the flow's for this node).
+    variables: tuple = ()
 
 
 @dataclass
@@ -93,7 +95,10 @@ class Plan:
         if cached is None:
             from flows.variables import BUILTIN_NAMES, find_references
 
-            defined = {d.get("name") for d in self.variables if isinstance(d, dict)}
+            spec = self.nodes[node_id]
+            defined = {
+                d.get("name") for d in [*self.variables, *spec.variables] if isinstance(d, dict)
+            }
             cached = bool(find_references(self.nodes[node_id].config) - BUILTIN_NAMES - defined)
             self._refs[node_id] = cached
         return cached
@@ -123,6 +128,7 @@ def parse_snapshot(snapshot: dict) -> Plan:
             retry_interval=_int(raw.get("retry_interval"), 60),
             timeout=_int(raw.get("timeout"), 3600),
             priority=_int(raw.get("priority"), 0),
+            variables=tuple(raw.get("variables") or ()),
         )
         nodes[spec.id] = spec
     edges = []

@@ -17,3 +17,4 @@ class SchedulingConfig(AppConfig):
         hooks.schedule_history_model.register(lambda: Schedule.history.model)
         hooks.schedule_summary.register(selectors.schedule_summary)
         hooks.fire_times_in_range.register(selectors.fire_times_in_range)
+        hooks.fire_times_window.register(selectors.fire_times_window)

@@ -177,6 +177,33 @@ def fire_times_in_range(*, flow: TaskFlow, start: datetime, end: datetime) -> li
     return times
 
 
+def fire_times_window(*, flow_id: int, start: datetime, end: datetime) -> list[datetime] | None:
+    """Fire times of the flow's enabled schedule in [start, end), oldest first (the
+    `fire_times_window` hook: a dependency check's window); None without an enabled schedule.
+
+    A ValueError when the window holds more than MAX_WALK fire times (a month of an
+    every-minute schedule): such a window is too wide to check fire time by fire time.
+    """
+    schedule = Schedule.objects.filter(flow_id=flow_id).first()
+    if schedule is None or not schedule.enabled or not schedule.cron:
+        return None
+    try:
+        times = list(
+            islice(
+                spec_of(schedule).fire_times(after=start - timedelta(microseconds=1), until=end),
+                MAX_WALK + 1,
+            )
+        )
+    except (CronError, OverflowError, TypeError) as exc:
+        raise ValueError(f"the flow's schedule cannot be used: {exc}") from exc
+    times = [t for t in times if t < end]
+    if len(times) > MAX_WALK:
+        raise ValueError(
+            f"its schedule fires more than {MAX_WALK} times in the window; choose a shorter cycle"
+        )
+    return times
+
+
 def schedule_summary(*, flow: TaskFlow) -> dict | None:
     """The flow's schedule, its state as the console names it and its next fire time."""
     schedule = schedule_for_flow(flow=flow)

@@ -101,6 +101,7 @@ class NodeSerializer(serializers.ModelSerializer):
             "retry_interval",
             "timeout",
             "priority",
+            "variables",
             "created_at",
         ]
         read_only_fields = fields
@@ -119,6 +120,10 @@ class NodeWriteSerializer(serializers.Serializer):
     retry_interval = serializers.IntegerField(required=False)
     timeout = serializers.IntegerField(required=False)
     priority = serializers.IntegerField(required=False)
+    variables = serializers.JSONField(
+        required=False,
+        help_text="The node's own variables, shaped like the flow's; they override the flow's.",
+    )
 
     def service_fields(self) -> dict:
         data = dict(self.validated_data)
@@ -171,6 +176,10 @@ class GraphNodeInSerializer(serializers.Serializer):
     retry_interval = serializers.IntegerField(required=False)
     timeout = serializers.IntegerField(required=False)
     priority = serializers.IntegerField(required=False)
+    variables = serializers.JSONField(
+        required=False,
+        help_text="The node's own variables, shaped like the flow's; they override the flow's.",
+    )
 
 
 class GraphEdgeInSerializer(serializers.Serializer):

@@ -212,8 +212,9 @@ def truthy(value) -> bool:
         return True
 
 
-def run_single_read(ctx: ExecutionContext, what: str):
-    """Run the configured single read-only statement (`sql` on `datasource`) for one row.
+def run_single_read(ctx: ExecutionContext, what: str, *, max_rows: int = 1):
+    """Run the configured single read-only statement (`sql` on `datasource`), keeping up to
+    `max_rows` rows (the result still counts them all).
 
     `what` names the statement in messages ("check", "query"). Returns the connector's result,
     which is a query (it has a result set).
@@ -229,7 +230,7 @@ def run_single_read(ctx: ExecutionContext, what: str):
     ctx.log(f"{what}: {shorten(statement)}")
     with open_connection(ds, ctx, "datasource") as conn:
         try:
-            result = conn.run(statement, max_rows=1, single=True, read_only=True)
+            result = conn.run(statement, max_rows=max_rows, single=True, read_only=True)
         except ConnectorError as exc:
             raise NodeFailed(f"{what} failed: {exc}") from None
     if not result.is_query:

@@ -23,6 +23,8 @@ class ValidationContext:
     # Resolve ids of the same tenant; both return None for unknown or foreign ids.
     datasource: Callable[[Any], Any] = lambda _id: None
     flow: Callable[[Any], Any] = lambda _id: None
+    # Names of the nodes of a flow `flow` resolves (its editing and published versions).
+    node_names: Callable[[Any], set[str]] = lambda _id: set()
 
 
 @dataclass
@@ -48,9 +50,12 @@ class ExecutionContext:
     # PostgreSQL cancel request); the engine calls it when the run is stopped.
     on_cancel: Callable[[Callable[[], None]], None] = lambda _cb: None
     # Run lookups, given by the engine (flows does not read runs itself):
-    # flow_run_succeeded(flow_id, start, end) says whether a flow of this tenant has a run
-    # other than this one that succeeded, with a business time in [start, end).
-    flow_run_succeeded: Callable[[int, datetime, datetime], bool] = lambda _f, _s, _e: False
+    # run_outcomes(flow_id, start, end, node_name) -> {business time: succeeded}: for each
+    # business time in [start, end) at which the flow has runs (other than this one), whether
+    # one of them succeeded, or with a node name whether that node succeeded in one of them.
+    run_outcomes: Callable[[int, datetime, datetime, str | None], dict[datetime, bool]] = (
+        lambda _f, _s, _e, _n: {}
+    )
 
 
 @dataclass
@@ -83,6 +88,11 @@ class NodeType:
     schema: ClassVar[dict] = {"type": "object", "properties": {}, "additionalProperties": False}
     # Outgoing edges of a branching node carry "true" / "false".
     has_branches: ClassVar[bool] = False
+
+    def normalize(self, config):
+        """The configuration in the type's current form (an older form upgraded, so a saved
+        node shows today's fields); services store this. Returns `config` when nothing changes."""
+        return config
 
     def validate(self, config: dict, ctx: ValidationContext) -> list[tuple[str, str]]:
         """Return (field, message) pairs; empty when the configuration is valid."""

@@ -1,4 +1,12 @@
-"""sql_assign: one read-only query whose first row's columns become output variables."""
+"""sql_assign: one read-only query whose result becomes output variables.
+
+`rows` and `columns` choose what (DMS's "Row" and "Column"; they cannot both be `all`):
+- rows first, columns all (the default): the first row, each column a variable;
+- rows first, columns first: the first row's first column, one variable;
+- rows all, columns first: the first column of every row, one list-valued variable, which
+  renders in `${name}` as its items joined by commas (`IN (${ids})`); no row gives an
+  empty list.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +25,16 @@ from ._support import (
 )
 from .base import ExecutionContext, NodeFailed, NodeResult, NodeType, ValidationContext, register
 
+CHOICES = ("first", "all")
+# Rows one list-valued variable may hold: it is rendered into text such as an IN (...) list.
+MAX_LIST_ROWS = 10_000
+
+
+def shape(config) -> tuple[str, str]:
+    """(rows, columns) of a configuration, with their defaults (first row, every column)."""
+    config = config if isinstance(config, dict) else {}
+    return config.get("rows") or "first", config.get("columns") or "all"
+
 
 @register
 class SqlAssign(NodeType):
@@ -25,8 +43,27 @@ class SqlAssign(NodeType):
     schema = {
         "type": "object",
         "title": "SQL assignment",
-        "description": "One query; the columns of its first row become variables of downstream nodes.",
-        "properties": {"datasource": DATASOURCE_PROPERTY, "sql": SQL_PROPERTY},
+        "description": (
+            "One query; its result becomes variables of downstream nodes, named after the "
+            "columns. A list (every row of the first column) renders as its items joined by "
+            "commas."
+        ),
+        "properties": {
+            "datasource": DATASOURCE_PROPERTY,
+            "sql": SQL_PROPERTY,
+            "rows": {
+                "enum": list(CHOICES),
+                "default": "first",
+                "title": "Rows",
+                "x-enum-labels": ["the first row", "every row (one list-valued variable)"],
+            },
+            "columns": {
+                "enum": list(CHOICES),
+                "default": "all",
+                "title": "Columns",
+                "x-enum-labels": ["the first column only", "every column (a variable each)"],
+            },
+        },
         "required": ["datasource", "sql"],
         "additionalProperties": False,
     }
@@ -35,6 +72,14 @@ class SqlAssign(NodeType):
         problems = schema_problems(self.schema, config)
         if problems:
             return problems
+        if shape(config) == ("all", "all"):
+            return [
+                (
+                    "columns",
+                    "Rows and columns cannot both be 'all': with every row, assign the "
+                    "first column only (one list-valued variable).",
+                )
+            ]
         return datasource_problems(ctx, config, "datasource") + single_read_problems(
             config["sql"], "sql"
         )
@@ -44,19 +89,41 @@ class SqlAssign(NodeType):
         return {"datasources": [ds] if ds is not None else [], "flows": []}
 
     def output_names(self, config: dict) -> list[str]:
-        names, _complete = select_names(config.get("sql", "") if isinstance(config, dict) else "")
-        return names
+        items = select_items(config.get("sql", "") if isinstance(config, dict) else "")
+        if shape(config)[1] == "first":
+            return [items[0]] if items and items[0] else []
+        return [name for name in items or [] if name]
 
     def outputs_dynamic(self, config: dict) -> bool:
-        _names, complete = select_names(config.get("sql", "") if isinstance(config, dict) else "")
-        return not complete
+        items = select_items(config.get("sql", "") if isinstance(config, dict) else "")
+        if shape(config)[1] == "first":
+            return not (items and items[0])
+        return not items or None in items
 
     def execute(self, ctx: ExecutionContext) -> NodeResult:
         from flows.datasources.connectors import text_value
 
+        rows, columns = shape(ctx.config)
+        if (rows, columns) == ("all", "all"):
+            raise NodeFailed("columns: rows and columns cannot both be 'all'.")
+        if rows == "all":
+            result = run_single_read(ctx, "query", max_rows=MAX_LIST_ROWS)
+            if result.rowcount > MAX_LIST_ROWS:
+                raise NodeFailed(
+                    f"The query returned {result.rowcount} rows; a list variable holds at most "
+                    f"{MAX_LIST_ROWS}: filter or aggregate the rows."
+                )
+            name = result.columns[0]
+            values = [text_value(row[0]) for row in result.rows]
+            ctx.log(f"assigned {name} = a list of {len(values)} value(s) (every row, column 1)")
+            return NodeResult(output={name: values})
         result = run_single_read(ctx, "query")
         if not result.rows:
             raise NodeFailed("The query returned no row: there is nothing to assign.")
+        if columns == "first":
+            name = result.columns[0]
+            ctx.log(f"assigned {name} (first row, column 1)")
+            return NodeResult(output={name: text_value(result.rows[0][0])})
         output = {}
         for name, value in zip(result.columns, result.rows[0], strict=True):
             if name in output:
@@ -68,9 +135,17 @@ class SqlAssign(NodeType):
 
 def select_names(sql: str) -> tuple[list[str], bool]:
     """Column names of a SELECT known from its text, and whether that is all of them."""
+    items = select_items(sql)
+    if not items:
+        return [], False
+    return [name for name in items if name], None not in items
+
+
+def select_items(sql: str) -> list[str | None] | None:
+    """The SELECT list's column names in order (None where the text does not tell), or None."""
     statements = split_statements(sql) if isinstance(sql, str) else []
     if len(statements) != 1:
-        return [], False
+        return None
     parsed = sqlparse.parse(statements[0])[0]
     tokens = [t for t in parsed.tokens if not t.is_whitespace]
     for index, token in enumerate(tokens):
@@ -79,21 +154,14 @@ def select_names(sql: str) -> tuple[list[str], bool]:
             while rest and rest[0].ttype is T.Keyword and rest[0].normalized in ("DISTINCT", "ALL"):
                 rest = rest[1:]
             if not rest:
-                return [], False
+                return None
             items = rest[0]
             if isinstance(items, sqlnodes.IdentifierList):
                 items = list(items.get_identifiers())
             else:
                 items = [items]
-            names, complete = [], True
-            for item in items:
-                name = _column_name(item)
-                if name is None:
-                    complete = False
-                else:
-                    names.append(name)
-            return names, complete
-    return [], False
+            return [_column_name(item) for item in items]
+    return None
 
 
 def _column_name(item) -> str | None:

@@ -92,6 +92,7 @@ class TenantLookups:
         self.tenant_id = tenant_id
         self._datasources: dict = {}
         self._flows: dict = {}
+        self._node_names: dict = {}
         self._secrets: dict = {}
 
     def secret_names(self, flow_id: int | None) -> set[str]:
@@ -119,3 +120,19 @@ class TenantLookups:
         if pk not in self._flows:
             self._flows[pk] = TaskFlow.objects.filter(tenant_id=self.tenant_id, pk=pk).first()
         return self._flows[pk]
+
+    def node_names(self, ref) -> set[str]:
+        """Names of the nodes of a flow `flow()` resolves: its editing version's and its
+        published version's (a renamed node keeps answering until the rename is published)."""
+        flow = self.flow(ref)
+        if flow is None:
+            return set()
+        if flow.pk not in self._node_names:
+            from ..models import TaskNode
+
+            names = set(TaskNode.objects.filter(flow_id=flow.pk).values_list("name", flat=True))
+            if flow.published_version_id:
+                snapshot = flow.published_version.snapshot or {}
+                names |= {n.get("name") for n in snapshot.get("nodes") or [] if isinstance(n, dict)}
+            self._node_names[flow.pk] = {n for n in names if isinstance(n, str)}
+        return self._node_names[flow.pk]

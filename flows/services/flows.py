@@ -19,14 +19,13 @@ from ..choices import (
     ErrorPolicy,
 )
 from ..models import TaskFlow, TaskFlowUserObjectPermission
-from ..variables import validate_definitions
 from ._common import (
-    MAX_VARIABLES,
     bump_revision,
     history_actor,
     lock_flow,
     set_history,
 )
+from .validation import definitions_problems
 
 # Fields whose change is a change of the editing version (shown as "unpublished changes").
 EDITABLE_FIELDS = (
@@ -94,11 +93,10 @@ def notifications_clean(value) -> dict:
 
 
 def variables_clean(value) -> list:
+    """A flow's or a node's variable definitions, or a ValidationError on "variables"."""
     if value is None:
         return []
-    if isinstance(value, list) and len(value) > MAX_VARIABLES:
-        raise ValidationError({"variables": [f"at most {MAX_VARIABLES} variables"]})
-    errors = validate_definitions(value)
+    errors = definitions_problems(value)
     if errors:
         raise ValidationError({"variables": errors})
     return value

@@ -26,6 +26,7 @@ NODE_FIELDS = (
     "retry_interval",
     "timeout",
     "priority",
+    "variables",
 )
 # (min, max) of the numeric node fields; out of range is a 400 naming the field.
 NODE_LIMITS = {
@@ -75,6 +76,9 @@ def node_validate(*, flow: TaskFlow, node: TaskNode, lookups: TenantLookups | No
     node.name = name
     for field, message in _limit_problems({f: getattr(node, f) for f in NODE_FIELDS}):
         errors.setdefault(field, []).append(message)
+    variable_errors = v.definitions_problems(node.variables)
+    if variable_errors:
+        errors["variables"] = variable_errors
     label = name or "node"
     for field, message in v.node_config_problems(
         type_name=node.type,
@@ -91,7 +95,8 @@ def node_validate(*, flow: TaskFlow, node: TaskNode, lookups: TenantLookups | No
                 f"{label}.{sub}: {message}" if sub else f"{label}: {message}"
             )
     if "type" not in errors and "config" not in errors:
-        message = v.undefined_message(node.config, _defined_anywhere(flow, exclude_pk=node.pk))
+        defined = _defined_anywhere(flow, exclude_pk=node.pk) | v.variable_names(node.variables)
+        message = v.undefined_message(node.config, defined)
         if message:
             errors["config"] = [f"{label}: {message}"]
     if errors:
@@ -104,6 +109,7 @@ def node_create(*, flow: TaskFlow, user: User, **fields) -> TaskNode:
     if unknown:
         raise ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
     fields.setdefault("config", {})
+    fields["config"] = v.normalized_config(fields.get("type"), fields["config"])
     with transaction.atomic():
         locked = lock_flow(flow)
         node = TaskNode(tenant_id=locked.tenant_id, flow=locked, **fields)
@@ -128,6 +134,7 @@ def node_update(*, node: TaskNode, user: User, **fields) -> TaskNode:
         old_type = node.type
         for key, value in changed.items():
             setattr(node, key, value)
+        node.config = v.normalized_config(node.type, node.config)
         node_validate(flow=locked, node=node, lookups=TenantLookups(locked.tenant_id))
         if "type" in changed and v.has_branches(old_type) != v.has_branches(node.type):
             if node.out_edges.exists():
@@ -283,6 +290,7 @@ def graph_replace(
                     "retry_interval": 60,
                     "timeout": 3600,
                     "priority": 0,
+                    "variables": [],
                 }
             data = {
                 **base,
@@ -290,6 +298,7 @@ def graph_replace(
             }
             if isinstance(data.get("name"), str):
                 data["name"] = data["name"].strip()
+            data["config"] = v.normalized_config(data.get("type"), data.get("config"))
             merged[key] = data
             client_key = item.get("key")
             if client_key:
@@ -308,6 +317,7 @@ def graph_replace(
                     name=data.get("name") or "",
                     type=data.get("type"),
                     config=data.get("config"),
+                    variables=data.get("variables"),
                 )
             )
 

@@ -69,15 +69,26 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
         problems.setdefault(v.FLOW, []).extend(exc.message_dict["notifications"])
         notifications = {}
     nodes = _resolve_names(tenant, document, problems)
+    origin = document.get("origin")
+    variables = exporting.imported_variables(document.get("variables") or [], origin)
+    for node in nodes:
+        node["config"] = v.normalized_config(node.get("type"), node["config"])
+        node["variables"] = exporting.imported_variables(node.get("variables") or [], origin)
     for node in nodes:
         for field, message in _limit_problems({f: node.get(f) for f in NODE_DEFAULTS}):
             problems.setdefault(node["name"], []).append(f"{field}: {message}")
     found = v.graph_problems(
         tenant_id=tenant.pk,
         flow_id=None,
-        variables=document.get("variables") or [],
+        variables=variables,
         nodes=[
-            v.NodeSpec(key=n["name"], name=n["name"], type=n["type"], config=n["config"])
+            v.NodeSpec(
+                key=n["name"],
+                name=n["name"],
+                type=n["type"],
+                config=n["config"],
+                variables=n["variables"],
+            )
             for n in nodes
         ],
         edges=[
@@ -99,10 +110,10 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
             "error_policy",
             "concurrency_policy",
             "is_public",
-            "variables",
         )
         if document.get(f) is not None
     }
+    fields["variables"] = variables
     with transaction.atomic():
         flow = flow_create(
             tenant=tenant, user=user, name=flow_name, notifications=notifications, **fields
@@ -116,6 +127,7 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
                 name=node["name"],
                 type=node["type"],
                 config=node["config"],
+                variables=node["variables"],
                 position_x=float(position.get("x", 0)),
                 position_y=float(position.get("y", 0)),
                 **{f: node.get(f, d) for f, d in NODE_DEFAULTS.items()},

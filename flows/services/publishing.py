@@ -24,7 +24,10 @@ def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[s
         tenant_id=flow.tenant_id,
         flow_id=flow.pk,
         variables=flow.variables,
-        nodes=[v.NodeSpec(key=n.pk, name=n.name, type=n.type, config=n.config) for n in nodes],
+        nodes=[
+            v.NodeSpec(key=n.pk, name=n.name, type=n.type, config=n.config, variables=n.variables)
+            for n in nodes
+        ],
         edges=[
             v.EdgeSpec(upstream=e.upstream_id, downstream=e.downstream_id, branch=e.branch)
             for e in edges

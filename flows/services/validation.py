@@ -15,7 +15,7 @@ from .. import dag
 from ..nodes import base as node_types
 from ..secrets import references as secret_refs
 from ..variables import BUILTIN_NAMES, UndefinedVariables, find_references, validate_definitions
-from ._common import MAX_CONFIG_BYTES, MAX_NODES, TenantLookups, json_size
+from ._common import MAX_CONFIG_BYTES, MAX_NODES, MAX_VARIABLES, TenantLookups, json_size
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class NodeSpec:
     name: str
     type: str
     config: Any = field(default_factory=dict)
+    # The node's own variable definitions (they override the flow's for this node).
+    variables: Any = field(default_factory=list)
 
 
 @dataclass
@@ -43,8 +45,29 @@ class EdgeSpec:
 
 def validation_context(*, tenant_id: int, flow_id: int | None, lookups: TenantLookups):
     return node_types.ValidationContext(
-        tenant_id=tenant_id, flow_id=flow_id, datasource=lookups.datasource, flow=lookups.flow
+        tenant_id=tenant_id,
+        flow_id=flow_id,
+        datasource=lookups.datasource,
+        flow=lookups.flow,
+        node_names=lookups.node_names,
     )
+
+
+def normalized_config(type_name, config):
+    """`config` in its node type's current form (an older form upgraded), or as given."""
+    node_type = node_types.REGISTRY.get(type_name) if isinstance(type_name, str) else None
+    if node_type is None:
+        try:
+            node_type = node_types.get(type_name) if isinstance(type_name, str) else None
+        except ImportError:
+            return config
+    if node_type is None:
+        return config
+    try:
+        return node_type.normalize(config)
+    except Exception:  # a node type's bug must not turn into a 500: validation will report
+        logger.exception("node type %s failed normalizing a configuration", type_name)
+        return config
 
 
 def node_config_problems(
@@ -112,6 +135,13 @@ def has_branches(type_name: str) -> bool:
     return bool(node_type and node_type.has_branches)
 
 
+def definitions_problems(definitions) -> list[str]:
+    """Messages ("variables[1].format: ...") for a flow's or a node's variable definitions."""
+    if isinstance(definitions, list) and len(definitions) > MAX_VARIABLES:
+        return [f"variables: at most {MAX_VARIABLES} variables"]
+    return validate_definitions(definitions if definitions is not None else [])
+
+
 def variable_names(definitions) -> set[str]:
     if not isinstance(definitions, list):
         return set()
@@ -147,7 +177,7 @@ def graph_problems(
     except ImportError:
         logger.exception("node type registry failed to load")
 
-    for message in validate_definitions(variables if variables is not None else []):
+    for message in definitions_problems(variables):
         problems[FLOW].append(message)
     if require_nodes and not nodes:
         problems[FLOW].append("the flow has no nodes; add at least one")
@@ -168,6 +198,7 @@ def graph_problems(
             )
         seen_names.add(spec.name)
         by_key[spec.key] = spec
+        problems[label].extend(definitions_problems(spec.variables))
         for fld, msg in node_config_problems(
             type_name=spec.type,
             config=spec.config,
@@ -215,7 +246,7 @@ def graph_problems(
         base = set(BUILTIN_NAMES) | variable_names(variables)
         upstream_of = dag.ancestors(by_key.keys(), pairs)
         for key, spec in by_key.items():
-            defined = set(base)
+            defined = base | variable_names(spec.variables)
             for ancestor in upstream_of.get(key, ()):
                 a = by_key[ancestor]
                 defined |= set(safe_output_names(a.type, a.config))

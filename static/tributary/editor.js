@@ -54,6 +54,7 @@
       id: id, serverId: n.id == null ? null : n.id, name: n.name, type: n.type, config: n.config || {},
       retries: n.retries == null ? 0 : n.retries, retry_interval: n.retry_interval == null ? 60 : n.retry_interval,
       timeout: n.timeout == null ? 3600 : n.timeout, priority: n.priority == null ? 0 : n.priority,
+      variables: n.variables || [],
       color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type)),
     };
   }
@@ -108,6 +109,7 @@
       const out = {
         name: d.name, type: d.type, config: d.config || {}, position: { x: Math.round(p.x), y: Math.round(p.y) },
         retries: d.retries, retry_interval: d.retry_interval, timeout: d.timeout, priority: d.priority,
+        variables: d.variables || [],
       };
       if (d.serverId != null) out.id = d.serverId; else out.key = n.id();
       return out;
@@ -402,6 +404,8 @@
   const nodeForm = document.getElementById("node-form");
   let drawerNode = null;
   let configForm = null;
+  const nodeVars = window.TributaryVarRows.create(document.getElementById("nd-var-rows"), { editable: canEdit });
+  if (canEdit) document.getElementById("nd-var-add").addEventListener("click", function () { nodeVars.add(); });
 
   function openDrawer(node) {
     drawerNode = node;
@@ -418,11 +422,13 @@
     configForm = SF.render(document.getElementById("nd-config"), type.schema, d.config, {
       datasources: datasources, flows: page.flows || [], readOnly: !canEdit, idPrefix: "cfg",
     });
+    nodeVars.fill(d.variables);
     document.getElementById("nd-preview-out").innerHTML = "";
     const problems = d.problems || [];
     if (problems.length) {
       const byField = {};
       const general = [];
+      nodeVars.markErrors(problems.map(function (p) { return p[0]; }));
       problems.forEach(function (p) {
         if (p[0].indexOf("config") === 0) (byField[p[0]] = byField[p[0]] || []).push(p[1]);
         else if (nodeForm.elements[p[0]]) T.showFormErrors(nodeForm, { status: 400, body: (function () { const b = {}; b[p[0]] = [p[1]]; return b; })() });
@@ -462,6 +468,7 @@
     }
     drawerNode.data({
       name: name, retries: retries, retry_interval: retryInterval, timeout: timeout, config: cfg.value,
+      variables: nodeVars.read(),
       label: D.nodeLabel(name, typeLabel(drawerNode.data("type"))), problems: null,
     });
     drawerNode.removeClass("problem");
@@ -475,7 +482,7 @@
     const cfg = configForm.read();
     const vars = window.TributaryPanel ? window.TributaryPanel.currentVariables() : undefined;
     try {
-      const body = { business_time: bt, config: cfg.value };
+      const body = { business_time: bt, config: cfg.value, node_variables: nodeVars.read() };
       if (vars) body.variables = vars;
       const res = await T.api.post(page.urls.variables_preview, body);
       out.innerHTML = res.render_error

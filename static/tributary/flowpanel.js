@@ -133,46 +133,10 @@
   // ------------------------------------------------------------------ variables
   const varForm = document.getElementById("form-variables");
   const varRows = document.getElementById("var-rows");
-  function addVarRow(v) {
-    v = v || { name: "", type: "time", format: "yyyy-MM-dd", offset: "-1d" };
-    const row = document.createElement("div");
-    row.className = "row";
-    row.setAttribute("data-var-row", "");
-    row.innerHTML =
-      '<input data-k="name" placeholder="name" maxlength="64" aria-label="Variable name">' +
-      '<select data-k="type" aria-label="Variable type"><option value="time">time</option><option value="constant">constant</option></select>' +
-      '<input data-k="value" aria-label="Value or format">' +
-      '<input data-k="offset" placeholder="-1d" aria-label="Offset">' +
-      '<button type="button" class="small danger" data-edit-only aria-label="Remove variable">✕</button>';
-    row.querySelector('[data-k="name"]').value = v.name || "";
-    row.querySelector('[data-k="type"]').value = v.type === "constant" ? "constant" : "time";
-    row.querySelector('[data-k="value"]').value = v.type === "constant" ? (v.value == null ? "" : v.value) : (v.format || "");
-    row.querySelector('[data-k="offset"]').value = v.offset || "";
-    function sync() {
-      const constant = row.querySelector('[data-k="type"]').value === "constant";
-      const off = row.querySelector('[data-k="offset"]');
-      off.disabled = constant || !rights.edit;
-      row.querySelector('[data-k="value"]').placeholder = constant ? "value" : "yyyy-MM-dd";
-    }
-    row.querySelector('[data-k="type"]').addEventListener("change", sync);
-    row.querySelector("button").addEventListener("click", function () { row.remove(); variablesPreviewSoon(); });
-    row.addEventListener("input", variablesPreviewSoon);
-    varRows.appendChild(row);
-    row.querySelectorAll("input, select, button").forEach(function (el) { el.disabled = !rights.edit; });
-    sync();
-  }
-  function currentVariables() {
-    return Array.prototype.map.call(varRows.querySelectorAll("[data-var-row]"), function (row) {
-      const get = function (k) { return row.querySelector('[data-k="' + k + '"]').value.trim(); };
-      if (get("type") === "constant") return { name: get("name"), type: "constant", value: row.querySelector('[data-k="value"]').value };
-      const out = { name: get("name"), type: "time", format: get("value") };
-      if (get("offset")) out.offset = get("offset");
-      return out;
-    }).filter(function (v) { return v.name || v.value || v.format; });
-  }
+  const varEditor = window.TributaryVarRows.create(varRows, { editable: rights.edit, onChange: function () { variablesPreviewSoon(); } });
+  function currentVariables() { return varEditor.read(); }
   function fillVariables() {
-    varRows.querySelectorAll("[data-var-row]").forEach(function (r) { r.remove(); });
-    (flow.variables || []).forEach(addVarRow);
+    varEditor.fill(flow.variables);
     lock(varForm, rights.edit);
     document.getElementById("var-bt").disabled = false;
     document.getElementById("var-preview").disabled = false;
@@ -181,15 +145,9 @@
     });
   }
   function markVariableErrors(err) {
-    const msgs = T.flattenErrors((err.body && err.body.variables) || []);
-    const rows = varRows.querySelectorAll("[data-var-row]");
-    rows.forEach(function (r) { r.classList.remove("has-error"); });
-    msgs.forEach(function (m) {
-      const hit = /variables\[(\d+)\]/.exec(m);
-      if (hit && rows[Number(hit[1])]) rows[Number(hit[1])].classList.add("has-error");
-    });
+    varEditor.markErrors(T.flattenErrors((err.body && err.body.variables) || []));
   }
-  document.getElementById("var-add").addEventListener("click", function () { addVarRow(); });
+  document.getElementById("var-add").addEventListener("click", function () { varEditor.add(); });
   document.getElementById("var-bt").value = T.nowLocalInput();
   async function variablesPreview() {
     const out = document.getElementById("var-preview-out");

@@ -1,7 +1,7 @@
 /* A form generated from a node type's JSON Schema (the `schema` of flows/nodes/<type>.py).
  *
  * Supported: string (x-widget "sql"/"textarea" or long maxLength → textarea), integer, number,
- * boolean, enum (select), x-widget "datasource" (select of the tenant's data sources),
+ * boolean, enum (select; "x-enum-labels" gives the options' words), x-widget "datasource" (select of the tenant's data sources),
  * x-widget "flow" (select of the tenant's flows), arrays of strings (one per line); any other
  * shape (objects, arrays of objects, oneOf) is edited as JSON. Field wrappers carry
  * data-field="config.<name>" so a server 400 naming "config.<name>" lands next to the field.
@@ -96,7 +96,9 @@
               options.push([String(current), "Flow #" + current + " (not visible)"]);
             }
           } else {
-            prop.enum.forEach(function (v) { options.push([String(v), String(v)]); });
+            // x-enum-labels: the choices in words, in the order of enum.
+            const labels = Array.isArray(prop["x-enum-labels"]) ? prop["x-enum-labels"] : [];
+            prop.enum.forEach(function (v, i) { options.push([String(v), labels[i] != null ? String(labels[i]) : String(v)]); });
           }
           options.forEach(function (o) {
             const opt = document.createElement("option");

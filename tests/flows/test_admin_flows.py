@@ -161,3 +161,49 @@ def test_superuser_sees_all_flows(client, superuser, flow, foreign_flow):
     client.force_login(superuser)
     body = client.get("/admin/flows/taskflow/").content.decode()
     assert flow.name in body and foreign_flow.name in body
+
+
+def test_admin_node_variables_are_validated_like_the_apis(client, staff_admin, flow, owner):
+    node = services.node_create(flow=flow, user=owner, name="a", type="noop")
+    client.force_login(staff_admin)
+    data = {
+        "tenant": flow.tenant_id,
+        "name": flow.name,
+        "owner": owner.pk,
+        "business_scenario": "",
+        "description": "",
+        "error_policy": "complete_running",
+        "concurrency_policy": "skip",
+        "variables": "[]",
+        "notifications": "{}",
+        "nodes-TOTAL_FORMS": "1",
+        "nodes-INITIAL_FORMS": "1",
+        "nodes-MIN_NUM_FORMS": "0",
+        "nodes-MAX_NUM_FORMS": "1000",
+        "nodes-0-id": node.pk,
+        "nodes-0-flow": flow.pk,
+        "nodes-0-name": "a",
+        "nodes-0-type": "noop",
+        "nodes-0-config": "{}",
+        "nodes-0-position_x": "0",
+        "nodes-0-position_y": "0",
+        "nodes-0-retries": "0",
+        "nodes-0-retry_interval": "60",
+        "nodes-0-timeout": "3600",
+        "nodes-0-priority": "0",
+        "nodes-0-variables": '[{"name": "ds", "type": "time", "format": "yyyyQ"}]',
+        "edges-TOTAL_FORMS": "0",
+        "edges-INITIAL_FORMS": "0",
+        "edges-MIN_NUM_FORMS": "0",
+        "edges-MAX_NUM_FORMS": "1000",
+    }
+    res = client.post(f"/admin/flows/taskflow/{flow.pk}/change/", data)
+    assert res.status_code == 200
+    assert "variables[0].format: unknown pattern letter" in res.content.decode()
+    assert TaskNode.objects.get(pk=node.pk).variables == []
+    good = '[{"name": "ds", "type": "time", "format": "yyyyMMdd", "base": "bizdate"}]'
+    res = client.post(
+        f"/admin/flows/taskflow/{flow.pk}/change/", {**data, "nodes-0-variables": good}
+    )
+    assert res.status_code == 302
+    assert TaskNode.objects.get(pk=node.pk).variables[0]["base"] == "bizdate"

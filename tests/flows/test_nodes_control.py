@@ -8,7 +8,7 @@ from django.utils import timezone
 from flows.nodes import base
 from flows.nodes.base import NodeDeferred, NodeFailed, NodeResult
 from flows.nodes.condition import ExpressionError, evaluate
-from operations.services.lifecycle.execute import flow_run_succeeded_lookup
+from operations.services.lifecycle.execute import run_outcomes_lookup
 from tests.factories import FlowFactory
 from tests.factories.datasources import Recorder
 
@@ -18,7 +18,7 @@ UTC = dt.UTC
 def execute(type_name, config, **kwargs):
     rec = Recorder(tenant_id=kwargs.pop("tenant_id", 1), config=config, **kwargs)
     # The run lookups a worker's engine gives every executor.
-    rec.ctx.flow_run_succeeded = flow_run_succeeded_lookup(rec.ctx.tenant_id, rec.ctx.run_id)
+    rec.ctx.run_outcomes = run_outcomes_lookup(rec.ctx.tenant_id, rec.ctx.run_id)
     return base.get(type_name).execute(rec.ctx), rec
 
 
@@ -82,11 +82,15 @@ def test_dependency_check_succeeds_when_the_same_business_date_succeeded(tenant,
     result, rec = execute(
         "dependency_check", {"flow": upstream_flow.pk}, tenant_id=tenant.pk, business_time=BT
     )
+    # The older form {"flow"} means: some run of the same day succeeded.
     assert result.output == {
         "dependency_flow": upstream_flow.pk,
+        "dependency_node": "",
         "dependency_bizdate": "2024-01-14",
+        "dependency_window_start": "2024-01-15T00:00:00+00:00",
+        "dependency_window_end": "2024-01-16T00:00:00+00:00",
     }
-    assert "has a succeeded run for business date 2024-01-14" in rec.log
+    assert f"flow {upstream_flow.pk} has succeeded: a run of the same day" in rec.log
 
 
 @pytest.mark.django_db
@@ -102,7 +106,9 @@ def test_dependency_check_polls_until_its_timeout_then_fails(tenant, upstream_fl
     assert "first_check" in first.value.state
     started_long_ago = {"first_check": (timezone.now() - dt.timedelta(seconds=601)).isoformat()}
     with pytest.raises(
-        NodeFailed, match="No succeeded run of flow .* for business date 2024-01-14 after 60[0-9]s"
+        NodeFailed,
+        match=r"flow \d+ has not succeeded \(a run of the same day \(2024-01-15 00:00 \+0000 to "
+        r"2024-01-16 00:00 \+0000\); no succeeded run in the window\) after 60[0-9]s",
     ):
         execute(
             "dependency_check",

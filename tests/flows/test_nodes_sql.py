@@ -167,6 +167,61 @@ def test_sql_assign_refuses_several_statements_and_writes_at_run_time(source, te
     assert result.output["rows"] == [[0]]
 
 
+def test_sql_assign_every_row_of_the_first_column_is_one_list(source, tenant):
+    run(
+        "sql",
+        tenant,
+        {
+            "datasource": source.pk,
+            "sql": "DROP TABLE IF EXISTS assign_t; CREATE TABLE assign_t (id int, name varchar(9));"
+            "INSERT INTO assign_t VALUES (3, 'c'), (1, 'a'), (2, NULL)",
+        },
+    )
+    config = {"datasource": source.pk, "rows": "all", "columns": "first"}
+
+    result, rec = run(
+        "sql_assign", tenant, {**config, "sql": "SELECT id, name FROM assign_t ORDER BY id"}
+    )
+    assert result.output == {"id": ["1", "2", "3"]}
+    assert "assigned id = a list of 3 value(s)" in rec.log
+    names, _ = run("sql_assign", tenant, {**config, "sql": "SELECT name FROM assign_t ORDER BY id"})
+    assert names.output == {"name": ["a", "", "c"]}  # NULL is empty text, as elsewhere
+    # No row is an empty list, not a failure: there may be nothing to do today.
+    empty, _ = run("sql_assign", tenant, {**config, "sql": "SELECT id FROM assign_t WHERE id > 9"})
+    assert empty.output == {"id": []}
+
+
+def test_sql_assign_first_row_first_column_is_one_value(source, tenant):
+    result, _ = run(
+        "sql_assign",
+        tenant,
+        {
+            "datasource": source.pk,
+            "sql": "SELECT 7 AS n, 8 AS m",
+            "rows": "first",
+            "columns": "first",
+        },
+    )
+    assert result.output == {"n": "7"}
+
+
+def test_sql_assign_refuses_a_list_longer_than_its_limit(source, tenant, monkeypatch):
+    from flows.nodes import sql_assign
+
+    monkeypatch.setattr(sql_assign, "MAX_LIST_ROWS", 2)
+    with pytest.raises(NodeFailed, match="returned 3 rows; a list variable holds at most 2"):
+        run(
+            "sql_assign",
+            tenant,
+            {
+                "datasource": source.pk,
+                "sql": "SELECT 1 AS a UNION ALL SELECT 2 UNION ALL SELECT 3",
+                "rows": "all",
+                "columns": "first",
+            },
+        )
+
+
 def test_sql_assign_fails_when_there_is_no_row(source, tenant):
     with pytest.raises(NodeFailed, match="no row"):
         run("sql_assign", tenant, {"datasource": source.pk, "sql": "SELECT 1 AS a WHERE 1 = 0"})

@@ -199,7 +199,7 @@ def test_dependency_check_refuses_flows_of_other_tenants_and_waiting_on_itself(
     assert problems("dependency_check", {"flow": theirs.pk}, vctx()) == [
         ("flow", f"Flow {theirs.pk} does not exist in this tenant.")
     ]
-    assert problems("dependency_check", {"flow": mine.pk}, vctx(flow_id=mine.pk))[0][0] == "flow"
+    assert problems("dependency_check", {"flow": mine.pk}, vctx(flow_id=mine.pk))[0][0] == "offset"
     assert (
         problems(
             "dependency_check",
@@ -231,3 +231,31 @@ def test_references_and_output_names():
     # Never the built-in names: an upstream output would shadow them downstream.
     for node_type in base.all_types().values():
         assert not {"bizdate", "cyctime", "flow_id", "run_id"} & set(node_type.output_names({}))
+
+
+def test_sql_assign_rows_and_columns_cannot_both_be_all(vctx, ds):
+    config = {"datasource": ds.pk, "sql": "SELECT id FROM t"}
+    assert problems("sql_assign", {**config, "rows": "all", "columns": "first"}, vctx()) == []
+    found = problems("sql_assign", {**config, "rows": "all", "columns": "all"}, vctx())
+    assert found == [
+        (
+            "columns",
+            "Rows and columns cannot both be 'all': with every row, assign the first column "
+            "only (one list-valued variable).",
+        )
+    ]
+    assert problems("sql_assign", {**config, "rows": "some"}, vctx()) == [
+        ("rows", "Must be one of: first, all.")
+    ]
+
+
+def test_sql_assign_outputs_follow_its_columns_choice():
+    sql_assign = base.get("sql_assign")
+    first = {"sql": "SELECT id, name AS n FROM t", "rows": "all", "columns": "first"}
+    assert sql_assign.output_names(first) == ["id"]
+    assert sql_assign.outputs_dynamic(first) is False
+    # The first column is an expression the text does not name: not known before a run.
+    unnamed = {**first, "sql": "SELECT count(*), name FROM t"}
+    assert sql_assign.output_names(unnamed) == []
+    assert sql_assign.outputs_dynamic(unnamed) is True
+    assert sql_assign.output_names({"sql": "SELECT id, name AS n FROM t"}) == ["id", "n"]

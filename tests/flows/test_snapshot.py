@@ -63,3 +63,18 @@ def test_diff_lists_nodes_edges_and_configuration():
     assert diff["edges"]["removed"][0]["upstream_name"] == "a"
     fields = {c["field"] for c in diff["configuration"]}
     assert fields == {"error_policy", "notifications.emails", "owner"}
+
+
+def test_a_version_published_before_node_variables_existed_diffs_clean():
+    # Versions published before nodes had variables have no "variables" key on their nodes.
+    old = snap()
+    new = snap(nodes=[{**n, "variables": []} for n in snap()["nodes"]])
+    assert diff_is_empty(snapshot_diff(old, new))
+    changed = snap(
+        nodes=[
+            {**snap()["nodes"][0], "variables": [{"name": "x", "type": "constant", "value": ""}]}
+        ]
+        + snap()["nodes"][1:]
+    )
+    [node] = snapshot_diff(old, changed)["nodes"]["changed"]
+    assert node["changes"][0]["field"] == "variables" and node["changes"][0]["old"] == []

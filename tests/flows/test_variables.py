@@ -2,6 +2,7 @@
 
 import copy
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,7 @@ from flows.variables import (
     render_config,
     resolve,
     validate_definitions,
+    variable_value,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -83,10 +85,14 @@ def test_java_format_twelve_hour_clock(hour, expected):
     ("fmt", "words"),
     [
         ("yyyyQ", "unknown pattern letter 'Q' in 'yyyyQ'"),
-        ("YYYY-MM-dd", "unknown pattern letter 'Y'"),
-        ("yyy", "unsupported pattern 'yyy'"),
-        ("MMM", "unsupported pattern 'MMM'"),
-        ("EEEE", "unsupported pattern 'EEEE'"),
+        ("uu", "unknown pattern letter 'u'"),
+        ("yyyyy", "unsupported pattern 'yyyyy' in 'yyyyy'; use y, yy, yyy, yyyy"),
+        ("MMMMM", "unsupported pattern 'MMMMM'"),
+        ("www", "unsupported pattern 'www' in 'www'; use w, ww"),
+        ("WW", "unsupported pattern 'WW' in 'WW'; use W"),
+        ("DDDD", "unsupported pattern 'DDDD'"),
+        ("eeeee", "unsupported pattern 'eeeee'"),
+        ("kkk", "unsupported pattern 'kkk'"),
         ("'abc", "unterminated quote"),
     ],
 )
@@ -96,6 +102,41 @@ def test_java_format_errors(fmt, words):
 
     assert info.value.field == "format"
     assert words in str(info.value)
+
+
+JAVA_OUTPUTS = Path(__file__).parent / "data" / "java_patterns.tsv"
+
+
+def _java_cases():
+    lines = JAVA_OUTPUTS.read_text().splitlines()
+    pattern = lines[0].removeprefix("# ")
+    for line in lines[1:]:
+        moment, expected = line.split("\t")
+        yield pytest.param(moment, pattern, expected, id=moment)
+
+
+@pytest.mark.parametrize(("moment", "pattern", "expected"), list(_java_cases()))
+def test_java_format_matches_java_for_every_letter_dms_documents(moment, pattern, expected):
+    # The reference outputs are Java's own (tests/flows/data/JavaPatterns.java): every day
+    # around ten year ends (week-of-year, week-year) and the first and last day of each month.
+    assert java_format(datetime.fromisoformat(moment), pattern) == expected
+
+
+@pytest.mark.parametrize(
+    ("moment", "fmt", "expected"),
+    [
+        # 2021-12-27 is a Monday: the week that ends on Sunday 2022-01-02 is week 1 of 2022.
+        ((2021, 12, 27, 9), "YYYY-'W'ww-e", "2022-W01-1"),
+        ((2021, 12, 26, 9), "YYYY-'W'ww-e", "2021-W52-7"),
+        # 2024-12-30 (Monday) is already week 1 of 2025, while its year is 2024.
+        ((2024, 12, 30, 12), "yyyy Y w W", "2024 2025 1 6"),
+        ((2024, 12, 29, 12), "yyyy Y w W", "2024 2024 52 5"),
+        ((2020, 12, 31, 18), "Gyyyy D EEEE e MMM", "AD2020 366 Thursday 4 Dec"),
+        ((2024, 3, 31, 0), "k:mm K a, DDD, EEE, MMMM", "24:00 0 AM, 091, Sun, March"),
+    ],
+)
+def test_java_week_and_name_letters(moment, fmt, expected):
+    assert java_format(datetime(*moment, tzinfo=SHANGHAI), fmt) == expected
 
 
 # --------------------------------------------------------------------------- offsets
@@ -200,6 +241,96 @@ def test_resolve_precedence_builtins_then_outputs_then_definitions():
         "hour_ago": "2024-03-30 23",
         "today": "20240331",
     }
+
+
+def test_time_variables_count_from_the_business_time_or_from_the_bizdate():
+    # A run at 2024-01-15 10:00: the bizdate time point is 2024-01-14 10:00 (DMS: "the data
+    # timestamp is the run time minus one day").
+    definitions = [
+        {"name": "bt_day", "type": "time", "format": "yyyy-MM-dd HH", "offset": ""},
+        {"name": "biz_day", "type": "time", "format": "yyyy-MM-dd HH", "base": "bizdate"},
+        {
+            "name": "biz_prev",
+            "type": "time",
+            "format": "yyyyMMdd",
+            "offset": "-1d",
+            "base": "bizdate",
+        },
+        {
+            "name": "bt_prev",
+            "type": "time",
+            "format": "yyyyMMdd",
+            "offset": "-1d",
+            "base": "business_time",
+        },
+        {
+            "name": "biz_month",
+            "type": "time",
+            "format": "yyyyMM",
+            "offset": "-1M",
+            "base": "bizdate",
+        },
+    ]
+
+    values = resolve(definitions, datetime(2024, 1, 15, 10, 0, tzinfo=SHANGHAI))
+
+    assert values["bt_day"] == "2024-01-15 10"
+    assert values["biz_day"] == "2024-01-14 10"
+    assert values["biz_prev"] == "20240113"
+    assert values["bt_prev"] == "20240114"
+    assert values["biz_month"] == "202312"
+    # With the bizdate base and no offset a yyyy-MM-dd variable equals ${bizdate}.
+    same = resolve(
+        [{"name": "d", "type": "time", "format": "yyyy-MM-dd", "base": "bizdate"}],
+        datetime(2024, 3, 1, 0, 0, tzinfo=SHANGHAI),
+    )
+    assert same["d"] == same["bizdate"] == "2024-02-29"
+
+
+def test_an_unknown_base_is_refused_naming_the_variable():
+    errors = validate_definitions(
+        [{"name": "d", "type": "time", "format": "yyyy", "base": "fire_time"}]
+    )
+
+    assert len(errors) == 1
+    assert errors[0].startswith("variables[0].base: 'fire_time' is not a base")
+
+
+def test_node_definitions_override_the_flows_and_everything_below():
+    flow_defs = [
+        {"name": "ds", "type": "time", "format": "yyyyMMdd", "offset": "-1d"},
+        {"name": "region", "type": "constant", "value": "eu"},
+    ]
+    node_defs = [
+        {"name": "ds", "type": "time", "format": "yyyy-MM-dd", "base": "bizdate"},
+        {"name": "cyctime", "type": "constant", "value": "node's own"},
+    ]
+
+    values = resolve(
+        flow_defs,
+        datetime(2024, 1, 15, 0, 30, tzinfo=SHANGHAI),
+        outputs={"ds": "from upstream"},
+        node_definitions=node_defs,
+    )
+
+    assert values["ds"] == "2024-01-14"
+    assert values["region"] == "eu"
+    assert values["cyctime"] == "node's own"
+
+
+def test_invalid_node_definitions_are_refused():
+    with pytest.raises(VariableError) as info:
+        resolve([], datetime(2024, 1, 1), node_definitions=[{"name": "x", "type": "time"}])
+
+    assert "node variables: variables[0].format" in str(info.value)
+
+
+def test_list_values_render_as_comma_separated_items():
+    values = resolve([], datetime(2024, 1, 15), outputs={"ids": [3, 5, None, "x"], "none": []})
+
+    assert render("id IN (${ids}) -- '${none}'", values) == "id IN (3,5,,x) -- ''"
+    assert variable_value([1, "a", None, 2.5, True])
+    assert not variable_value([[1, 2]]) and not variable_value({"a": 1})
 
 
 def test_resolve_refuses_invalid_definitions():

@@ -20,7 +20,7 @@ from flows.secrets.runtime import (
     render_config_masked,
     render_with_secrets,
 )
-from operations.choices import RunMode, RunStatus
+from operations.choices import RunMode
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
@@ -73,7 +73,7 @@ def render_node_config(
 ) -> tuple[dict | None, str, RenderedConfig | None]:
     """The node's configuration with variables substituted (secrets as ***), or an error
     message; and the secrets hook's rendering, which holds the values to execute with."""
-    from flows.variables import VariableError, resolve
+    from flows.variables import VariableError, resolve, variable_value
 
     if spec is None:
         return None, "", None
@@ -90,7 +90,7 @@ def render_node_config(
             if isinstance(output, dict):
                 name = plan.nodes[node_id].name
                 for key, value in output.items():
-                    if isinstance(value, dict | list):
+                    if not variable_value(value):  # e.g. a SQL node's rows
                         continue
                     outputs[key] = value
                     outputs[f"{name}.{key}"] = value
@@ -101,6 +101,7 @@ def render_node_config(
             flow_id=row["run__flow_id"],
             run_id=row["run_id"],
             outputs=outputs,
+            node_definitions=list(spec.variables),
         )
         if tolerant:  # a dry run executes nothing: no secret is decrypted
             return render_config_masked(spec.config, values), "", None
@@ -114,25 +115,43 @@ def render_node_config(
         return spec.config, f"configuration of node {spec.name}: {exc.message}", None
 
 
-def flow_run_succeeded_lookup(tenant_id: int, run_id: int):
-    """ExecutionContext.flow_run_succeeded for a node of this run: whether a flow of the same
-    tenant has another run that succeeded, with a business time in [start, end)."""
+def _dependency_runs(tenant_id: int, run_id: int):
+    """The runs a dependency check of run `run_id` may count: its tenant's, not itself, and
+    not dry runs (a dry run did no work)."""
+    return FlowRun.objects.filter(tenant_id=tenant_id).exclude(pk=run_id).exclude(mode=RunMode.DRY)
 
-    def flow_run_succeeded(flow_id: int, start, end) -> bool:
-        return (
-            FlowRun.objects.filter(
-                tenant_id=tenant_id,
-                flow_id=flow_id,
-                business_time__gte=start,
-                business_time__lt=end,
-                status=RunStatus.SUCCEEDED,
-            )
-            .exclude(pk=run_id)
-            .exclude(mode=RunMode.DRY)  # a dry run did no work
-            .exists()
+
+def run_outcomes_lookup(tenant_id: int, run_id: int):
+    """ExecutionContext.run_outcomes for a node of this run: {business time: succeeded} of
+    another flow's (or this flow's other) runs in [start, end); with a node name, whether that
+    node's latest attempt succeeded in one of the runs at that business time."""
+    from django.db.models import Case, IntegerField, Max, Value, When
+
+    def run_outcomes(flow_id: int, start, end, node_name=None) -> dict:
+        runs = _dependency_runs(tenant_id, run_id).filter(
+            flow_id=flow_id, business_time__gte=start, business_time__lt=end
         )
+        if node_name:
+            rows = NodeRun.objects.filter(
+                tenant_id=tenant_id, run__in=runs, node_name=node_name, is_latest=True
+            )
+            moment = "run__business_time"
+        else:
+            rows, moment = runs, "business_time"
+        ok = Max(
+            Case(
+                When(status=SUCCEEDED, then=Value(1)), default=Value(0), output_field=IntegerField()
+            )
+        )
+        return {
+            at: bool(succeeded)
+            for at, succeeded in rows.order_by()
+            .values(moment)
+            .annotate(ok=ok)
+            .values_list(moment, "ok")
+        }
 
-    return flow_run_succeeded
+    return run_outcomes
 
 
 def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=NO_SECRETS):
@@ -158,7 +177,7 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
         log=lambda message: tracked.log(log_line(redact(str(message)))),
         cancelled=tracked.cancelled.is_set,
         on_cancel=tracked.on_cancel,
-        flow_run_succeeded=flow_run_succeeded_lookup(row["tenant_id"], row["run_id"]),
+        run_outcomes=run_outcomes_lookup(row["tenant_id"], row["run_id"]),
     )
     monitor.track(tracked)
     try:
