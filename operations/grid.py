@@ -28,6 +28,7 @@ from .models import FlowRun
 # The widest window one request may ask for: a year, for the per-flow calendar heat map.
 MAX_DAYS = 366
 DEFAULT_DAYS = 14
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 # Every zone's local day lies within a day either side of the UTC day.
 _ZONE_MARGIN = timedelta(days=1)
 
@@ -50,10 +51,13 @@ class GridRow:
 
 
 def grid_window(start: date | None, end: date | None, *, today: date | None = None):
-    """(start, end) inclusive: defaults to the last DEFAULT_DAYS days; at most MAX_DAYS."""
+    """(start, end) inclusive: DEFAULT_DAYS days ending today, or from `start`; at most MAX_DAYS."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ValidationError({name: [f"give a date from {EARLIEST} to {LATEST}"]})
     today = today or datetime.now(UTC).date()
     if end is None:
-        end = today if start is None else min(start + timedelta(days=DEFAULT_DAYS - 1), today)
+        end = today if start is None else start + timedelta(days=DEFAULT_DAYS - 1)
     if start is None:
         start = end - timedelta(days=DEFAULT_DAYS - 1)
     if end < start:

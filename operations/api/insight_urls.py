@@ -5,8 +5,9 @@ Mounted before operations.api.urls, whose router would read `runs/grid/` as the 
 
 from django.urls import path
 
-from . import grid
+from . import grid, stats
 
 urlpatterns = [
     path("runs/grid/", grid.RunGridView.as_view(), name="run-grid"),
+    path("flows/<int:flow_id>/stats/", stats.FlowStatsView.as_view(), name="flow-stats"),
 ]
