@@ -80,6 +80,12 @@ class FlowRun(TenantOwned):
             # The O&M grid and the flow's trends read a flow's runs by business time.
             models.Index(fields=["flow", "business_time"], name="flowrun_flow_business"),
             models.Index(fields=["batch", "batch_index"], name="flowrun_batch"),
+            # /metrics counts runs as they finish (operations.metrics.totals).
+            models.Index(
+                fields=["finished_at"],
+                name="flowrun_finished",
+                condition=models.Q(finished_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +143,12 @@ class NodeRun(TenantOwned):
             models.Index(fields=["tenant", "status"], name="noderun_tenant_status"),
             models.Index(fields=["status", "heartbeat_at"], name="noderun_status_heartbeat"),
             models.Index(fields=["status", "queued_at"], name="noderun_status_queued"),
+            # /metrics adds node durations to its histogram as they finish.
+            models.Index(
+                fields=["finished_at"],
+                name="noderun_finished",
+                condition=models.Q(finished_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -183,4 +195,25 @@ class NotificationAttempt(TenantOwned):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["run", "event"], name="notifattempt_run_event")]
+        indexes = [
+            models.Index(fields=["run", "event"], name="notifattempt_run_event"),
+            # /metrics counts failed deliveries as they happen.
+            models.Index(fields=["at"], name="notifattempt_at"),
+        ]
+
+
+class MetricsTotal(models.Model):
+    """Running totals behind a cumulative series of /metrics (the platform's, no tenant).
+
+    Counters and histograms must only grow and read the same from every web process, so
+    they live here rather than in a process: each scrape adds what finished since
+    `counted_until` under this row's lock (operations.metrics.totals).
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    counted_until = models.DateTimeField(null=True, blank=True)
+    # {"labels|joined": {"buckets": [cumulative counts], "sum": float, "count": int}}
+    data = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.counted_until}"
