@@ -121,7 +121,8 @@ def build_victim() -> Victim:
         user=owner,
         name=f"{MARKER}-extract",
         type="sql",
-        config={"datasource": ds.pk, "sql": f"select '{MARKER}'"},
+        # Reads a table of its own, so the lineage routes have something of A to hide.
+        config={"datasource": ds.pk, "sql": f"select '{MARKER}' from {MARKER}_orders"},
     )
     load = services.node_create(flow=flow, user=owner, name=f"{MARKER}-load", type="noop")
     wait = services.node_create(
