@@ -161,3 +161,23 @@ def test_superuser_sees_all_flows(client, superuser, flow, foreign_flow):
     client.force_login(superuser)
     body = client.get("/admin/flows/taskflow/").content.decode()
     assert flow.name in body and foreign_flow.name in body
+
+
+def test_a_versions_lineage_is_shown_read_only_in_admin(client, staff_admin, flow, owner, tenant):
+    from flows.models import DataSource, LineageEntry
+
+    ds = DataSource.objects.create(tenant=tenant, name="wh", engine="postgresql", database="wh")
+    services.node_create(
+        flow=flow,
+        user=owner,
+        name="load",
+        type="sql",
+        config={"datasource": ds.pk, "sql": "insert into mart.daily select * from orders"},
+    )
+    version = services.flow_publish(flow=flow, user=owner)
+    client.force_login(staff_admin)
+    body = client.get(f"/admin/flows/flowversion/{version.pk}/change/").content.decode()
+    assert "mart" in body and "daily" in body and "orders" in body
+    before = LineageEntry.objects.count()
+    client.post(f"/admin/flows/flowversion/{version.pk}/change/", {"lineage-TOTAL_FORMS": "0"})
+    assert LineageEntry.objects.count() == before == 2
