@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 
 from ..choices import LineageAccess
@@ -9,6 +11,7 @@ from ..models import DataSource, FlowVersion, LineageEntry, TaskFlow
 from ..nodes import base as node_types
 
 _MAX = 255
+logger = logging.getLogger("tributary.lineage")
 
 
 def _datasource_lookup(version: FlowVersion, nodes: list[dict]):
@@ -48,7 +51,18 @@ def lineage_entries(version: FlowVersion) -> list[LineageEntry]:
             "node_name": str(node.get("name", ""))[:128],
             "node_type": str(node.get("type", ""))[:32],
         }
-        lineage = node_type.lineage(config, lookup)
+        try:
+            lineage = node_type.lineage(config, lookup)
+        except Exception:  # noqa: BLE001 - lineage never stops a publish; the flow shows why
+            logger.exception("lineage of node %s of version %s failed", node.get("id"), version.pk)
+            out.append(
+                LineageEntry(
+                    **common,
+                    access=LineageAccess.UNPARSED,
+                    detail="the SQL parser failed on this node; its tables are not in the lineage",
+                )
+            )
+            continue
         for access, uses in (
             (LineageAccess.READ, lineage.reads),
             (LineageAccess.WRITE, lineage.writes),

@@ -176,6 +176,9 @@ def sql_tables(statements: list[str], *, engine: str | None, schema: str) -> Sql
             hidden = _REPLACE.sub("INSERT", hidden, count=1)
         try:
             parsed = sqlglot.parse(hidden, read=dialect)
+        except RecursionError:  # nested deeper than the parser recurses
+            out.problems.append(f"statement {number}: nested too deeply for the SQL parser")
+            continue
         except SqlglotError as exc:
             out.problems.append(
                 f"statement {number}: the SQL parser could not read it ({_short(exc)})"

@@ -306,3 +306,21 @@ def test_lineage_query_counts_do_not_grow_with_the_graph(
         with django_assert_num_queries(2):
             body = client.get("/api/v1/lineage/", {"table": f"l{who.pk}__3"}).json()
         assert len(body["readers"]) == len(body["writers"]) == 1
+
+
+def test_a_failing_parser_never_stops_a_publish(monkeypatch, tenant, member_user, sources):
+    from flows.nodes import base as node_types
+
+    def broken(config, datasource):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(node_types.get("sql"), "lineage", broken)
+    flow = make_flow(
+        tenant,
+        member_user,
+        "still publishes",
+        [("s", "sql", {"datasource": sources["pg"].pk, "sql": "select 1"})],
+    )
+    assert flow.versions.count() == 1
+    (fact,) = LineageEntry.objects.filter(flow=flow)
+    assert fact.access == "unparsed" and "failed" in fact.detail

@@ -105,9 +105,15 @@ def test_statements_the_parser_cannot_read_are_reported_by_number():
         "selec * frm nowhere",
         "EXPLAIN SELECT * FROM t",
         "INSERT INTO (",
+        "SELECT " + "(" * 400 + "1" + ")" * 400,
     )
     assert names(got.reads) == ["public.ok_table"]
-    assert [p.split(":")[0] for p in got.problems] == ["statement 2", "statement 3", "statement 4"]
+    assert [p.split(":")[0] for p in got.problems] == [
+        "statement 2",
+        "statement 3",
+        "statement 4",
+        "statement 5",
+    ]
     assert "EXPLAIN" in got.problems[1]
 
 
