@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from operations.metrics.views import metrics
+from monitoring.views import metrics
 
 from .api import api_urlpatterns
 

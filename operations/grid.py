@@ -134,12 +134,10 @@ def grid_flows(
 
 def tenant_schedule_zones(*, ctx: TenantContext) -> list[str]:
     """The distinct zones of the tenant's schedules (a handful: one small query)."""
-    from scheduling.models import Schedule
-
     return list(
-        Schedule.objects.filter(tenant=ctx.tenant)
+        TaskFlow.objects.filter(tenant=ctx.tenant, schedule__isnull=False)
         .order_by()
-        .values_list("timezone", flat=True)
+        .values_list("schedule__timezone", flat=True)
         .distinct()
     )
 

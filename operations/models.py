@@ -80,7 +80,7 @@ class FlowRun(TenantOwned):
             # The O&M grid and the flow's trends read a flow's runs by business time.
             models.Index(fields=["flow", "business_time"], name="flowrun_flow_business"),
             models.Index(fields=["batch", "batch_index"], name="flowrun_batch"),
-            # /metrics counts runs as they finish (operations.metrics.totals).
+            # /metrics counts runs as they finish (monitoring.totals).
             models.Index(
                 fields=["finished_at"],
                 name="flowrun_finished",
@@ -200,20 +200,3 @@ class NotificationAttempt(TenantOwned):
             # /metrics counts failed deliveries as they happen.
             models.Index(fields=["at"], name="notifattempt_at"),
         ]
-
-
-class MetricsTotal(models.Model):
-    """Running totals behind a cumulative series of /metrics (the platform's, no tenant).
-
-    Counters and histograms must only grow and read the same from every web process, so
-    they live here rather than in a process: each scrape adds what finished since
-    `counted_until` under this row's lock (operations.metrics.totals).
-    """
-
-    name = models.CharField(max_length=64, primary_key=True)
-    counted_until = models.DateTimeField(null=True, blank=True)
-    # {"labels|joined": {"buckets": [cumulative counts], "sum": float, "count": int}}
-    data = models.JSONField(default=dict, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} until {self.counted_until}"

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "flows",
     "scheduling",
     "operations",
+    "monitoring",
     # `manage.py benchmark` and its no-op task (config/benchmark/).
     "config.benchmark",
 ]
@@ -323,7 +324,7 @@ OUTBOUND_ALLOW_PLATFORM_SERVERS = env_list("OUTBOUND_ALLOW_PLATFORM_SERVERS")
 # Default: var/sqlite-datasources (the demo warehouse lives in its demo/ folder).
 SQLITE_DATASOURCE_DIRS = env_list("SQLITE_DATASOURCE_DIRS") or [str(VAR_DIR / "sqlite-datasources")]
 
-# /metrics (operations/metrics): open to loopback clients unless METRICS_ALLOW_LOOPBACK=0;
+# /metrics (monitoring/): open to loopback clients unless METRICS_ALLOW_LOOPBACK=0;
 # from anywhere else only with "Authorization: Bearer <METRICS_TOKEN>". Finished work is
 # counted METRICS_SETTLE_SECONDS after it finished (room for late commits).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

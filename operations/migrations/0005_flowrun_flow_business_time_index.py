@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0001_initial'),
         ('flows', '0002_history_prev_indexes'),
-        ('operations', '0003_drop_indexes_led_by_composites'),
+        ('operations', '0004_deferred_state_and_waiting_reason'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -24,7 +24,7 @@ from flows.models import DataSource
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 MARKER = "zqxa"
-PROJECT_APPS = ("accounts", "flows", "operations", "scheduling")
+PROJECT_APPS = ("accounts", "flows", "operations", "scheduling", "monitoring")
 # Tables outside the project apps that still hold tenant data.
 EXTRA_MODELS = ("django_celery_beat.PeriodicTask",)
 MISSING = 2_000_000_000  # an id that exists nowhere (fits a 32-bit integer)

@@ -33,8 +33,12 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from ..choices import RUN_TERMINAL, NodeStatus
-from ..models import FlowRun, MetricsTotal, NodeRun, NotificationAttempt
+from operations.choices import RUN_TERMINAL, NodeStatus
+from operations.models import FlowRun, NodeRun, NotificationAttempt
+from scheduling.models import ScheduleFiring
+from scheduling.services import GRACE
+
+from .models import MetricsTotal
 
 MAX_STEP = timedelta(days=1)
 NODE_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
@@ -105,8 +109,6 @@ def _runs_finished(since: datetime, upto: datetime):
 
 
 def _lateness(since: datetime, upto: datetime):
-    from scheduling.models import ScheduleFiring
-
     rows = (
         ScheduleFiring.objects.filter(
             fire_time__gt=since, fire_time__lte=upto, lateness__isnull=False
@@ -136,9 +138,6 @@ def _oldest(qs: QuerySet, field: str) -> Callable[[], datetime | None]:
 
 
 def _series() -> tuple[Series, ...]:
-    from scheduling.models import ScheduleFiring
-    from scheduling.services import GRACE
-
     finished_nodes = NodeRun.objects.filter(finished_at__isnull=False)
     finished_runs = FlowRun.objects.filter(finished_at__isnull=False)
     return (

@@ -26,7 +26,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from ..choices import NodeStatus
+from operations.choices import NodeStatus
+
 from . import readings, totals
 
 PREFIX = "tributary_"
@@ -34,8 +35,8 @@ PREFIX = "tributary_"
 # ---------------------------------------------------------------------------------------
 # Pools and tenant limits: not built yet (tenants' `limits` and data sources'
 # `max_concurrency` come with the fair-share issue). When they land, the app that owns
-# them registers a reading here from its AppConfig.ready(), computed at scrape time from
-# the database like the others, e.g.
+# them adds a reading here (or registers one from its AppConfig.ready()), computed at scrape
+# time from the database like the others, e.g.
 #     tributary_tenant_slots_limit{tenant}, tributary_pool_slots_used{pool},
 #     tributary_pool_slots_limit{pool}
 # A reading is a callable returning metric families.

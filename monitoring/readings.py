@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from ..choices import RUN_ACTIVE, NodeStatus
-from ..models import FlowRun, NodeRun
+from operations.choices import RUN_ACTIVE, NodeStatus
+from operations.models import FlowRun, NodeRun
+from scheduling.models import ScheduleFiring
 
 logger = logging.getLogger("tributary.metrics")
 
@@ -45,8 +46,6 @@ def active_node_runs() -> list[tuple[str, str, int]]:
 
 def recent_lateness() -> float | None:
     """The largest lateness of the fire times of the last five minutes (None: none fired)."""
-    from scheduling.models import ScheduleFiring
-
     since = timezone.now() - RECENT
     return ScheduleFiring.objects.filter(fire_time__gte=since, lateness__isnull=False).aggregate(
         worst=Max("lateness")

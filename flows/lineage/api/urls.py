@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .lineage import FlowLineageView, TableLineageView
+from .views import FlowLineageView, TableLineageView
 
 urlpatterns = [
     path("lineage/", TableLineageView.as_view(), name="lineage"),

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.celery_app import app
 from flows.services import flow_publish
+from monitoring import totals
 from operations import alerts
-from operations.metrics import totals
 from operations.services import run_start
 from scheduling.services import schedule_fire, schedule_save
 from tests.factories import build_flow
