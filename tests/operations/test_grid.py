@@ -7,10 +7,6 @@ import datetime as dt
 
 import pytest
 
-# Registers the alert tasks: main's dispatch looks a task up by its registered name, which
-# fails in a process that never imported operations.tasks (reported; the engine branch
-# sends by name with app.send_task instead).
-import operations.tasks  # noqa: F401
 from operations.services import run_rerun, run_start
 from tests.factories import FlowFactory, ScheduleFactory, TenantFactory, build_flow
 from tests.operations.helpers import script

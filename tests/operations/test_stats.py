@@ -8,10 +8,6 @@ import statistics
 
 import pytest
 
-# Registers the alert tasks: main's dispatch looks a task up by its registered name, which
-# fails in a process that never imported operations.tasks (reported; the engine branch
-# sends by name with app.send_task instead).
-import operations.tasks  # noqa: F401
 from operations.models import FlowRun, NodeRun
 from operations.services import run_start
 from tests.factories import build_flow
