@@ -377,6 +377,9 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("datasource-test", "post"): Rule("read"),
     ("run-list", "get"): Rule("read"),
     ("dashboard", "get"): Rule("read"),
+    ("run-grid", "get"): Rule("read"),
+    ("lineage", "get"): Rule("read", query={"table": "orders"}),
+    ("schedule-distribution", "get"): Rule("read"),
 }
 
 
