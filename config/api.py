@@ -9,7 +9,10 @@ api_urlpatterns = [
     path("", include("flows.api.urls")),
     path("", include("flows.datasources.api.urls")),
     path("", include("flows.secrets.api.urls")),
+    path("", include("flows.lineage.api.urls")),
     path("", include("scheduling.api.urls")),
+    # Before operations.api.urls: its router would take runs/grid/ for a run's id.
+    path("", include("operations.api.insight_urls")),
     path("", include("operations.api.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
 ]

@@ -14,7 +14,14 @@ from accounts.admin import TenantScopedAdmin
 from accounts.selectors import tenant_member_users
 
 from . import dag, services
-from .models import Edge, FlowVersion, TaskFlow, TaskFlowUserObjectPermission, TaskNode
+from .models import (
+    Edge,
+    FlowVersion,
+    LineageEntry,
+    TaskFlow,
+    TaskFlowUserObjectPermission,
+    TaskNode,
+)
 from .services.flows import EDITABLE_FIELDS
 from .services.graph import NODE_FIELDS
 from .services.validation import BRANCHES, has_branches
@@ -262,8 +269,37 @@ class ReadOnlyScopedAdmin(TenantScopedAdmin):
         return False
 
 
+class LineageInline(ScopedInline):
+    """The version's lineage facts, as recorded when it was published (read-only)."""
+
+    model = LineageEntry
+    fields = [
+        "node_name",
+        "node_type",
+        "access",
+        "datasource",
+        "schema",
+        "name",
+        "depends_on",
+        "detail",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(FlowVersion)
 class FlowVersionAdmin(ReadOnlyScopedAdmin):
+    inlines = [LineageInline]
     list_display = ["flow", "number", "owner", "created_by", "created_at", "comment"]
     list_select_related = ["flow", "owner", "created_by"]
     readonly_fields = [

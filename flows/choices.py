@@ -40,3 +40,10 @@ PERM_CHANGE = "change_taskflow"
 PERM_OPERATE = "operate_taskflow"
 OWNER_PERMS = (PERM_VIEW, PERM_CHANGE, PERM_OPERATE)
 STAKEHOLDER_PERMS = (PERM_VIEW, PERM_OPERATE)
+
+
+class LineageAccess(models.TextChoices):
+    READ = "read", "reads"
+    WRITE = "write", "writes"
+    DEPENDS = "depends", "waits for (dependency check)"
+    UNPARSED = "unparsed", "SQL the parser could not read"

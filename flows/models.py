@@ -7,7 +7,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import TenantOwned
 
-from .choices import Branch, ConcurrencyPolicy, Engine, ErrorPolicy, FlowStatus
+from .choices import Branch, ConcurrencyPolicy, Engine, ErrorPolicy, FlowStatus, LineageAccess
 from .datasources import crypto
 
 
@@ -277,3 +277,41 @@ class Secret(TenantOwned):
     @value.setter
     def value(self, plaintext: str) -> None:
         self.value_encrypted = crypto.encrypt(plaintext)
+
+
+class LineageEntry(TenantOwned):
+    """One fact of a published version's lineage: a node reads or writes a table, waits for
+    another flow (dependency check), or has SQL the parser could not read (`detail` says).
+
+    Written once when the version is published (flows.lineage.services); versions are
+    immutable, so are these rows. A flow's lineage is that of its latest published version.
+    """
+
+    version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="lineage")
+    # Denormalised from the version: the lineage queries join flows on their published version.
+    flow = models.ForeignKey(TaskFlow, on_delete=models.CASCADE, related_name="+", db_index=False)
+    node_id = models.BigIntegerField()
+    node_name = models.CharField(max_length=128)
+    node_type = models.CharField(max_length=32)
+    access = models.CharField(max_length=8, choices=LineageAccess.choices)
+    datasource = models.ForeignKey(
+        DataSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The table as its engine resolves it (see flows.lineage.sql); empty for other facts.
+    schema = models.CharField(max_length=255, blank=True, default="")
+    name = models.CharField(max_length=255, blank=True, default="")
+    # The flow a dependency check waits for (no foreign key: it may be deleted later).
+    depends_on = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["version", "access"], name="lineage_version_access"),
+            models.Index(fields=["tenant", "name", "access"], name="lineage_tenant_name"),
+            models.Index(fields=["tenant", "depends_on"], name="lineage_tenant_depends"),
+        ]
+
+    def __str__(self) -> str:
+        target = f"{self.schema}.{self.name}" if self.name else self.detail or self.depends_on
+        return f"{self.node_name} {self.access} {target}"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .lineage import views as lineage_views
 from .secrets import views as secret_views
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("flows/<int:pk>/", views.flow_detail, name="flow-detail"),
     path("flows/<int:pk>/history/", views.flow_history, name="flow-history"),
     path("flows/<int:pk>/versions/", views.flow_versions, name="flow-versions"),
+    path("flows/<int:pk>/lineage/", lineage_views.flow_lineage, name="flow-lineage"),
     path(
         "flows/<int:pk>/variables/preview/", views.variables_preview, name="flow-variables-preview"
     ),

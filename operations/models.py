@@ -77,7 +77,15 @@ class FlowRun(TenantOwned):
             models.Index(fields=["tenant", "-created_at"], name="flowrun_tenant_created"),
             models.Index(fields=["flow", "-created_at"], name="flowrun_flow_created"),
             models.Index(fields=["flow", "status"], name="flowrun_flow_status"),
+            # The O&M grid and the flow's trends read a flow's runs by business time.
+            models.Index(fields=["flow", "business_time"], name="flowrun_flow_business"),
             models.Index(fields=["batch", "batch_index"], name="flowrun_batch"),
+            # /metrics counts runs as they finish (monitoring.totals).
+            models.Index(
+                fields=["finished_at"],
+                name="flowrun_finished",
+                condition=models.Q(finished_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -135,6 +143,12 @@ class NodeRun(TenantOwned):
             models.Index(fields=["tenant", "status"], name="noderun_tenant_status"),
             models.Index(fields=["status", "heartbeat_at"], name="noderun_status_heartbeat"),
             models.Index(fields=["status", "queued_at"], name="noderun_status_queued"),
+            # /metrics adds node durations to its histogram as they finish.
+            models.Index(
+                fields=["finished_at"],
+                name="noderun_finished",
+                condition=models.Q(finished_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -181,4 +195,8 @@ class NotificationAttempt(TenantOwned):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["run", "event"], name="notifattempt_run_event")]
+        indexes = [
+            models.Index(fields=["run", "event"], name="notifattempt_run_event"),
+            # /metrics counts failed deliveries as they happen.
+            models.Index(fields=["at"], name="notifattempt_at"),
+        ]

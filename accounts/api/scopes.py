@@ -80,6 +80,10 @@ ROUTES: dict[str, dict[str, Need]] = {
     "flow-schedule": {"get": FR, "put": FW},
     "flow-schedule-preview": {"get": FR},
     "flow-schedule-missed": {"get": FR},
+    # lineage (tables read and written, flows up- and downstream) and the fire-time spread
+    "lineage": {"get": FR},
+    "flow-lineage": {"get": FR},
+    "schedule-distribution": {"get": FR},
     # data sources: read by every member, written by admins and DBAs; a connection test
     # changes nothing.
     "datasource-list": {"get": FR, "post": FW},
@@ -104,6 +108,8 @@ ROUTES: dict[str, dict[str, Need]] = {
     "node-run-mark-success": {"post": RW},
     "node-run-rerun-from": {"post": RW},
     "dashboard": {"get": RR},
+    "run-grid": {"get": RR},
+    "flow-stats": {"get": RR},
 }
 
 # OPTIONS (DRF's metadata) and HEAD read nothing a GET would not.

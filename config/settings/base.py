@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "flows",
     "scheduling",
     "operations",
+    "config.monitoring",
     # `manage.py benchmark` and its no-op task (config/benchmark/).
     "config.benchmark",
 ]
@@ -322,6 +323,13 @@ OUTBOUND_ALLOW_PLATFORM_SERVERS = env_list("OUTBOUND_ALLOW_PLATFORM_SERVERS")
 # <dir>/<tenant slug>/ in each, and can never open files elsewhere on the workers.
 # Default: var/sqlite-datasources (the demo warehouse lives in its demo/ folder).
 SQLITE_DATASOURCE_DIRS = env_list("SQLITE_DATASOURCE_DIRS") or [str(VAR_DIR / "sqlite-datasources")]
+
+# /metrics (config/monitoring/): open to loopback clients unless METRICS_ALLOW_LOOPBACK=0;
+# from anywhere else only with "Authorization: Bearer <METRICS_TOKEN>". Finished work is
+# counted METRICS_SETTLE_SECONDS after it finished (room for late commits).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOW_LOOPBACK = env_bool("METRICS_ALLOW_LOOPBACK", True)
+METRICS_SETTLE_SECONDS = float(os.environ.get("METRICS_SETTLE_SECONDS", "120"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tributary@localhost")

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import sqlparse
 from jsonschema import Draft202012Validator
 
-from .base import ExecutionContext, NodeFailed, ValidationContext
+from .base import ExecutionContext, NodeFailed, NodeLineage, ValidationContext
 
 Problems = list[tuple[str, str]]
 VAR_RE = re.compile(r"\$\{[^}]*\}")
@@ -182,6 +182,24 @@ def single_read_problems(sql, field: str) -> Problems:
     if kind in WRITE_TYPES:
         return [(field, f"This check is read-only: a {kind} statement is not allowed.")]
     return []
+
+
+def sql_lineage(sql, datasource_id, datasource) -> NodeLineage:
+    """Tables the statements of `sql` read and write on the data source, in its dialect."""
+    from flows.lineage.sql import default_schema, sql_tables
+
+    if not isinstance(sql, str):
+        return NodeLineage()
+    ds = datasource(datasource_id)
+    engine = ds.engine if ds is not None else None
+    schema = default_schema(engine or "", ds.database if ds is not None else "")
+    tables = sql_tables(split_statements(sql), engine=engine, schema=schema)
+    key = ds.pk if ds is not None else None
+    return NodeLineage(
+        reads=[(key, t) for t in tables.reads],
+        writes=[(key, t) for t in tables.writes],
+        problems=tables.problems,
+    )
 
 
 def shorten(text: str, limit: int = LOG_SQL_LENGTH) -> str:

@@ -66,6 +66,16 @@ class NodeResult:
     branch: str | None = None
 
 
+@dataclass
+class NodeLineage:
+    """The tables a node's configuration reads and writes: (data source id, TableRef) pairs
+    (flows.lineage.sql.TableRef), and what could not be read (a message per statement)."""
+
+    reads: list[tuple[Any, Any]] = field(default_factory=list)
+    writes: list[tuple[Any, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
 class NodeFailed(Exception):
     """The node failed; the message goes to its log (never include secrets)."""
 
@@ -101,6 +111,11 @@ class NodeType:
     def references(self, config: dict) -> dict[str, list]:
         """Ids this configuration points at: {"datasources": [...], "flows": [...]}."""
         return {"datasources": [], "flows": []}
+
+    def lineage(self, config: dict, datasource: Callable[[Any], Any]) -> NodeLineage:
+        """Tables the configuration reads and writes (published versions record it);
+        `datasource(id)` is the tenant's DataSource or None."""
+        return NodeLineage()
 
     def output_names(self, config: dict) -> list[str]:
         """Variable names this node exports to downstream nodes, when known before running."""

@@ -14,8 +14,17 @@ from ._support import (
     schema_problems,
     shorten,
     single_read_problems,
+    sql_lineage,
 )
-from .base import ExecutionContext, NodeFailed, NodeResult, NodeType, ValidationContext, register
+from .base import (
+    ExecutionContext,
+    NodeFailed,
+    NodeLineage,
+    NodeResult,
+    NodeType,
+    ValidationContext,
+    register,
+)
 
 
 @register
@@ -75,6 +84,28 @@ class DataSync(NodeType):
 
     def output_names(self, config: dict) -> list[str]:
         return ["rows_read", "rows_written", "rows_deleted"]
+
+    def lineage(self, config: dict, datasource) -> NodeLineage:
+        """Reads what the source query reads; writes the target table on the target."""
+        from flows.lineage.sql import default_schema, table_ref
+
+        if not isinstance(config, dict):
+            return NodeLineage()
+        lineage = sql_lineage(config.get("query"), config.get("source"), datasource)
+        lineage.writes = []  # the source query is read-only (validated)
+        target = datasource(config.get("target"))
+        table = config.get("table")
+        if isinstance(table, str) and table:
+            engine = target.engine if target is not None else ""
+            schema = default_schema(engine, target.database if target is not None else "")
+            ref = table_ref(table, engine=engine, schema=schema)
+            if ref is None:
+                lineage.problems.append(
+                    f"table: the SQL parser could not read {shorten(table, 80)!r}"
+                )
+            else:
+                lineage.writes.append((target.pk if target is not None else None, ref))
+        return lineage
 
     def references(self, config: dict) -> dict[str, list]:
         if not isinstance(config, dict):

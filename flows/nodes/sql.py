@@ -13,8 +13,17 @@ from ._support import (
     schema_problems,
     shorten,
     split_statements,
+    sql_lineage,
 )
-from .base import ExecutionContext, NodeFailed, NodeResult, NodeType, ValidationContext, register
+from .base import (
+    ExecutionContext,
+    NodeFailed,
+    NodeLineage,
+    NodeResult,
+    NodeType,
+    ValidationContext,
+    register,
+)
 
 MAX_ROWS = 20
 MAX_STATEMENTS = 500
@@ -49,6 +58,11 @@ class Sql(NodeType):
 
     def output_names(self, config: dict) -> list[str]:
         return ["rowcount", "statements"]
+
+    def lineage(self, config: dict, datasource) -> NodeLineage:
+        if not isinstance(config, dict):
+            return NodeLineage()
+        return sql_lineage(config.get("sql"), config.get("datasource"), datasource)
 
     def references(self, config: dict) -> dict[str, list]:
         ds = config.get("datasource") if isinstance(config, dict) else None

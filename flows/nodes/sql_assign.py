@@ -22,8 +22,17 @@ from ._support import (
     schema_problems,
     single_read_problems,
     split_statements,
+    sql_lineage,
 )
-from .base import ExecutionContext, NodeFailed, NodeResult, NodeType, ValidationContext, register
+from .base import (
+    ExecutionContext,
+    NodeFailed,
+    NodeLineage,
+    NodeResult,
+    NodeType,
+    ValidationContext,
+    register,
+)
 
 CHOICES = ("first", "all")
 # Rows one list-valued variable may hold: it is rendered into text such as an IN (...) list.
@@ -83,6 +92,11 @@ class SqlAssign(NodeType):
         return datasource_problems(ctx, config, "datasource") + single_read_problems(
             config["sql"], "sql"
         )
+
+    def lineage(self, config: dict, datasource) -> NodeLineage:
+        if not isinstance(config, dict):
+            return NodeLineage()
+        return sql_lineage(config.get("sql"), config.get("datasource"), datasource)
 
     def references(self, config: dict) -> dict[str, list]:
         ds = config.get("datasource") if isinstance(config, dict) else None

@@ -10,6 +10,7 @@ from accounts.models import User
 from accounts.selectors import tenant_member_users
 
 from ..choices import FlowStatus
+from ..lineage.services import lineage_record
 from ..models import FlowVersion, TaskFlow
 from ..snapshot import flow_snapshot
 from . import validation as v
@@ -42,7 +43,8 @@ def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[s
 
 
 def flow_publish(*, flow: TaskFlow, user: User, comment: str = "") -> FlowVersion:
-    """Refuse an invalid flow with every problem, else write version n+1 and put it in production."""
+    """Refuse an invalid flow with every problem, else write version n+1 (with its lineage)
+    and put it in production."""
     with transaction.atomic():
         locked = lock_flow(flow)
         nodes = list(locked.nodes.all().order_by("id"))
@@ -61,6 +63,7 @@ def flow_publish(*, flow: TaskFlow, user: User, comment: str = "") -> FlowVersio
             comment=(comment or "")[:500],
         )
         version.save()
+        lineage_record(version=version)
         locked.published_version = version
         locked.status = FlowStatus.PUBLISHED
         locked.published_revision = locked.edit_revision

@@ -207,3 +207,23 @@ def test_admin_node_variables_are_validated_like_the_apis(client, staff_admin, f
     )
     assert res.status_code == 302
     assert TaskNode.objects.get(pk=node.pk).variables[0]["base"] == "bizdate"
+
+
+def test_a_versions_lineage_is_shown_read_only_in_admin(client, staff_admin, flow, owner, tenant):
+    from flows.models import DataSource, LineageEntry
+
+    ds = DataSource.objects.create(tenant=tenant, name="wh", engine="postgresql", database="wh")
+    services.node_create(
+        flow=flow,
+        user=owner,
+        name="load",
+        type="sql",
+        config={"datasource": ds.pk, "sql": "insert into mart.daily select * from orders"},
+    )
+    version = services.flow_publish(flow=flow, user=owner)
+    client.force_login(staff_admin)
+    body = client.get(f"/admin/flows/flowversion/{version.pk}/change/").content.decode()
+    assert "mart" in body and "daily" in body and "orders" in body
+    before = LineageEntry.objects.count()
+    client.post(f"/admin/flows/flowversion/{version.pk}/change/", {"lineage-TOTAL_FORMS": "0"})
+    assert LineageEntry.objects.count() == before == 2

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.django_db
 
 HIDDEN = 404
 FORBIDDEN = 403
+# Tenant B's people reach the platform from their own machines, not from its host (where
+# the platform operator's loopback-only routes, such as /metrics, are open).
+OUTSIDE = "203.0.113.50"
 
 
 def hostile_body(ids: dict, users: list[int]) -> dict:
@@ -60,7 +63,14 @@ def hostile_body(ids: dict, users: list[int]) -> dict:
 
 def id_query(ids: dict) -> dict:
     """Query filters naming tenant A's objects (lists must still show nothing of A)."""
-    return {"flow": ids["flow"], "owner": ids["user"], "user": ids["user"], "run": ids["run"]}
+    return {
+        "flow": ids["flow"],
+        "owner": ids["user"],
+        "user": ids["user"],
+        "run": ids["run"],
+        "table": f"{world.MARKER}_orders",  # a table tenant A's published flow reads
+        "datasource": ids["datasource"],
+    }
 
 
 class Walk:
@@ -186,11 +196,12 @@ def test_walk_covers_the_api():
 
 @pytest.mark.parametrize("role", ["member", "admin", "auditor"])
 def test_api_walk_tenant_b_with_tenant_a_ids(role, victim, prober):
-    client = APIClient()
+    client = APIClient(REMOTE_ADDR=OUTSIDE)
     client.credentials(
         HTTP_AUTHORIZATION=f"Token {prober.tokens[role]}", HTTP_X_TENANT=prober.tenant.slug
     )
-    walk = Walk(client, victim)
+    # The lineage answer repeats the table the query named.
+    walk = Walk(client, victim, echoed=[id_query(victim.ids)["table"]])
     ids = victim.ids
     body = hostile_body(ids, [u.pk for u in victim.users.values()])
     for route in routes.api_routes():
@@ -230,7 +241,7 @@ def test_api_walk_tenant_b_with_tenant_a_ids(role, victim, prober):
 
 def test_api_tenant_header_naming_tenant_a_is_refused_everywhere(victim, prober):
     """A B member naming A in X-Tenant is not a member there: 403 on every tenant route."""
-    client = APIClient()
+    client = APIClient(REMOTE_ADDR=OUTSIDE)
     client.credentials(
         HTTP_AUTHORIZATION=f"Token {prober.tokens['member']}", HTTP_X_TENANT=victim.tenant.slug
     )
@@ -252,7 +263,7 @@ def test_api_tenant_header_naming_tenant_a_is_refused_everywhere(victim, prober)
 @pytest.mark.parametrize("role", ["member", "admin", "auditor"])
 def test_page_walk_tenant_b_with_tenant_a_ids(role, victim, prober):
     user = getattr(prober, role)
-    client = Client()
+    client = Client(REMOTE_ADDR=OUTSIDE)
     walk = Walk(client, victim, form=True, login=_keep_logged_in(client, user))
     ids = victim.ids
     body = hostile_body(ids, [ids["user"]])
@@ -289,7 +300,7 @@ def _admin_url(model, view: str, *args) -> str | None:
 @pytest.mark.parametrize("role", ["admin", "auditor"])
 def test_admin_walk_tenant_admin_or_auditor_of_b(role, victim, prober):
     """Change, delete and history pages of every A object: refused, never A's data."""
-    client = Client()
+    client = Client(REMOTE_ADDR=OUTSIDE)
     walk = Walk(client, victim, form=True, login=_keep_logged_in(client, getattr(prober, role)))
     index = reverse("admin:index")
     walked = []
@@ -475,3 +486,36 @@ def test_admin_history_page_of_an_untracked_model_works_for_its_tenant(victim, c
     run = FlowRun.objects.get(pk=victim.ids["run"])
     res = client.get(reverse("admin:operations_flowrun_history", args=[run.pk]))
     assert res.status_code == 200
+
+
+# --------------------------------------------------------------------------- platform routes
+
+
+def test_metrics_are_the_platform_operators_not_a_tenants(victim, prober, settings):
+    """Tenant B's admin, signed in or with its API token, cannot scrape /metrics (which
+    names every tenant) from outside; only loopback or the operator's METRICS_TOKEN can."""
+    api = APIClient(REMOTE_ADDR=OUTSIDE)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {prober.tokens['admin']}")
+    assert api.get("/metrics").status_code == FORBIDDEN
+    page = Client(REMOTE_ADDR=OUTSIDE)
+    page.force_login(prober.admin)
+    assert page.get("/metrics").status_code == FORBIDDEN
+    settings.METRICS_TOKEN = "the-operators-token"
+    wrong = Client(REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION=f"Bearer {prober.tokens['admin']}")
+    assert wrong.get("/metrics").status_code == 401
+    right = Client(REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION="Bearer the-operators-token")
+    assert right.get("/metrics").status_code == 200
+
+
+def test_the_tenant_wide_reads_have_tenant_a_data_to_hide(victim):
+    """The walk's lineage, grid and distribution queries find A's data for A's admin, so
+    their empty answers to B prove isolation rather than an empty world."""
+    client = APIClient()
+    client.force_authenticate(victim.users["admin"])
+    query = id_query(victim.ids)
+    lineage = client.get("/api/v1/lineage/", query).json()
+    assert [r["flow"] for r in lineage["readers"]] == [victim.ids["flow"]]
+    grid = client.get("/api/v1/runs/grid/", {"flow": victim.ids["flow"]}).json()
+    assert grid["results"][0]["cells"][0]["runs"] == [victim.ids["run"]]
+    graph = client.get(f"/api/v1/flows/{victim.ids['flow']}/lineage/").json()
+    assert {f["id"] for f in graph["flows"]} == {victim.ids["flow"], victim.ids["private_flow"]}

@@ -107,6 +107,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], Rule] = {
     ),
     ("flow-schedule-preview", "get"): Rule("view", query={"count": 3}),
     ("flow-schedule-missed", "get"): V,
+    ("flow-stats", "get"): Rule("view", query={"last": 5}),
+    ("flow-lineage", "get"): V,
     ("flow-run-list", "get"): V,
     ("flow-run-list", "post"): Rule("operate", lambda w: {"mode": "dry"}),
     ("run-detail", "get"): V,
@@ -375,6 +377,9 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("datasource-test", "post"): Rule("read"),
     ("run-list", "get"): Rule("read"),
     ("dashboard", "get"): Rule("read"),
+    ("run-grid", "get"): Rule("read"),
+    ("lineage", "get"): Rule("read", query={"table": "orders"}),
+    ("schedule-distribution", "get"): Rule("read"),
 }
 
 

@@ -24,7 +24,7 @@ from flows.models import DataSource
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 MARKER = "zqxa"
-PROJECT_APPS = ("accounts", "flows", "operations", "scheduling")
+PROJECT_APPS = ("accounts", "flows", "operations", "scheduling", "monitoring")
 # Tables outside the project apps that still hold tenant data.
 EXTRA_MODELS = ("django_celery_beat.PeriodicTask",)
 MISSING = 2_000_000_000  # an id that exists nowhere (fits a 32-bit integer)
@@ -121,7 +121,8 @@ def build_victim() -> Victim:
         user=owner,
         name=f"{MARKER}-extract",
         type="sql",
-        config={"datasource": ds.pk, "sql": f"select '{MARKER}'"},
+        # Reads a table of its own, so the lineage routes have something of A to hide.
+        config={"datasource": ds.pk, "sql": f"select '{MARKER}' from {MARKER}_orders"},
     )
     load = services.node_create(flow=flow, user=owner, name=f"{MARKER}-load", type="noop")
     wait = services.node_create(
