@@ -122,6 +122,12 @@ def flow_detail(request, pk: int, *, ctx):
             "flow": flow,
             "rights": rights,
             "latest_version": latest,
+            # The run dialogs offer these versions (newest first; older ones by API).
+            "version_numbers": list(
+                selectors.version_list(ctx=ctx, flow_id=flow.pk).values_list("number", flat=True)[
+                    :50
+                ]
+            ),
             "page_data": page,
             "node_types": node_type_catalog(),
             "members": member_choices(ctx),

@@ -14,8 +14,27 @@ from operations.choices import (
 from operations.models import FlowRun, NodeRun
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["draft", "published"]},
+            {"type": "integer", "minimum": 1},
+        ],
+        "description": 'Which version runs: "draft", "published" or a version number. '
+        "Default: the draft for try and dry runs; the latest published version (when there "
+        "is one) for point-in-time and time-range runs.",
+    }
+)
+class RunVersionField(serializers.CharField):
+    """ "draft", "published" or a version number (the service says which exist)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, max_length=32, **kwargs)
+
+
 class RunCreateSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=USER_MODE_CHOICES)
+    version = RunVersionField()
     business_time = serializers.DateTimeField(required=False, allow_null=True)
     start = serializers.DateTimeField(required=False, allow_null=True)
     end = serializers.DateTimeField(required=False, allow_null=True)

@@ -522,6 +522,11 @@
       else showBanner("<strong>The run was not started.</strong> " + T.esc(err.message));
     }
   }
+  /** The version a run dialog chose: "published", "draft" or a number. */
+  function runVersion(prefix) {
+    const value = document.getElementById(prefix + "-version").value;
+    return /^\d+$/.test(value) ? Number(value) : value;
+  }
   const tryBtn = document.getElementById("btn-try");
   if (tryBtn) {
     tryBtn.addEventListener("click", function () { startRun({ mode: "try" }); });
@@ -531,7 +536,7 @@
       ev.preventDefault();
       const bt = T.localInputToIso(document.getElementById("rp-bt").value);
       if (!bt) { T.showFormErrors(ev.target, { status: 400, body: { business_time: ["Give a date and time."] } }); return; }
-      startRun({ mode: "point_in_time", business_time: bt }, ev.target);
+      startRun({ mode: "point_in_time", business_time: bt, version: runVersion("rp") }, ev.target);
     });
     document.getElementById("form-range").addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -545,6 +550,7 @@
       startRun({
         mode: "time_range", start: start, end: end, order: document.getElementById("rr-order").value,
         parallelism: Number(document.getElementById("rr-par").value) || 1,
+        version: runVersion("rr"),
       }, ev.target);
     });
   }
