@@ -35,6 +35,12 @@ class RunVersionField(serializers.CharField):
 class RunCreateSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=USER_MODE_CHOICES)
     version = RunVersionField()
+    parameters = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text="Values of the parameters the flow declares, by name; coerced to the "
+        "declared types. A required one without a default must be given.",
+    )
     business_time = serializers.DateTimeField(required=False, allow_null=True)
     start = serializers.DateTimeField(required=False, allow_null=True)
     end = serializers.DateTimeField(required=False, allow_null=True)
@@ -79,6 +85,7 @@ class RunSerializer(serializers.ModelSerializer):
             "flow_name",
             "version",
             "version_id",
+            "parameters",
             "mode",
             "trigger",
             "status",

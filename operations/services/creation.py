@@ -18,6 +18,7 @@ from config.db import insert_rows
 from flows import hooks
 from flows.choices import ConcurrencyPolicy
 from flows.models import FlowVersion, TaskFlow
+from flows.parameters import run_values
 from operations import dispatch
 from operations.choices import (
     GATING_POLICIES,
@@ -113,13 +114,21 @@ def _build(
     batch: uuid.UUID | None = None,
     batch_index: int | None = None,
     parallelism: int = 1,
+    parameters: dict | None = None,
 ) -> tuple[FlowRun, list[NodeRun]]:
-    """A run and one pending node run per node, not saved yet (not active)."""
+    """A run and one pending node run per node, not saved yet (not active).
+
+    `parameters` are the run's values, validated and coerced against what the plan's
+    version declares (here, for every kind of run); None takes the defaults (scheduled
+    runs). A problem is a 400 naming `parameters.<name>`.
+    """
+    values = run_parameters(plan, parameters)
     run = FlowRun(
         tenant_id=flow.tenant_id,
         flow=flow,
         version=version,
         snapshot=None if version is not None else snapshot,
+        parameters=values,
         mode=mode,
         trigger=trigger,
         business_time=business_time,
@@ -138,6 +147,15 @@ def _build(
         for spec in plan.nodes.values()
     ]
     return run, nodes
+
+
+def run_parameters(plan: Plan, parameters: dict | None) -> dict:
+    """A run's parameter values against the plan's declarations (flows.parameters.run_values);
+    a ValidationError naming `parameters.<name>` for each problem."""
+    values, problems = run_values(plan.parameters, parameters)
+    if problems:
+        raise ValidationError({key: [message] for key, message in problems.items()})
+    return values
 
 
 def _created_message(run: FlowRun) -> str:
@@ -251,9 +269,11 @@ def run_start(
     order: str = "asc",
     trigger: str | None = None,
     version=None,
+    parameters: dict | None = None,
 ) -> FlowRun | list[FlowRun]:
     """Start a run of the draft or a published version (`run_version`); a time range
-    returns its runs."""
+    returns its runs. `parameters`: the values a person or an integration gives (a
+    required parameter without a default must be among them)."""
     if mode not in (RunMode.TRY, RunMode.DRY, RunMode.POINT_IN_TIME, RunMode.TIME_RANGE):
         raise ValidationError(
             {"mode": [f"Unknown mode {mode!r}: use try, dry, point_in_time or time_range."]}
@@ -287,6 +307,8 @@ def run_start(
         snapshot = None
         plan = check_runnable(chosen.snapshot)
     trigger = trigger or (RunTrigger.BACKFILL if mode == RunMode.TIME_RANGE else RunTrigger.MANUAL)
+    parameters = {} if parameters is None else parameters
+    run_parameters(plan, parameters)  # refused before anything is written, even for 0 runs
 
     with transaction.atomic():
         if mode != RunMode.TIME_RANGE:
@@ -301,6 +323,7 @@ def run_start(
                 version=chosen,
                 snapshot=snapshot,
                 plan=plan,
+                parameters=parameters,
             )
             now = timezone.now()
             run = _start(fields, busy=_active_runs(flow.pk).exists(), pending=pending, now=now)
@@ -320,6 +343,7 @@ def run_start(
                 batch_index=index,
                 parallelism=parallelism,
                 plan=plan,
+                parameters=parameters,
             )
         lock_flow(flow.pk)
         _batch_fill(batch)
