@@ -107,6 +107,13 @@ def flow_detail(request, pk: int, *, ctx):
         "rights": rights_dict(rights),
         "user_id": request.user.pk,
         "latest_version": latest.number if latest else None,
+        # What the run dialogs ask for: the published version's declared parameters (the
+        # draft's are read from the API when a dialog opens).
+        "published_parameters": (
+            (flow.published_version.snapshot or {}).get("parameters") or []
+            if flow.published_version_id
+            else []
+        ),
         "flows": list(selectors.flow_list(ctx=ctx).order_by("name").values("id", "name")),
         "error_policies": ErrorPolicy.choices,
         "concurrency_policies": ConcurrencyPolicy.choices,
