@@ -84,6 +84,9 @@ class TaskFlow(TenantOwned):
     is_public = models.BooleanField(default=False)
     # [{"name", "type": "constant"|"time", "value" | "format", "offset"}]
     variables = models.JSONField(default=list, blank=True)
+    # Run parameters: [{"name", "type", "required", "default", "choices", "description"}]
+    # (flows.parameters); a run's values are FlowRun.parameters.
+    parameters = models.JSONField(default=list, blank=True)
     # {"on_failure": true, "on_success": false, "emails": [...], "webhooks": [...], "max_duration_s": null}
     notifications = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=FlowStatus.choices, default=FlowStatus.DRAFT)

@@ -30,6 +30,8 @@ class FlowRun(TenantOwned):
     )
     # The editing version as it was when a test run was created (null when `version` is set).
     snapshot = models.JSONField(null=True, blank=True)
+    # The run's parameter values, coerced to the declared types (flows.parameters.run_values).
+    parameters = models.JSONField(default=dict, blank=True)
     mode = models.CharField(max_length=16, choices=RunMode.choices)
     trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
     business_time = models.DateTimeField()

@@ -42,6 +42,7 @@ class FlowSerializer(serializers.ModelSerializer):
             "concurrency_policy",
             "is_public",
             "variables",
+            "parameters",
             "notifications",
             "status",
             "is_frozen",
@@ -70,6 +71,11 @@ class FlowWriteSerializer(serializers.Serializer):
     is_public = serializers.BooleanField(required=False)
     variables = serializers.JSONField(
         required=False, help_text="[{name, type: constant|time, value | format, offset}]"
+    )
+    parameters = serializers.JSONField(
+        required=False,
+        help_text="Run parameters: [{name, type: string|integer|number|boolean|date|datetime, "
+        "required, default, choices, description}]; nodes use them as ${name}.",
     )
     notifications = serializers.JSONField(
         required=False,

@@ -25,7 +25,7 @@ from ._common import (
     lock_flow,
     set_history,
 )
-from .validation import definitions_problems
+from .validation import definitions_problems, parameter_clashes, parameters_clean
 
 # Fields whose change is a change of the editing version (shown as "unpublished changes").
 EDITABLE_FIELDS = (
@@ -36,6 +36,7 @@ EDITABLE_FIELDS = (
     "concurrency_policy",
     "is_public",
     "variables",
+    "parameters",
     "notifications",
 )
 NOTIFICATION_DEFAULTS = {
@@ -126,8 +127,12 @@ def flow_fields_clean(flow: TaskFlow, fields: dict) -> dict:
         )
     if "variables" in clean:
         clean["variables"] = variables_clean(clean["variables"])
+    if "parameters" in clean:
+        clean["parameters"] = parameters_clean(clean["parameters"])
     if "notifications" in clean:
         clean["notifications"] = notifications_clean(clean["notifications"])
+    if "parameters" in clean or "variables" in clean:
+        _refuse_clashes(flow, clean)
     if "error_policy" in clean and clean["error_policy"] not in ErrorPolicy.values:
         raise ValidationError({"error_policy": [f"choose one of {', '.join(ErrorPolicy.values)}"]})
     if (
@@ -138,6 +143,19 @@ def flow_fields_clean(flow: TaskFlow, fields: dict) -> dict:
             {"concurrency_policy": [f"choose one of {', '.join(ConcurrencyPolicy.values)}"]}
         )
     return clean
+
+
+def _refuse_clashes(flow: TaskFlow, clean: dict) -> None:
+    """A parameter may not share its name with a flow or node variable (400 on `parameters`)."""
+    parameters = clean.get("parameters", flow.parameters)
+    node_variables = []
+    if flow.pk and parameters:
+        node_variables = [
+            (name, variables) for name, variables in flow.nodes.values_list("name", "variables")
+        ]
+    clashes = parameter_clashes(parameters, clean.get("variables", flow.variables), node_variables)
+    if clashes:
+        raise ValidationError({"parameters": clashes})
 
 
 def _grant(flow: TaskFlow, user: User, perms, actor: User) -> None:

@@ -77,10 +77,12 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
     for node in nodes:
         for field, message in _limit_problems({f: node.get(f) for f in NODE_DEFAULTS}):
             problems.setdefault(node["name"], []).append(f"{field}: {message}")
+    parameters = document.get("parameters") or []
     found = v.graph_problems(
         tenant_id=tenant.pk,
         flow_id=None,
         variables=variables,
+        parameters=parameters,
         nodes=[
             v.NodeSpec(
                 key=n["name"],
@@ -114,6 +116,7 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
         if document.get(f) is not None
     }
     fields["variables"] = variables
+    fields["parameters"] = parameters
     with transaction.atomic():
         flow = flow_create(
             tenant=tenant, user=user, name=flow_name, notifications=notifications, **fields

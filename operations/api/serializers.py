@@ -14,8 +14,33 @@ from operations.choices import (
 from operations.models import FlowRun, NodeRun
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["draft", "published"]},
+            {"type": "integer", "minimum": 1},
+        ],
+        "description": 'Which version runs: "draft", "published" or a version number. '
+        "Default: the draft for try and dry runs; the latest published version (when there "
+        "is one) for point-in-time and time-range runs.",
+    }
+)
+class RunVersionField(serializers.CharField):
+    """ "draft", "published" or a version number (the service says which exist)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, max_length=32, **kwargs)
+
+
 class RunCreateSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=USER_MODE_CHOICES)
+    version = RunVersionField()
+    parameters = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text="Values of the parameters the flow declares, by name; coerced to the "
+        "declared types. A required one without a default must be given.",
+    )
     business_time = serializers.DateTimeField(required=False, allow_null=True)
     start = serializers.DateTimeField(required=False, allow_null=True)
     end = serializers.DateTimeField(required=False, allow_null=True)
@@ -60,6 +85,7 @@ class RunSerializer(serializers.ModelSerializer):
             "flow_name",
             "version",
             "version_id",
+            "parameters",
             "mode",
             "trigger",
             "status",

@@ -181,6 +181,26 @@
     }
   });
 
+  // ------------------------------------------------------------------ run parameters
+  const paramForm = document.getElementById("form-parameters");
+  const paramEditor = window.TributaryRunParams.createEditor(document.getElementById("param-rows"), { editable: rights.edit });
+  function fillParameters() {
+    paramEditor.fill(flow.parameters);
+    lock(paramForm, rights.edit);
+  }
+  document.getElementById("param-add").addEventListener("click", function () { paramEditor.add(); });
+  paramForm.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    T.clearFormErrors(paramForm);
+    try {
+      flow = await T.api.patch(flowUrl, { parameters: paramEditor.read() });
+      fillParameters();
+      T.toast("Parameters saved.", "success");
+    } catch (err) {
+      T.showFormErrors(paramForm, err);
+    }
+  });
+
   // ------------------------------------------------------------------ notifications
   const ntForm = document.getElementById("form-notifications");
   function lines(text) { return text.split(/[\n,]/).map(function (s) { return s.trim(); }).filter(Boolean); }
@@ -347,6 +367,7 @@
     flow = await T.api.get(flowUrl);
     fillInfo();
     fillVariables();
+    fillParameters();
     fillNotifications();
   }
   loadFlow().catch(function (err) { T.toast("The configuration could not be loaded: " + err.message, "error"); });
