@@ -256,7 +256,7 @@
     sc.elements.end_date.value = s.end_date || "";
     sc.elements.timezone.value = s.timezone || browserZone;
     const state = document.getElementById("sc-state");
-    state.textContent = s.state_display || s.state ? "State: " + (s.state_display || s.state) : (s.id || s.cron ? "" : "No schedule saved yet.");
+    state.textContent = s.id ? "Saved: " + (s.description || s.cron) + ". " + (s.state_display ? s.state_display + "." : "") : "No schedule saved yet.";
     showKind();
     lock(sc, rights.edit);
     schedulePreviewSoon();

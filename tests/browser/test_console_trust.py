@@ -106,3 +106,97 @@ def test_a_successful_connection_shows_no_already_connected_warning(page, tenant
     page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 1")
     # edgehandles emits its stop event right after the completion, in the same mouseup handler
     assert page.locator("[data-testid=canvas-message]").count() == 0
+
+
+def test_labels_are_words_and_the_condition_form_follows_its_mode(page, tenant, owner, sqlite_dir):
+    # Given a flow with a condition node and a data sync node, a weekly schedule and a run
+    from django.utils import timezone
+
+    from flows.models import DataSource
+    from operations.models import FlowRun
+    from scheduling import services as scheduling_services
+
+    ds = DataSource.objects.create(
+        tenant=tenant,
+        name="warehouse",
+        engine="sqlite",
+        database=str(sqlite_dir / "w.sqlite3"),
+        options={"create": True},
+    )
+    flow = services.flow_create(tenant=tenant, user=owner, name="words")
+    services.graph_replace(
+        flow=flow,
+        user=owner,
+        nodes=[
+            {
+                "key": "c",
+                "name": "check",
+                "type": "condition",
+                "position": {"x": 0, "y": 0},
+                "config": {"mode": "expression", "expression": "1 > 0"},
+            },
+            {
+                "key": "s",
+                "name": "copy",
+                "type": "data_sync",
+                "position": {"x": 300, "y": 0},
+                "config": {
+                    "source": ds.pk,
+                    "query": "select 1 as a",
+                    "target": ds.pk,
+                    "table": "t",
+                },
+            },
+        ],
+        edges=[],
+    )
+    scheduling_services.schedule_save(
+        flow=flow, user=owner, kind="weekly", time="00:00", days=["mon", "thu"], timezone="UTC"
+    )
+    run = FlowRun.objects.create(
+        tenant=tenant,
+        flow=flow,
+        mode="point_in_time",
+        status="succeeded",
+        business_time=timezone.now(),
+        error_policy="complete_running",
+        concurrency_policy="skip",
+        snapshot={"nodes": [], "edges": []},
+    )
+    sign_in(page, owner)
+    open_editor(page, flow)
+
+    # The condition's mode is offered in words, and only the fields of the chosen mode show
+    center = page.evaluate("() => window.tributaryEditor.renderedCenter('check')")
+    page.mouse.dblclick(center["x"], center["y"])
+    page.locator("#node-drawer").wait_for()
+    options = page.locator("#cfg-mode option").all_inner_texts()
+    assert "sql" not in options and "expression" not in options, options
+    assert page.locator("#cfg-expression").is_visible()
+    assert not page.locator("#cfg-sql").is_visible()
+    assert not page.locator("#cfg-datasource").is_visible()
+    page.select_option("#cfg-mode", "sql")
+    assert page.locator("#cfg-sql").is_visible() and page.locator("#cfg-datasource").is_visible()
+    assert not page.locator("#cfg-expression").is_visible()
+    page.click("#nd-cancel")
+
+    # ... the data sync's mode too
+    center = page.evaluate("() => window.tributaryEditor.renderedCenter('copy')")
+    page.mouse.dblclick(center["x"], center["y"])
+    page.locator("#node-drawer").wait_for()
+    options = page.locator("#cfg-mode option").all_inner_texts()
+    assert "append" not in options and "overwrite" not in options, options
+    page.click("#nd-cancel")
+
+    # The schedule's state and form in words
+    page.click(".tab[data-tab=schedule]")
+    state = page.locator("#sc-state").inner_text()
+    assert "every Monday and Thursday at 00:00" in state and "not_published" not in state, state
+
+    # The O&M centre's flow information, and the run page's mode
+    page.goto(f"/runs/?flow={flow.pk}")
+    info = page.locator("main").inner_text()
+    assert "every Monday and Thursday at 00:00" in info and "HH:MM" not in info
+    page.goto(f"/runs/{run.pk}/")
+    page.locator("#run-kv").get_by_text("Run at a point in time").wait_for()
+    assert "point_in_time" not in page.locator("#run-kv").inner_text()
