@@ -282,7 +282,12 @@
     // The gesture began outside Cytoscape's canvas, so it may not see the release: end it here.
     window.addEventListener("mouseup", function () { if (eh.active) eh.stop(); });
 
+    // edgehandles emits "complete" (edge added) before "stop": the new edge must not read as
+    // an existing one, so a completed gesture shows no message.
+    let completed = false;
+    cy.on("ehstart", function () { completed = false; });
     cy.on("ehstop", function (ev, source) {
+      if (completed) { completed = false; return; }
       const pos = ev.position || {};
       const target = cy.nodes().filter(function (n) {
         if (n.same(source) || n.hasClass("eh-ghost-node")) return false;
@@ -304,6 +309,7 @@
         const used = source.outgoers("edge").map(function (e) { return e.data("branch"); });
         edge.data("branch", used.indexOf("true") < 0 ? "true" : "false");
       }
+      completed = true;
       clearBanner();
       setDirty(true);
     });
