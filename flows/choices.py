@@ -29,6 +29,18 @@ class Engine(models.TextChoices):
     SQLITE = "sqlite", "SQLite"
 
 
+class TriggerRule(models.TextChoices):
+    """How a node combines its upstreams; the rule itself lives in operations.engine.core
+    (tests/flows/test_trigger_rules.py holds the two lists equal)."""
+
+    ALL_SUCCESS = "all_success", "All upstreams succeeded (default)"
+    ALL_DONE = "all_done", "All upstreams finished, whatever their outcome"
+    ONE_SUCCESS = "one_success", "At least one upstream succeeded"
+    ONE_FAILED = "one_failed", "At least one upstream failed"
+    ALL_FAILED = "all_failed", "Every upstream failed"
+    NONE_FAILED = "none_failed", "No upstream failed (skipped ones count)"
+
+
 class Branch(models.TextChoices):
     TRUE = "true", "true"
     FALSE = "false", "false"

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .choices import TriggerRule
 from .nodes import base as node_types
 from .services.flows import EDITABLE_FIELDS
 from .services.validation import safe_references
@@ -155,6 +156,13 @@ def flow_document(flow, *, nodes=None, edges=None, names_of=None) -> dict:
                 "priority": node.priority,
                 # Only when set, so documents of flows without node variables stay as they were.
                 **({"variables": copy.deepcopy(node.variables)} if node.variables else {}),
+                # Likewise the control fields, only when they differ from the defaults.
+                **(
+                    {"trigger_rule": node.trigger_rule}
+                    if node.trigger_rule != TriggerRule.ALL_SUCCESS
+                    else {}
+                ),
+                **({"enabled": False} if not node.enabled else {}),
             }
             for node, config in exported_nodes
         ],

@@ -7,7 +7,15 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import TenantOwned
 
-from .choices import Branch, ConcurrencyPolicy, Engine, ErrorPolicy, FlowStatus, LineageAccess
+from .choices import (
+    Branch,
+    ConcurrencyPolicy,
+    Engine,
+    ErrorPolicy,
+    FlowStatus,
+    LineageAccess,
+    TriggerRule,
+)
 from .datasources import crypto
 
 
@@ -167,6 +175,12 @@ class TaskNode(TenantOwned):
     priority = models.SmallIntegerField(default=0)
     # The node's own variables, shaped like the flow's; they override the flow's for this node.
     variables = models.JSONField(default=list, blank=True)
+    # When the node runs, given its upstreams' outcomes (the engine's trigger rules).
+    trigger_rule = models.CharField(
+        max_length=16, choices=TriggerRule.choices, default=TriggerRule.ALL_SUCCESS
+    )
+    # A disabled node is not executed; its downstream nodes take it as succeeded.
+    enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = IndexedHistoricalRecords()
 

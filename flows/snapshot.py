@@ -34,10 +34,12 @@ NODE_FIELDS = (
     "timeout",
     "priority",
     "variables",
+    "trigger_rule",
+    "enabled",
 )
 # What a node field was before snapshots recorded it: a version published then is not
 # "changed" by the field appearing later.
-NODE_FIELD_DEFAULTS = {"variables": []}
+NODE_FIELD_DEFAULTS = {"variables": [], "trigger_rule": "all_success", "enabled": True}
 # Schedule fields that change on their own (bookkeeping), not by a user's edit.
 _SCHEDULE_SKIP = {"id", "tenant", "flow", "created_at", "updated_at", "created_by"}
 
@@ -59,6 +61,8 @@ def node_data(node) -> dict:
         "timeout": node.timeout,
         "priority": node.priority,
         "variables": node.variables or [],
+        "trigger_rule": node.trigger_rule,
+        "enabled": node.enabled,
     }
 
 

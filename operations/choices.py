@@ -63,6 +63,8 @@ class NodeStatus(models.TextChoices):
     UPSTREAM_FAILED = core.UPSTREAM_FAILED, "Upstream failed"
     SKIPPED = core.SKIPPED, "Skipped"
     STOPPED = core.STOPPED, "Stopped"
+    # Switched off on the node: not executed, its downstream takes it as succeeded.
+    DISABLED = core.DISABLED, "Disabled"
 
 
 class WaitingReason(models.TextChoices):

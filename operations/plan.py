@@ -34,6 +34,8 @@ class NodeSpec:
     priority: int = 0
     # The node's own variable definitions (override the flow's for this node).
     variables: tuple = ()
+    trigger_rule: str = "all_success"
+    enabled: bool = True
 
 
 @dataclass
@@ -133,6 +135,8 @@ def parse_snapshot(snapshot: dict) -> Plan:
             timeout=_int(raw.get("timeout"), 3600),
             priority=_int(raw.get("priority"), 0),
             variables=tuple(raw.get("variables") or ()),
+            trigger_rule=str(raw.get("trigger_rule") or "all_success"),
+            enabled=raw.get("enabled") is not False,
         )
         nodes[spec.id] = spec
     edges = []
@@ -142,7 +146,12 @@ def parse_snapshot(snapshot: dict) -> Plan:
         else:
             edges.append(tuple(raw))
     try:
-        dag = Dag.build(nodes.keys(), edges)
+        dag = Dag.build(
+            nodes.keys(),
+            edges,
+            rules={n: spec.trigger_rule for n, spec in nodes.items()},
+            disabled=[n for n, spec in nodes.items() if not spec.enabled],
+        )
     except ValueError as exc:
         raise SnapshotError(str(exc)) from exc
     return Plan(

@@ -108,6 +108,8 @@ class NodeSerializer(serializers.ModelSerializer):
             "timeout",
             "priority",
             "variables",
+            "trigger_rule",
+            "enabled",
             "created_at",
         ]
         read_only_fields = fields
@@ -129,6 +131,15 @@ class NodeWriteSerializer(serializers.Serializer):
     variables = serializers.JSONField(
         required=False,
         help_text="The node's own variables, shaped like the flow's; they override the flow's.",
+    )
+    trigger_rule = serializers.CharField(
+        required=False,
+        max_length=16,
+        help_text="When the node runs given its upstreams: all_success (default), all_done, "
+        "one_success, one_failed, all_failed, none_failed.",
+    )
+    enabled = serializers.JSONField(
+        required=False, help_text="false: the node is not executed; its downstream runs on."
     )
 
     def service_fields(self) -> dict:
@@ -185,6 +196,15 @@ class GraphNodeInSerializer(serializers.Serializer):
     variables = serializers.JSONField(
         required=False,
         help_text="The node's own variables, shaped like the flow's; they override the flow's.",
+    )
+    trigger_rule = serializers.CharField(
+        required=False,
+        max_length=16,
+        help_text="When the node runs given its upstreams: all_success (default), all_done, "
+        "one_success, one_failed, all_failed, none_failed.",
+    )
+    enabled = serializers.JSONField(
+        required=False, help_text="false: the node is not executed; its downstream runs on."
     )
 
 

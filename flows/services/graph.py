@@ -11,6 +11,7 @@ from django.db.models import Q
 from accounts.models import User
 
 from .. import dag
+from ..choices import TriggerRule
 from ..models import Edge, TaskFlow, TaskNode
 from ..parameters import names as names_of
 from ..variables import BUILTIN_NAMES
@@ -28,6 +29,8 @@ NODE_FIELDS = (
     "timeout",
     "priority",
     "variables",
+    "trigger_rule",
+    "enabled",
 )
 # (min, max) of the numeric node fields; out of range is a 400 naming the field.
 NODE_LIMITS = {
@@ -52,6 +55,14 @@ def _limit_problems(fields: dict) -> list[tuple[str, str]]:
             isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > 1e9
         ):
             found.append((name, "must be a number"))
+    rule = fields.get("trigger_rule")
+    if rule is not None and rule not in TriggerRule.values:
+        found.append(
+            ("trigger_rule", f"unknown rule {rule!r}; use one of {', '.join(TriggerRule.values)}")
+        )
+    enabled = fields.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        found.append(("enabled", "must be true or false"))
     return found
 
 
@@ -77,6 +88,8 @@ def node_validate(*, flow: TaskFlow, node: TaskNode, lookups: TenantLookups | No
         errors["name"] = [f"This flow already has a node named {name!r}."]
     node.name = name
     for field, message in _limit_problems({f: getattr(node, f) for f in NODE_FIELDS}):
+        if field in ("trigger_rule", "enabled"):
+            message = f"{name or 'node'}: {message}"
         errors.setdefault(field, []).append(message)
     variable_errors = v.definitions_problems(node.variables)
     variable_errors += v.parameter_clashes(flow.parameters, [], [(name or "node", node.variables)])
@@ -294,6 +307,8 @@ def graph_replace(
                     "timeout": 3600,
                     "priority": 0,
                     "variables": [],
+                    "trigger_rule": TriggerRule.ALL_SUCCESS,
+                    "enabled": True,
                 }
             data = {
                 **base,

@@ -16,7 +16,14 @@ from ._common import FlowProblems, TenantLookups, set_history
 from .flows import _check_name, flow_create, notifications_clean
 from .graph import _limit_problems
 
-NODE_DEFAULTS = {"retries": 0, "retry_interval": 60, "timeout": 3600, "priority": 0}
+NODE_DEFAULTS = {
+    "retries": 0,
+    "retry_interval": 60,
+    "timeout": 3600,
+    "priority": 0,
+    "trigger_rule": "all_success",
+    "enabled": True,
+}
 
 
 def _resolve_names(tenant: Tenant, doc: dict, problems: dict) -> list[dict]:

@@ -13,10 +13,11 @@ Every run rule lives here and is property-tested in isolation:
   make its downstream nodes ready by itself?";
 - restore, rerun-from and mark-success pick the nodes they reopen here too.
 
-Where the next rules slot in: a node's trigger rule replaces the combination of its
-edges' verdicts in `_combine`; a disabled node is one more outcome of `step`; tenant
-limits and pools are more reasons in `held`; a sub-flow is a node that stays DEFERRED
-while its child run runs.
+A node's trigger rule (`Dag.rule`) combines its edges' verdicts (`_combine`); the rules
+met by a failure (`FAILURE_RULES`: a cleanup or alert step) are neither stopped nor held
+off by a halt. A disabled node (`Dag.disabled`) becomes DISABLED where it would be queued,
+which its downstream nodes take as a success. Tenant limits and pools are more reasons in
+`held`; a sub-flow is a node that stays DEFERRED while its child run runs.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED = (
     "skipped",
     "stopped",
 )
-TERMINAL = frozenset({SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED})
+# A disabled node never runs: it reaches this state where it would have been queued, and
+# its downstream nodes take it as a success.
+DISABLED = "disabled"
+TERMINAL = frozenset({SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED, DISABLED})
 # Not sent to a worker yet: the states `step` moves on (WAITING: held back, with a reason).
 NOT_QUEUED = frozenset({PENDING, WAITING})
 # A worker claimed it: it runs, or (DEFERRED) it waits between two checks without holding
@@ -68,6 +72,21 @@ HELD_BY_CONCURRENCY_POLICY = "concurrency_policy"
 
 BRANCHES = frozenset({None, "true", "false"})
 
+# Trigger rules: how a node combines its upstreams (Airflow's names and meanings).
+ALL_SUCCESS, ALL_DONE, ONE_SUCCESS, ONE_FAILED, ALL_FAILED, NONE_FAILED = (
+    "all_success",
+    "all_done",
+    "one_success",
+    "one_failed",
+    "all_failed",
+    "none_failed",
+)
+TRIGGER_RULES = (ALL_SUCCESS, ALL_DONE, ONE_SUCCESS, ONE_FAILED, ALL_FAILED, NONE_FAILED)
+DEFAULT_RULE = ALL_SUCCESS
+# Rules a failure can meet: such a node runs under every error policy (a halt neither
+# stops it nor keeps it from starting); the others need successes and follow the policy.
+FAILURE_RULES = frozenset({ALL_DONE, ONE_FAILED, ALL_FAILED})
+
 # Run outcomes reported in Decision.run_status.
 RUN_SUCCEEDED, RUN_FAILED, RUN_STOPPED = "succeeded", "failed", "stopped"
 
@@ -77,14 +96,29 @@ SATISFIED, DEAD, BAD, UNRESOLVED = "satisfied", "dead", "bad", "unresolved"
 
 @dataclass(frozen=True)
 class Dag:
-    """An immutable DAG of node keys; edges are ``(upstream, downstream, branch)`` triples."""
+    """An immutable DAG of node keys; edges are ``(upstream, downstream, branch)`` triples.
+
+    `rules` holds the ``(node, trigger rule)`` pairs of the nodes whose rule is not the
+    default, `disabled` the nodes switched off.
+    """
 
     nodes: frozenset
     edges: frozenset
+    rules: frozenset = frozenset()
+    disabled: frozenset = frozenset()
 
     def __post_init__(self):
         nodes = frozenset(self.nodes)
         edges = frozenset(self.edges)
+        rules = frozenset((n, r) for n, r in self.rules if r != DEFAULT_RULE)
+        disabled = frozenset(self.disabled)
+        for n, rule in rules:
+            if n not in nodes:
+                raise ValueError(f"trigger rule for unknown node {n!r}")
+            if rule not in TRIGGER_RULES:
+                raise ValueError(f"node {n!r}: unknown trigger rule {rule!r}")
+        if disabled - nodes:
+            raise ValueError(f"unknown disabled nodes {sorted(map(repr, disabled - nodes))}")
         up: dict = {n: [] for n in nodes}
         down: dict = {n: [] for n in nodes}
         for edge in edges:
@@ -102,21 +136,45 @@ class Dag:
         # defined by (nodes, edges) alone.
         object.__setattr__(self, "nodes", nodes)
         object.__setattr__(self, "edges", edges)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "disabled", disabled)
+        object.__setattr__(self, "_rule", dict(rules))
         object.__setattr__(self, "_up", {n: tuple(es) for n, es in up.items()})
         object.__setattr__(self, "_down", {n: tuple(dict.fromkeys(vs)) for n, vs in down.items()})
         object.__setattr__(self, "_topo", self._toposort())
         object.__setattr__(self, "_desc", {})
 
     @classmethod
-    def build(cls, nodes: Iterable[Hashable], edges: Iterable[tuple]) -> Dag:
-        """Build a Dag from node keys and 2-tuple ``(u, v)`` or 3-tuple ``(u, v, branch)`` edges."""
+    def build(
+        cls,
+        nodes: Iterable[Hashable],
+        edges: Iterable[tuple],
+        *,
+        rules: Mapping | None = None,
+        disabled: Iterable = (),
+    ) -> Dag:
+        """Build a Dag from node keys and 2-tuple ``(u, v)`` or 3-tuple ``(u, v, branch)`` edges,
+        with the trigger rules of some nodes (``{node: rule}``) and the disabled nodes."""
         normalised = []
         for edge in edges:
             edge = tuple(edge)
             if len(edge) == 2:
                 edge = (*edge, None)
             normalised.append(edge)
-        return cls(frozenset(nodes), frozenset(normalised))
+        return cls(
+            frozenset(nodes),
+            frozenset(normalised),
+            frozenset((rules or {}).items()),
+            frozenset(disabled),
+        )
+
+    def rule(self, node) -> str:
+        """The node's trigger rule."""
+        return self._rule.get(node, DEFAULT_RULE)
+
+    def tolerates_failure(self, node) -> bool:
+        """Whether a failure can meet the node's rule (it runs under every error policy)."""
+        return self._rule.get(node) in FAILURE_RULES
 
     def _toposort(self) -> tuple:
         # Kahn's algorithm over distinct upstream nodes, so parallel edges count once.
@@ -187,6 +245,8 @@ class Decision:
     reasons: dict = field(default_factory=dict)
     skipped: set = field(default_factory=set)
     upstream_failed: set = field(default_factory=set)
+    # Disabled nodes reached (they never run; their downstream takes them as succeeded).
+    disabled: set = field(default_factory=set)
     stop: set = field(default_factory=set)
     # Queued nodes a pause sends back to pending (their messages are revoked); a held one
     # goes to `waiting` instead.
@@ -204,6 +264,7 @@ class Decision:
             (self.waiting, WAITING),
             (self.skipped, SKIPPED),
             (self.upstream_failed, UPSTREAM_FAILED),
+            (self.disabled, DISABLED),
             (self.stop, STOPPED),
             (self.unqueue, PENDING),
         ):
@@ -217,6 +278,7 @@ class Decision:
             WAITING: self.waiting,
             SKIPPED: self.skipped,
             UPSTREAM_FAILED: self.upstream_failed,
+            DISABLED: self.disabled,
             STOPPED: self.stop,
             PENDING: self.unqueue,
         }[state]
@@ -229,6 +291,7 @@ class Decision:
             WAITING: frozenset({PENDING, QUEUED}),
             SKIPPED: NOT_QUEUED,
             UPSTREAM_FAILED: NOT_QUEUED,
+            DISABLED: NOT_QUEUED,
             STOPPED: self.stop_from,
             PENDING: frozenset({QUEUED}),
         }
@@ -245,6 +308,8 @@ def edge_verdict(upstream_state, stopped_before: bool, branch, taken) -> str:
         return BAD
     if upstream_state == SKIPPED:
         return DEAD
+    if upstream_state == DISABLED:
+        return SATISFIED
     if upstream_state == SUCCEEDED:
         # A succeeded upstream without a recorded branch (e.g. a condition node marked
         # succeeded by hand) lets every labelled edge through, as Airflow does.
@@ -255,7 +320,8 @@ def edge_verdict(upstream_state, stopped_before: bool, branch, taken) -> str:
 
 
 def _combine(verdicts: set) -> str:
-    """The node's verdict from its edges' (the all_success trigger rule)."""
+    """The node's verdict from its edges' under all_success: every edge satisfied or dead
+    and one satisfied (a node with only dead edges is skipped)."""
     if BAD in verdicts:
         return BAD
     if verdicts == {DEAD}:
@@ -263,6 +329,81 @@ def _combine(verdicts: set) -> str:
     if UNRESOLVED in verdicts:
         return UNRESOLVED
     return SATISFIED
+
+
+def _combine_success_rule(rule: str, verdicts: set) -> str:
+    """The verdict of a rule that needs successes (all_success, one_success, none_failed)."""
+    if rule == ONE_SUCCESS:
+        # As soon as one edge is satisfied; with none left open, failed or skipped.
+        if SATISFIED in verdicts:
+            return SATISFIED
+        if UNRESOLVED in verdicts:
+            return UNRESOLVED
+        return DEAD if verdicts == {DEAD} else BAD
+    if rule == NONE_FAILED:
+        # Every upstream done and none failed; skipped upstreams count as fine.
+        if BAD in verdicts:
+            return BAD
+        if UNRESOLVED in verdicts:
+            return UNRESOLVED
+        return SATISFIED
+    return _combine(verdicts)
+
+
+# What one upstream of a node with a failure rule is: the rule counts these.
+_OK, _SKIP, _FAIL, _HALTED, _OPEN = "ok", "skip", "fail", "halted", "open"
+
+
+def _upstream_kind(state, branch, taken) -> str:
+    if state in (FAILED, UPSTREAM_FAILED):
+        return _FAIL
+    if state == STOPPED:
+        # Finished without success or failure, whenever it was stopped.
+        return _HALTED
+    if state == SKIPPED:
+        return _SKIP
+    if state == DISABLED:
+        return _OK
+    if state == SUCCEEDED:
+        return _OK if branch is None or taken is None or branch == taken else _SKIP
+    return _OPEN
+
+
+def _combine_failure_rule(rule: str, kinds: set) -> str:
+    """The verdict of a rule a failure can meet (all_done, one_failed, all_failed)."""
+    if rule == ALL_DONE:
+        return UNRESOLVED if _OPEN in kinds else SATISFIED
+    if rule == ONE_FAILED:
+        # At the first failure; once everything finished without one, skipped.
+        if _FAIL in kinds:
+            return SATISFIED
+        return UNRESOLVED if _OPEN in kinds else DEAD
+    # all_failed: skipped as soon as one upstream finished otherwise.
+    if kinds - {_FAIL, _OPEN}:
+        return DEAD
+    return UNRESOLVED if _OPEN in kinds else SATISFIED
+
+
+def node_verdict(dag: Dag, node, now: Mapping, before: Mapping, branches: Mapping) -> str:
+    """SATISFIED, DEAD, BAD or UNRESOLVED: what the node's trigger rule says of its upstreams."""
+    rule = dag.rule(node)
+    if rule in FAILURE_RULES:
+        if not dag.upstream_edges(node):
+            return SATISFIED
+        return _combine_failure_rule(
+            rule,
+            {
+                _upstream_kind(now[u], branch, branches.get(u))
+                for u, branch in dag.upstream_edges(node)
+            },
+        )
+    verdicts = {
+        edge_verdict(now[u], before[u] == STOPPED, branch, branches.get(u))
+        for u, branch in dag.upstream_edges(node)
+    }
+    if not verdicts:
+        return SATISFIED
+    return _combine_success_rule(rule, verdicts)
 
 
 def step(
@@ -282,23 +423,22 @@ def step(
     `before` the upstreams' states when the step began: a node stopped before this step
     (its worker was cancelled) fails its downstream, one that a halt stops in this step
     takes its downstream with it as stopped, so a halt never labels unrelated nodes
-    upstream-failed. `halt`: a failure under a policy where no further node may start;
-    `held`: nodes held back, with why; `paused`: the run starts nothing new.
+    upstream-failed. `halt`: a failure under a policy where no further node may start (it
+    does not touch a node whose trigger rule a failure can meet); `held`: nodes held back,
+    with why; `paused`: the run starts nothing new. A disabled node whose rule is met
+    becomes DISABLED instead of being queued.
     """
-    verdict = _combine(
-        {
-            edge_verdict(now[u], before[u] == STOPPED, branch, branches.get(u))
-            for u, branch in dag.upstream_edges(node)
-        }
-    )
+    verdict = node_verdict(dag, node, now, before, branches)
     if verdict == BAD:
         return UPSTREAM_FAILED
     if verdict == DEAD:
         return SKIPPED
-    if halt:
+    if halt and not dag.tolerates_failure(node):
         return STOPPED
     if verdict == UNRESOLVED:
         return None
+    if node in dag.disabled:
+        return DISABLED
     if node in held:
         # Held even while paused: the node is held by it, and says so.
         return WAITING if now[node] == PENDING else None
@@ -356,7 +496,7 @@ def decide(
         sent = ACTIVE if policy == STOP_ALL else frozenset({QUEUED})
         decision.stop_from = OPEN if policy == STOP_ALL else NOT_STARTED
         for n in dag.nodes:
-            if new[n] in sent:
+            if new[n] in sent and not dag.tolerates_failure(n):
                 move(n, decision.stop, STOPPED)
     # Paused: the queued nodes no worker has claimed go back to wait for the resume.
     unqueue = paused and not halt

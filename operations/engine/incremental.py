@@ -13,10 +13,25 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 
-from .core import NOT_QUEUED, QUEUED, TERMINAL, WAITING, Dag, Decision, step
+from .core import (
+    ALL_DONE,
+    ALL_SUCCESS,
+    NONE_FAILED,
+    NOT_QUEUED,
+    QUEUED,
+    TERMINAL,
+    WAITING,
+    Dag,
+    Decision,
+    step,
+)
 
 # Above this many upstreams a node is first checked with `any_open`.
 MANY_UPSTREAMS = 16
+# The trigger rules under which an unfinished upstream leaves a node as it is once every
+# failure was decided (one_success may start at its first success, all_failed be skipped,
+# one_failed start at a failure): only these take `any_open`'s shortcut.
+WAIT_FOR_ALL = frozenset({ALL_SUCCESS, ALL_DONE, NONE_FAILED})
 
 
 def advance(
@@ -60,7 +75,7 @@ def advance(
         if v in states and states[v] not in NOT_QUEUED:
             continue
         ups = dag.upstream(v)
-        if any_open is not None and len(ups) > many:
+        if any_open is not None and len(ups) > many and dag.rule(v) in WAIT_FOR_ALL:
             # A node waiting on many upstreams: while one is unfinished it stays unresolved.
             if any(states[u] not in TERMINAL for u in ups if u in states):
                 continue

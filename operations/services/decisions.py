@@ -25,6 +25,7 @@ from operations.choices import (
 from operations.engine import core
 from operations.engine.core import (
     CLAIMABLE,
+    DISABLED,
     FAILED,
     NOT_QUEUED,
     OPEN,
@@ -183,6 +184,7 @@ def apply_decision(run: FlowRun, plan: Plan, decision: Decision, loader: StateLo
     for moving, status in (
         (decision.skipped, SKIPPED),
         (decision.upstream_failed, UPSTREAM_FAILED),
+        (decision.disabled, DISABLED),
     ):
         if moving:
             closed += nodes(pk__in=[ids[n] for n in moving], status__in=guards[status]).update(

@@ -12,6 +12,8 @@
     succeeded: ["#dcfce7", "#16a34a"], failed: ["#fee2e2", "#dc2626"],
     // Upstream-failed is not red: the node did not fail, a node before it did (orange, as Airflow).
     upstream_failed: ["#ffedd5", "#ea580c"], skipped: ["#f2f4f7", "#cbd5e1"], stopped: ["#e5e7eb", "#475467"],
+    // Switched off, or left out of a node-scoped test run: grey, never red.
+    disabled: ["#f2f4f7", "#d0d5dd"], not_run: ["#f9fafb", "#e4e7ec"],
   };
 
   function typeColor(type) { return TYPE_COLORS[type] || "#475467"; }
@@ -64,13 +66,24 @@
         "background-color": STATUS_COLORS[status][0], "border-color": STATUS_COLORS[status][1], "border-width": 3,
       } });
     });
-    s.push({ selector: "node[color].st-pending, node[color].st-waiting, node[color].st-queued, node[color].st-running, node[color].st-deferred, node[color].st-succeeded, node[color].st-failed, node[color].st-upstream_failed, node[color].st-skipped, node[color].st-stopped, node[color].added, node[color].removed, node[color].changed, node[color].refused", style: { "background-fill": "solid" } });
+    s.push({ selector: "node[color].st-pending, node[color].st-waiting, node[color].st-queued, node[color].st-running, node[color].st-deferred, node[color].st-succeeded, node[color].st-failed, node[color].st-upstream_failed, node[color].st-skipped, node[color].st-stopped, node[color].st-disabled, node[color].st-not_run, node[color].added, node[color].removed, node[color].changed, node[color].refused", style: { "background-fill": "solid" } });
     s.push({ selector: "node.st-running", style: { "border-style": "double", "border-width": 5 } });
+    // A disabled node (editor: enabled off; run page: its row says disabled) is greyed.
+    s.push({ selector: "node.off, node.st-disabled, node.st-not_run", style: { opacity: 0.5, "border-style": "dashed" } });
     return s;
   }
 
   function nodeLabel(name, typeLabel, extra) {
     return name + "\n" + typeLabel + (extra ? " · " + extra : "");
+  }
+
+  /** The mark a node's control fields put on its label: its trigger rule unless the
+   * default, and "off" when disabled. */
+  function controlMark(rule, enabled) {
+    const parts = [];
+    if (rule && rule !== "all_success") parts.push("⚑ " + rule);
+    if (enabled === false) parts.push("off");
+    return parts.join(" · ");
   }
 
   /** A Cytoscape instance in `container` with the console's look; `opts.readOnly` locks it. */
@@ -148,6 +161,6 @@
 
   window.TributaryDag = {
     create: create, layout: layout, fit: fit, needsLayout: needsLayout, pathBetween: pathBetween,
-    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, STATUS_COLORS: STATUS_COLORS,
+    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, controlMark: controlMark, STATUS_COLORS: STATUS_COLORS,
   };
 })();

@@ -55,13 +55,17 @@
       retries: n.retries == null ? 0 : n.retries, retry_interval: n.retry_interval == null ? 60 : n.retry_interval,
       timeout: n.timeout == null ? 3600 : n.timeout, priority: n.priority == null ? 0 : n.priority,
       variables: n.variables || [],
-      color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type)),
+      trigger_rule: n.trigger_rule || "all_success", enabled: n.enabled !== false,
+      color: D.typeColor(n.type), stripe: D.stripe(n.type),
+      label: D.nodeLabel(n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled)),
     };
   }
 
   function addNode(n, position) {
     const id = n.id == null ? "k" + (++tmpCounter) : "n" + n.id;
-    return cy.add({ group: "nodes", data: nodeData(n, id), position: position || n.position || { x: 0, y: 0 } });
+    const added = cy.add({ group: "nodes", data: nodeData(n, id), position: position || n.position || { x: 0, y: 0 } });
+    added.toggleClass("off", n.enabled === false);
+    return added;
   }
 
   function uniqueName(type) {
@@ -109,7 +113,7 @@
       const out = {
         name: d.name, type: d.type, config: d.config || {}, position: { x: Math.round(p.x), y: Math.round(p.y) },
         retries: d.retries, retry_interval: d.retry_interval, timeout: d.timeout, priority: d.priority,
-        variables: d.variables || [],
+        variables: d.variables || [], trigger_rule: d.trigger_rule || "all_success", enabled: d.enabled !== false,
       };
       if (d.serverId != null) out.id = d.serverId; else out.key = n.id();
       return out;
@@ -423,7 +427,9 @@
     nodeForm.elements.retries.value = d.retries;
     nodeForm.elements.retry_interval.value = d.retry_interval;
     nodeForm.elements.timeout.value = d.timeout;
-    ["name", "retries", "retry_interval", "timeout"].forEach(function (n) { nodeForm.elements[n].disabled = !canEdit; });
+    nodeForm.elements.trigger_rule.value = d.trigger_rule || "all_success";
+    nodeForm.elements.enabled.checked = d.enabled !== false;
+    ["name", "retries", "retry_interval", "timeout", "trigger_rule", "enabled"].forEach(function (n) { nodeForm.elements[n].disabled = !canEdit; });
     T.clearFormErrors(nodeForm);
     configForm = SF.render(document.getElementById("nd-config"), type.schema, d.config, {
       datasources: datasources, flows: page.flows || [], readOnly: !canEdit, idPrefix: "cfg",
@@ -472,11 +478,13 @@
       configForm.showErrors(cfg.errors);
       return;
     }
+    const rule = nodeForm.elements.trigger_rule.value, enabled = nodeForm.elements.enabled.checked;
     drawerNode.data({
       name: name, retries: retries, retry_interval: retryInterval, timeout: timeout, config: cfg.value,
-      variables: nodeVars.read(),
-      label: D.nodeLabel(name, typeLabel(drawerNode.data("type"))), problems: null,
+      variables: nodeVars.read(), trigger_rule: rule, enabled: enabled,
+      label: D.nodeLabel(name, typeLabel(drawerNode.data("type")), D.controlMark(rule, enabled)), problems: null,
     });
+    drawerNode.toggleClass("off", !enabled);
     drawerNode.removeClass("problem");
     setDirty(true);
     closeDrawer();

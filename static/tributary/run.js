@@ -30,7 +30,7 @@
     return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
   }
   graph.nodes.forEach(function (n) {
-    cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type)) }, position: n.position || { x: 0, y: 0 } });
+    cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled)) }, position: n.position || { x: 0, y: 0 } });
   });
   graph.edges.forEach(function (e, i) {
     const data = { id: "e" + i, source: "n" + e.upstream, target: "n" + e.downstream };

@@ -19,13 +19,21 @@ from hypothesis import strategies as st
 
 from operations.engine.core import (
     ACTIVE,
+    ALL_DONE,
+    ALL_FAILED,
+    ALL_SUCCESS,
     COMPLETE_RUNNING,
     COMPLETE_UNRELATED,
     DEFERRED,
+    DISABLED,
     FAILED,
+    FAILURE_RULES,
     HELD_BY_CONCURRENCY_POLICY,
+    NONE_FAILED,
     NOT_QUEUED,
     NOT_STARTED,
+    ONE_FAILED,
+    ONE_SUCCESS,
     OPEN,
     PENDING,
     QUEUED,
@@ -36,6 +44,7 @@ from operations.engine.core import (
     STOPPED,
     SUCCEEDED,
     TERMINAL,
+    TRIGGER_RULES,
     UPSTREAM_FAILED,
     WAITING,
     Dag,
@@ -55,6 +64,8 @@ from operations.engine.core import (
 POLICIES = [COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED]
 ALL = TERMINAL | OPEN
 PROPERTY = settings(max_examples=200, deadline=None)
+# The rule-aware properties run fewer examples each: six of them cover the same ground.
+RULES = settings(max_examples=120, deadline=None)
 HELD = HELD_BY_CONCURRENCY_POLICY
 
 
@@ -62,12 +73,21 @@ HELD = HELD_BY_CONCURRENCY_POLICY
 
 
 @st.composite
-def dags(draw, max_nodes=25):
-    """Random DAGs over ints; edges go from lower to higher ids, condition edges are labelled."""
+def dags(draw, max_nodes=25, rules=False):
+    """Random DAGs over ints; edges go from lower to higher ids, condition edges are labelled.
+
+    With `rules`, nodes get random trigger rules (all_success half the time) and a few are
+    disabled.
+    """
     n = draw(st.integers(0, max_nodes))
     nodes = list(range(n))
+    node_rules, disabled = {}, set()
+    if rules and nodes:
+        weighted = [ALL_SUCCESS] * len(TRIGGER_RULES) + list(TRIGGER_RULES)
+        node_rules = {v: draw(st.sampled_from(weighted)) for v in nodes}
+        disabled = draw(st.sets(st.sampled_from(nodes), max_size=max(1, n // 4)))
     if n < 2:
-        return Dag.build(nodes, [])
+        return Dag.build(nodes, [], rules=node_rules, disabled=disabled)
     conditions = draw(st.sets(st.sampled_from(nodes), max_size=n // 2 + 1))
     # Dense enough that joins of taken, not-taken and failed branches are common; the label
     # is used only when the upstream is a condition (mostly labelled, sometimes plain).
@@ -87,7 +107,7 @@ def dags(draw, max_nodes=25):
         if a != b:
             u, v = min(a, b), max(a, b)
             edges.add((u, v, label if u in conditions else None))
-    return Dag.build(nodes, edges)
+    return Dag.build(nodes, edges, rules=node_rules, disabled=disabled)
 
 
 def condition_nodes(dag: Dag) -> set:
@@ -103,8 +123,8 @@ class Scenario:
 
 
 @st.composite
-def scenarios(draw, max_nodes=25):
-    dag = draw(dags(max_nodes))
+def scenarios(draw, max_nodes=25, rules=False):
+    dag = draw(dags(max_nodes, rules=rules))
     nodes = sorted(dag.nodes)
     fails = frozenset()
     if nodes:
@@ -124,13 +144,75 @@ def scenarios(draw, max_nodes=25):
 
 
 def edge_satisfied(states, branches, u, branch) -> bool:
-    return states[u] == SUCCEEDED and (branch is None or branches[u] == branch)
+    return states[u] == DISABLED or (
+        states[u] == SUCCEEDED and (branch is None or branches[u] == branch)
+    )
 
 
 def edge_dead(states, branches, u, branch) -> bool:
     return states[u] == SKIPPED or (
         states[u] == SUCCEEDED and branch is not None and branches[u] != branch
     )
+
+
+def upstream_kinds(dag: Dag, n, after, before, branches) -> list:
+    """Each incoming edge of `n` as the rules see it (an oracle, independent of core)."""
+    kinds = []
+    for u, b in dag.upstream_edges(n):
+        s = after[u]
+        if s == DISABLED:
+            kinds.append("ok")
+        elif s == SUCCEEDED:
+            took = branches.get(u)
+            kinds.append("ok" if b is None or took is None or took == b else "skip")
+        elif s == SKIPPED:
+            kinds.append("skip")
+        elif s in (FAILED, UPSTREAM_FAILED):
+            kinds.append("fail")
+        elif s == STOPPED:
+            kinds.append("stopped_before" if before[u] == STOPPED else "stopped_now")
+        else:
+            kinds.append("open")
+    return kinds
+
+
+def rule_says(rule, kinds) -> str:
+    """'run', 'skip', 'fail' (upstream failed) or 'wait': the trigger rules as documented
+    (PRODUCT/README: Airflow's meanings), written without looking at core."""
+    k = set(kinds)
+    if not kinds:
+        return "run"
+    stopped = {"stopped_before", "stopped_now"}
+    if rule == ALL_SUCCESS:
+        if k & {"fail", "stopped_before"}:
+            return "fail"
+        if k == {"skip"}:
+            return "skip"
+        return "wait" if k & {"open", "stopped_now"} else "run"
+    if rule == ONE_SUCCESS:
+        if "ok" in k:
+            return "run"
+        if k & {"open", "stopped_now"}:
+            return "wait"
+        return "skip" if k == {"skip"} else "fail"
+    if rule == NONE_FAILED:
+        if k & {"fail", "stopped_before"}:
+            return "fail"
+        return "wait" if k & {"open", "stopped_now"} else "run"
+    if rule == ALL_DONE:
+        return "wait" if "open" in k else "run"
+    if rule == ONE_FAILED:
+        if "fail" in k:
+            return "run"
+        return "wait" if "open" in k else "skip"
+    assert rule == ALL_FAILED
+    if k & ({"ok", "skip"} | stopped):
+        return "skip"
+    return "wait" if "open" in k else "run"
+
+
+def says(dag, n, after, before, branches) -> str:
+    return rule_says(dag.rule(n), upstream_kinds(dag, n, after, before, branches))
 
 
 def live_nodes(dag: Dag, choice) -> set:
@@ -184,6 +266,7 @@ def applied(before: dict, d: Decision) -> dict:
         (d.waiting, WAITING),
         (d.skipped, SKIPPED),
         (d.upstream_failed, UPSTREAM_FAILED),
+        (d.disabled, DISABLED),
         (d.stop, STOPPED),
         (d.unqueue, PENDING),
     ):
@@ -195,11 +278,11 @@ def applied(before: dict, d: Decision) -> dict:
 def check_step(dag, policy, branches, step: Step) -> None:
     """Invariants every single decision must satisfy, whatever led to it."""
     before, d, after = step.before, step.decision, step.after
-    buckets = [d.ready, d.waiting, d.skipped, d.upstream_failed, d.stop, d.unqueue]
+    buckets = [d.ready, d.waiting, d.skipped, d.upstream_failed, d.disabled, d.stop, d.unqueue]
     assert sum(map(len, buckets)) == len(set().union(*buckets)), "a node got two transitions"
     assert after == applied(before, d), "apply() lost or invented a transition"
 
-    for n in d.ready | d.skipped | d.upstream_failed:
+    for n in d.ready | d.skipped | d.upstream_failed | d.disabled:
         assert before[n] in NOT_QUEUED, (n, before[n])
     for n in d.waiting:
         # Queued -> waiting only when a pause sends a held node back.
@@ -212,28 +295,34 @@ def check_step(dag, policy, branches, step: Step) -> None:
         assert before[n] in guards[state], (n, before[n], state)
 
     def eligible(n):
-        ups = dag.upstream_edges(n)
-        return all(
-            edge_satisfied(after, branches, u, b) or edge_dead(after, branches, u, b)
-            for u, b in ups
-        ) and (not ups or any(edge_satisfied(after, branches, u, b) for u, b in ups))
+        return says(dag, n, after, before, branches) == "run"
 
-    # Nothing is made ready before its incoming edges are satisfied-or-dead, one satisfied.
+    # Nothing is made ready before its trigger rule is met (all_success: every incoming
+    # edge satisfied or dead, one satisfied); a disabled node is never made ready.
     for n in d.ready:
         assert eligible(n), n
+        assert n not in dag.disabled, n
     assert not (d.ready & set(step.held))
     for n in d.waiting:
         assert n in step.held and before[n] in (PENDING, QUEUED), n
         assert before[n] == QUEUED or eligible(n), n
         assert d.reasons[n] == step.held[n], "a held node must say why"
     for n in d.skipped:
-        ups = dag.upstream_edges(n)
-        assert ups and all(edge_dead(after, branches, u, b) for u, b in ups), n
+        assert dag.upstream_edges(n) and says(dag, n, after, before, branches) == "skip", n
     for n in d.upstream_failed:
-        assert any(
-            after[u] in (FAILED, UPSTREAM_FAILED) or before[u] == STOPPED
-            for u, _ in dag.upstream_edges(n)
-        ), n
+        assert says(dag, n, after, before, branches) == "fail", n
+    for n in d.disabled:
+        assert n in dag.disabled and eligible(n), n
+    if dag.rules == frozenset() and not dag.disabled:
+        # The default rule as the engine always had it, stated on the edges.
+        for n in d.ready:
+            ups = dag.upstream_edges(n)
+            assert all(
+                edge_satisfied(after, branches, u, b) or edge_dead(after, branches, u, b)
+                for u, b in ups
+            ) and (not ups or any(edge_satisfied(after, branches, u, b) for u, b in ups))
+        for n in d.skipped:
+            assert all(edge_dead(after, branches, u, b) for u, b in dag.upstream_edges(n))
 
     failed_before = any(s == FAILED for s in before.values())
     halted = failed_before and policy in (COMPLETE_RUNNING, STOP_ALL)
@@ -250,7 +339,8 @@ def check_step(dag, policy, branches, step: Step) -> None:
             # Only a node whose upstream no longer lets it start stays queued (a state no
             # run reaches, which a running run would leave as it is too).
             for n in queued - back:
-                assert after[n] == QUEUED and not eligible(n), n
+                assert after[n] == QUEUED, n
+                assert not eligible(n) or n in dag.disabled, n
     else:
         assert not d.unqueue
     if step.stopping:
@@ -259,15 +349,18 @@ def check_step(dag, policy, branches, step: Step) -> None:
     elif d.stop:
         assert halted
     if halted:
-        assert not d.ready, "a node started after a failure"
-        # Nothing waits to start any more: not a pending node, not a queued one.
-        assert not any(s in NOT_STARTED for s in after.values())
+        # Only a node whose trigger rule a failure can meet starts after a failure, and
+        # nothing else waits to start any more: not a pending node, not a queued one.
+        assert all(dag.tolerates_failure(n) for n in d.ready), "a node started after a failure"
+        assert not any(s in NOT_STARTED for n, s in after.items() if not dag.tolerates_failure(n))
+        assert not {n for n in d.stop if dag.tolerates_failure(n)} or step.stopping
     if halted and policy == COMPLETE_RUNNING and not step.stopping:
         assert not {n for n in d.stop if before[n] in STARTED}, "a started node was stopped"
         assert d.stop_from == NOT_STARTED
     if halted and policy == STOP_ALL and not step.stopping:
-        assert not any(s in ACTIVE for s in after.values())
-        assert d.run_status == "failed"
+        assert not any(s in ACTIVE for n, s in after.items() if not dag.tolerates_failure(n))
+        if not any(s not in TERMINAL for n, s in after.items() if dag.tolerates_failure(n)):
+            assert d.run_status == "failed"
 
     all_terminal = all(s in TERMINAL for s in after.values())
     assert (d.run_status is not None) == all_terminal
@@ -391,7 +484,71 @@ def check_outcome(sc: Scenario, policy, out: Outcome) -> None:
             assert first == len(out.steps) - 1, "stop_all let the run go on after a failure"
 
 
+def check_outcome_with_rules(sc: Scenario, policy, out: Outcome) -> None:
+    """Invariants of a finished run over nodes with any trigger rule and disabled nodes."""
+    dag, final = sc.dag, out.states
+    assert all(s in TERMINAL for s in final.values())
+    failed = {n for n, s in final.items() if s == FAILED}
+    assert failed <= sc.fails
+    # The run fails when any node failed, whatever a cleanup node did afterwards.
+    assert (out.run_status == "failed") == bool(failed or UPSTREAM_FAILED in final.values())
+    if not failed:
+        assert out.run_status == "succeeded"
+    for n, s in final.items():
+        verdict = says(dag, n, final, final, out.branches)
+        if s in (SUCCEEDED, FAILED):
+            assert n not in dag.disabled, n
+            assert verdict == "run", (n, s, dag.rule(n))
+        elif s == DISABLED:
+            assert n in dag.disabled and verdict == "run", n
+        elif s == SKIPPED:
+            assert verdict == "skip", (n, dag.rule(n))
+        elif s == UPSTREAM_FAILED:
+            assert verdict == "fail", (n, dag.rule(n))
+        else:
+            assert s == STOPPED
+            # Only the error policy stops nodes, and never one a failure can trigger.
+            assert policy != COMPLETE_UNRELATED and failed, n
+            assert not dag.tolerates_failure(n), n
+    if policy == COMPLETE_UNRELATED or not failed:
+        # No halt: every node ends as its rule says of its upstreams' final states.
+        for n, s in final.items():
+            verdict = says(dag, n, final, final, out.branches)
+            expected = {
+                "run": {DISABLED} if n in dag.disabled else {SUCCEEDED, FAILED},
+                "skip": {SKIPPED},
+                "fail": {UPSTREAM_FAILED},
+            }[verdict]
+            assert s in expected, (n, s, verdict)
+    # A node that a failure can trigger runs whenever its rule is met, under every policy.
+    for n in dag.nodes:
+        if dag.tolerates_failure(n) and says(dag, n, final, final, out.branches) == "run":
+            assert final[n] in ({DISABLED} if n in dag.disabled else {SUCCEEDED, FAILED}), n
+
+
 # --------------------------------------------------------------------------- properties
+
+
+@RULES
+@given(sc=scenarios(rules=True), policy=st.sampled_from(POLICIES))
+def test_every_trigger_rule_and_disabled_node_in_simulated_runs(sc, policy):
+    check_outcome_with_rules(sc, policy, simulate(sc, policy))
+
+
+@RULES
+@given(sc=scenarios(rules=True), policy=st.sampled_from(POLICIES))
+def test_trigger_rules_under_gates_and_pauses(sc, policy):
+    out = simulate(sc, policy, gate=True, pause=True)
+    check_outcome_with_rules(sc, policy, out)
+
+
+@RULES
+@given(sc=scenarios(rules=True), policy=st.sampled_from(POLICIES), stop_at=st.integers(0, 30))
+def test_stopping_a_run_with_trigger_rules_ends_every_node(sc, policy, stop_at):
+    out = simulate(sc, policy, gate=True, stop_at=stop_at)
+    assert all(s in TERMINAL for s in out.states.values())
+    if out.steps[-1].stopping:
+        assert out.run_status == "stopped"
 
 
 @PROPERTY
@@ -420,9 +577,9 @@ def test_stopping_ends_with_every_node_terminal(sc, policy, stop_at):
 
 
 @st.composite
-def arbitrary_situations(draw):
+def arbitrary_situations(draw, rules=False):
     """Any state map at all, including ones the simulator never reaches (O&M edits)."""
-    dag = draw(dags(max_nodes=12))
+    dag = draw(dags(max_nodes=12, rules=rules))
     nodes = sorted(dag.nodes)
     # Weighted towards the states whose combinations at a join are the interesting ones.
     weighted = [PENDING, SUCCEEDED, SKIPPED, FAILED] * 3 + sorted(TERMINAL | OPEN)
@@ -444,6 +601,23 @@ def arbitrary_situations(draw):
     stopping=st.booleans(),
 )
 def test_any_state_map_gives_a_consistent_idempotent_decision(situation, policy, paused, stopping):
+    check_any_state_map(situation, policy, paused, stopping)
+
+
+@RULES
+@given(
+    situation=arbitrary_situations(rules=True),
+    policy=st.sampled_from(POLICIES),
+    paused=st.booleans(),
+    stopping=st.booleans(),
+)
+def test_any_state_map_with_trigger_rules_gives_a_consistent_idempotent_decision(
+    situation, policy, paused, stopping
+):
+    check_any_state_map(situation, policy, paused, stopping)
+
+
+def check_any_state_map(situation, policy, paused, stopping):
     dag, states, branches, held = situation
     d = decide(
         dag,
@@ -487,10 +661,111 @@ def test_join_rule_for_every_combination_of_upstream_states(upstreams, own_state
         assert got == UPSTREAM_FAILED
     elif any(s not in TERMINAL for s, _, _ in ups):
         assert got == own_state
-    elif ups and all(s == SKIPPED or (e is not None and e != took) for s, e, took in ups):
+    elif ups and all(
+        s == SKIPPED or (s == SUCCEEDED and e is not None and e != took) for s, e, took in ups
+    ):
         assert got == SKIPPED
     else:
         assert got == QUEUED
+
+
+@PROPERTY
+@given(
+    upstreams=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(ALL)),
+            st.sampled_from([None, "true", "false"]),
+            st.sampled_from(["true", "false"]),
+        ),
+        max_size=5,
+    ),
+    rule=st.sampled_from(TRIGGER_RULES),
+    disabled=st.booleans(),
+    policy=st.sampled_from(POLICIES),
+)
+def test_each_trigger_rule_for_every_combination_of_upstream_states(
+    upstreams, rule, disabled, policy
+):
+    dag = Dag.build(
+        [*range(len(upstreams)), "n"],
+        [(i, "n", e) for i, (_, e, _) in enumerate(upstreams)],
+        rules={"n": rule},
+        disabled={"n"} if disabled else (),
+    )
+    states = {i: state for i, (state, _, _) in enumerate(upstreams)} | {"n": PENDING}
+    branches = {i: took for i, (state, _, took) in enumerate(upstreams) if state == SUCCEEDED}
+    d = decide(dag, states, policy=policy, branches=branches)
+    after = apply(states, d)
+    check_step(dag, policy, branches, Step(states, d, after, {}, False, False))
+    verdict = says(dag, "n", after, states, branches)
+    halted = policy != COMPLETE_UNRELATED and FAILED in states.values()
+    got = after["n"]
+    if verdict == "fail":
+        assert got == UPSTREAM_FAILED
+    elif verdict == "skip":
+        assert got == SKIPPED
+    elif halted and rule not in FAILURE_RULES:
+        assert got == STOPPED
+    elif verdict == "wait":
+        assert got == PENDING
+    else:
+        assert got == (DISABLED if disabled else QUEUED)
+
+
+def test_cleanup_node_runs_after_a_failure_under_every_policy():
+    for policy in POLICIES:
+        dag = Dag.build(
+            ["load", "next", "cleanup"],
+            [("load", "next"), ("load", "cleanup")],
+            rules={"cleanup": ONE_FAILED},
+        )
+        out = run_all(dag, policy=policy, fails={"load"})
+        assert out.states == {"load": FAILED, "next": UPSTREAM_FAILED, "cleanup": SUCCEEDED}
+        assert out.run_status == "failed"
+        # Without the failure the cleanup is skipped and the run succeeds.
+        out = run_all(dag, policy=policy)
+        assert out.states["cleanup"] == SKIPPED and out.run_status == "succeeded"
+
+
+def test_all_done_cleanup_waits_for_a_running_node_under_complete_running():
+    dag = Dag.build(["a", "b", "c"], [("a", "c"), ("b", "c")], rules={"c": ALL_DONE})
+    states = {"a": FAILED, "b": RUNNING, "c": PENDING}
+    d = decide(dag, states, policy=COMPLETE_RUNNING)
+    assert d == Decision(stop_from=NOT_STARTED)
+    d = decide(dag, states | {"b": SUCCEEDED}, policy=COMPLETE_RUNNING)
+    assert d.ready == {"c"} and d.run_status is None
+    # A queued cleanup node is not stopped by a later halt decision.
+    assert decide(dag, {"a": FAILED, "b": FAILED, "c": QUEUED}, policy=STOP_ALL).is_noop
+
+
+def test_disabled_node_passes_through_and_its_downstream_runs():
+    dag = Dag.build("abc", [("a", "b"), ("b", "c")], disabled={"b"})
+    out = run_all(dag)
+    assert out.states == {"a": SUCCEEDED, "b": DISABLED, "c": SUCCEEDED}
+    assert out.run_status == "succeeded"
+    # A disabled node after a failure is upstream-failed like any other.
+    out = run_all(dag, policy=COMPLETE_UNRELATED, fails={"a"})
+    assert out.states == {"a": FAILED, "b": UPSTREAM_FAILED, "c": UPSTREAM_FAILED}
+
+
+def test_one_success_starts_at_the_first_success_and_all_failed_skips_at_once():
+    dag = Dag.build(
+        ["a", "b", "any", "allf"],
+        [("a", "any"), ("b", "any"), ("a", "allf"), ("b", "allf")],
+        rules={"any": ONE_SUCCESS, "allf": ALL_FAILED},
+    )
+    d = decide(
+        dag, {"a": SUCCEEDED, "b": RUNNING, "any": PENDING, "allf": PENDING}, policy=STOP_ALL
+    )
+    assert d.ready == {"any"} and d.skipped == {"allf"}
+
+
+def test_build_rejects_unknown_rules():
+    with pytest.raises(ValueError, match="trigger rule"):
+        Dag.build("a", [], rules={"a": "sometimes"})
+    with pytest.raises(ValueError, match="unknown node"):
+        Dag.build("a", [], rules={"z": ONE_FAILED})
+    assert Dag.build("a", [], rules={"a": ALL_SUCCESS}) == Dag.build("a", [])
 
 
 @PROPERTY

@@ -6,7 +6,8 @@ statement which downstream nodes it may queue in the same round trip. Runs are s
 the way the ORM layer drives the engine: failures, pauses, resumes and gate changes go
 through a full `decide` (services.decisions.decide_full), successes through the
 shortcuts, which must agree with a full `decide` on the same states every time, over
-random DAGs, failures, branches, policies, pauses and gates.
+random DAGs, failures, branches, policies, pauses and gates, with every trigger rule and
+disabled nodes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from operations.engine.core import (
     STOP_ALL,
     SUCCEEDED,
     TERMINAL,
+    TRIGGER_RULES,
     Dag,
     apply,
     decide,
@@ -49,8 +51,12 @@ def scenarios(draw):
     for u, v in sorted(edges):
         branch = draw(st.sampled_from(["true", "false"])) if u in conditions else None
         labelled.append((u, v, branch))
+    rules = {}
+    if draw(st.booleans()):
+        rules = {v: draw(st.sampled_from(TRIGGER_RULES)) for v in range(n)}
+    disabled = draw(st.sets(st.sampled_from(range(n)), max_size=2))
     return {
-        "dag": Dag.build(range(n), labelled),
+        "dag": Dag.build(range(n), labelled, rules=rules, disabled=disabled),
         "conditions": conditions,
         "policy": draw(st.sampled_from([COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED])),
         # A run whose concurrency policy gates it behind a previous run (may hold nodes).
@@ -68,6 +74,7 @@ def transitions(decision) -> tuple:
         decision.reasons,
         decision.skipped,
         decision.upstream_failed,
+        decision.disabled,
         decision.stop,
         decision.unqueue,
     )
@@ -182,6 +189,14 @@ def test_queue_directly_answers_only_for_a_success_that_suffices():
     assert queue_directly(dag, "cond", "true") is None
     # A join waits for its other upstream.
     assert queue_directly(dag, "j1", None) is None
+    # A disabled downstream node, or one whose rule a success alone does not meet, is the
+    # full decision's.
+    rules = Dag.build(["a", "b", "c"], [("a", "b"), ("a", "c")], rules={"c": "one_failed"})
+    assert queue_directly(rules, "a", None) is None
+    off = Dag.build(["a", "b"], [("a", "b")], disabled={"b"})
+    assert queue_directly(off, "a", None) is None
+    done = Dag.build(["a", "b"], [("a", "b")], rules={"b": "all_done"})
+    assert queue_directly(done, "a", None) == ["b"]
     # Paused, or gated by a previous run: never directly.
     assert queue_directly(dag, "a", None, paused=True) is None
     assert queue_directly(dag, "a", None, may_hold=True) is None
