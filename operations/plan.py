@@ -50,6 +50,8 @@ class Plan:
     concurrency_policy: str | None = None
     # The flow's alert settings as the snapshot recorded them (None: the flow's own apply).
     notifications: dict | None = None
+    # The flow's deadline as the snapshot recorded it ({"after_fire_s"} | {"at"} | None).
+    deadline: dict | None = None
     topo_index: dict = field(default_factory=dict)
     _ancestors: dict = field(default_factory=dict)
     _refs: dict = field(default_factory=dict)
@@ -149,6 +151,7 @@ def parse_snapshot(snapshot: dict) -> Plan:
         error_policy=(snapshot.get("flow") or {}).get("error_policy") or None,
         concurrency_policy=(snapshot.get("flow") or {}).get("concurrency_policy") or None,
         notifications=(snapshot.get("flow") or {}).get("notifications"),
+        deadline=(snapshot.get("flow") or {}).get("deadline"),
         topo_index={n: i for i, n in enumerate(dag.topological_order)},
     )
 
