@@ -23,6 +23,7 @@ CONFIG_FIELDS = (
     "concurrency_policy",
     "is_public",
     "notifications",
+    "deadline",
 )
 NODE_FIELDS = (
     "name",

@@ -64,6 +64,12 @@ class FlowRun(TenantOwned):
     # Nodes of the run not yet in a terminal state: the run ends when it reaches 0.
     nodes_total = models.PositiveIntegerField(default=0)
     nodes_open = models.PositiveIntegerField(default=0)
+    # When the run should be done (its version's deadline from its fire time); null without
+    # one. Set once when the prediction first passes it ({"finish", "nodes"}), and when the
+    # run was found still going at its deadline: each alerts once (services.deadlines).
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    deadline_prediction = models.JSONField(null=True, blank=True)
+    deadline_missed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -82,6 +88,16 @@ class FlowRun(TenantOwned):
             # The O&M grid and the flow's trends read a flow's runs by business time.
             models.Index(fields=["flow", "business_time"], name="flowrun_flow_business"),
             models.Index(fields=["batch", "batch_index"], name="flowrun_batch"),
+            # The deadline sweep (every second) reads only the runs whose deadline is open.
+            models.Index(
+                fields=["deadline_at"],
+                name="flowrun_deadline_open",
+                condition=models.Q(
+                    deadline_at__isnull=False,
+                    finished_at__isnull=True,
+                    deadline_missed_at__isnull=True,
+                ),
+            ),
             # /metrics counts runs as they finish (monitoring.totals).
             models.Index(
                 fields=["finished_at"],
@@ -186,8 +202,9 @@ class NotificationAttempt(TenantOwned):
     """One attempt to tell someone about a run (e-mail or webhook), with its outcome."""
 
     run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="notifications")
-    event = models.CharField(max_length=16)  # failed | succeeded | overdue
-    channel = models.CharField(max_length=8)  # email | webhook
+    # failed | succeeded | overdue | deadline_risk | deadline_missed | node_failed | node_retry
+    event = models.CharField(max_length=16)
+    channel = models.CharField(max_length=8)  # email | webhook | slack | dingtalk | feishu | wecom
     target = models.CharField(max_length=2000)
     attempt = models.PositiveSmallIntegerField(default=1)
     ok = models.BooleanField(default=False)

@@ -54,6 +54,8 @@ class Plan:
     notifications: dict | None = None
     # The run parameters the version declares (flows.parameters); a run's values are its own.
     parameters: list = field(default_factory=list)
+    # The flow's deadline as the snapshot recorded it ({"after_fire_s"} | {"at"} | None).
+    deadline: dict | None = None
     topo_index: dict = field(default_factory=dict)
     _ancestors: dict = field(default_factory=dict)
     _refs: dict = field(default_factory=dict)
@@ -163,6 +165,7 @@ def parse_snapshot(snapshot: dict) -> Plan:
         concurrency_policy=(snapshot.get("flow") or {}).get("concurrency_policy") or None,
         notifications=(snapshot.get("flow") or {}).get("notifications"),
         parameters=list(snapshot.get("parameters") or []),
+        deadline=(snapshot.get("flow") or {}).get("deadline"),
         topo_index={n: i for i, n in enumerate(dag.topological_order)},
     )
 

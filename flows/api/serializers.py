@@ -44,6 +44,7 @@ class FlowSerializer(serializers.ModelSerializer):
             "variables",
             "parameters",
             "notifications",
+            "deadline",
             "status",
             "is_frozen",
             "published_version",
@@ -79,7 +80,14 @@ class FlowWriteSerializer(serializers.Serializer):
     )
     notifications = serializers.JSONField(
         required=False,
-        help_text="{on_failure, on_success, emails: [...], webhooks: [...], max_duration_s}",
+        help_text="{on_failure, on_success, on_node_failure, on_node_retry, emails: [...], "
+        "webhooks: [...], slack: [...], dingtalk: [...], feishu: [...], wecom: [...], "
+        "max_duration_s}",
+    )
+    deadline = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='{"after_fire_s": seconds after the fire time} | {"at": "HH:MM"} | null',
     )
 
 

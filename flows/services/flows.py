@@ -38,6 +38,7 @@ EDITABLE_FIELDS = (
     "variables",
     "parameters",
     "notifications",
+    "deadline",
 )
 NOTIFICATION_DEFAULTS = {
     "on_failure": True,
@@ -45,7 +46,17 @@ NOTIFICATION_DEFAULTS = {
     "emails": [],
     "webhooks": [],
     "max_duration_s": None,
+    # Node-level alerts while the run carries on: a node failed, or is being retried.
+    "on_node_failure": False,
+    "on_node_retry": False,
+    # Chat robots: incoming-webhook URLs, each sent its own message format.
+    "slack": [],
+    "dingtalk": [],
+    "feishu": [],
+    "wecom": [],
 }
+# Lists of URLs in the notification settings: the generic JSON webhook and the chat robots.
+URL_CHANNELS = ("webhooks", "slack", "dingtalk", "feishu", "wecom")
 MAX_EMAILS = 50
 MAX_WEBHOOKS = 20
 
@@ -66,11 +77,12 @@ def notifications_clean(value) -> dict:
         **NOTIFICATION_DEFAULTS,
         **{k: v for k, v in value.items() if k in NOTIFICATION_DEFAULTS},
     }
-    for key in ("on_failure", "on_success"):
+    for key in ("on_failure", "on_success", "on_node_failure", "on_node_retry"):
         if not isinstance(clean[key], bool):
             errors.append(f"{key}: must be true or false")
     email_ok, url_ok = EmailValidator(), URLValidator(schemes=["http", "https"])
-    for key, check, limit in (("emails", email_ok, MAX_EMAILS), ("webhooks", url_ok, MAX_WEBHOOKS)):
+    lists = [("emails", email_ok, MAX_EMAILS)] + [(k, url_ok, MAX_WEBHOOKS) for k in URL_CHANNELS]
+    for key, check, limit in lists:
         items = clean[key]
         if not isinstance(items, list):
             errors.append(f"{key}: must be a list")
@@ -91,6 +103,37 @@ def notifications_clean(value) -> dict:
     if errors:
         raise ValidationError({"notifications": errors})
     return clean
+
+
+# A deadline may lie at most this long after the fire time (a week).
+MAX_DEADLINE_S = 7 * 24 * 3600
+
+
+def deadline_clean(value) -> dict | None:
+    """{"after_fire_s": N} or {"at": "HH:MM"} or None; a ValidationError naming `deadline`."""
+    if value is None:
+        return None
+    message = 'use {"after_fire_s": seconds after the fire time}, {"at": "HH:MM"} or null'
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValidationError({"deadline": [message]})
+    ((key, item),) = value.items()
+    if key == "after_fire_s":
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 < item <= MAX_DEADLINE_S:
+            raise ValidationError(
+                {"deadline": [f"after_fire_s: a whole number of seconds, 1 to {MAX_DEADLINE_S}"]}
+            )
+        return {"after_fire_s": item}
+    if key == "at":
+        parts = item.split(":") if isinstance(item, str) else []
+        if (
+            len(parts) != 2
+            or not all(len(p) == 2 and p.isascii() and p.isdigit() for p in parts)
+            or int(parts[0]) > 23
+            or int(parts[1]) > 59
+        ):
+            raise ValidationError({"deadline": ["at: a wall-clock time HH:MM, 00:00 to 23:59"]})
+        return {"at": item}
+    raise ValidationError({"deadline": [message]})
 
 
 def variables_clean(value) -> list:
@@ -133,6 +176,8 @@ def flow_fields_clean(flow: TaskFlow, fields: dict) -> dict:
         clean["notifications"] = notifications_clean(clean["notifications"])
     if "parameters" in clean or "variables" in clean:
         _refuse_clashes(flow, clean)
+    if "deadline" in clean:
+        clean["deadline"] = deadline_clean(clean["deadline"])
     if "error_policy" in clean and clean["error_policy"] not in ErrorPolicy.values:
         raise ValidationError({"error_policy": [f"choose one of {', '.join(ErrorPolicy.values)}"]})
     if (

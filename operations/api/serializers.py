@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from operations.choices import (
     USER_MODE_CHOICES,
+    DeadlineState,
     NodeStatus,
     RunMode,
     RunStatus,
@@ -76,6 +77,7 @@ class RunSerializer(serializers.ModelSerializer):
         source="triggered_by.username", read_only=True, default=None, allow_null=True
     )
     duration = serializers.SerializerMethodField()
+    deadline_state = serializers.SerializerMethodField()
 
     class Meta:
         model = FlowRun
@@ -106,8 +108,17 @@ class RunSerializer(serializers.ModelSerializer):
             "error",
             "nodes_total",
             "nodes_open",
+            "deadline_at",
+            "deadline_state",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=DeadlineState.choices, allow_null=True))
+    def get_deadline_state(self, run) -> str | None:
+        """on_time, at_risk (predicted to miss), missed; null when the run has no deadline."""
+        from operations.services import deadline_state
+
+        return deadline_state(run)
 
     def get_duration(self, run) -> float | None:
         """Seconds from the first node's start to the end (or now while it runs)."""
@@ -180,7 +191,7 @@ class RunDetailSerializer(RunSerializer):
     critical_path = serializers.SerializerMethodField()
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "node_runs", "critical_path"]
+        fields = [*RunSerializer.Meta.fields, "node_runs", "critical_path", "deadline_prediction"]
         read_only_fields = fields
 
     def _node_runs(self, run) -> list[NodeRun]:

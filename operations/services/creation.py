@@ -34,6 +34,7 @@ from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
 from . import decisions
+from .deadlines import run_deadline
 from .locking import lock_flow, lock_flows_to_fire, lock_run
 from .logs import event, event_row
 
@@ -141,6 +142,9 @@ def _build(
         parallelism=parallelism,
         nodes_total=len(plan.nodes),
         nodes_open=len(plan.nodes),
+        deadline_at=run_deadline(
+            mode=mode, plan=plan, business_time=business_time, fire_time=fire_time
+        ),
     )
     nodes = [
         NodeRun(tenant_id=flow.tenant_id, node_id=spec.id, node_name=spec.name, node_type=spec.type)
