@@ -4,6 +4,8 @@ layouts that hold, messages in words. One test per defect, each failing before i
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from flows import services
@@ -200,3 +202,65 @@ def test_labels_are_words_and_the_condition_form_follows_its_mode(page, tenant, 
     page.goto(f"/runs/{run.pk}/")
     page.locator("#run-kv").get_by_text("Run at a point in time").wait_for()
     assert "point_in_time" not in page.locator("#run-kv").inner_text()
+
+
+def test_times_carry_their_zone_and_follow_the_schedule_with_a_switch(
+    browser, live_server, tenant, owner
+):
+    # Given a Mon/Thu 00:00 Asia/Shanghai schedule, a run at its first fire time (Mon 00:00 in
+    # Shanghai, Sunday 16:00 UTC), and a viewer in New York
+    from datetime import datetime
+
+    from operations.models import FlowRun
+    from scheduling import services as scheduling_services
+
+    flow = services.flow_create(tenant=tenant, user=owner, name="zones")
+    scheduling_services.schedule_save(
+        flow=flow,
+        user=owner,
+        kind="weekly",
+        time="00:00",
+        days=["mon", "thu"],
+        timezone="Asia/Shanghai",
+    )
+    two_nodes(flow, owner)
+    services.flow_publish(flow=flow, user=owner)
+    FlowRun.objects.create(
+        tenant=tenant,
+        flow=flow,
+        mode="time_range",
+        status="succeeded",
+        business_time=datetime(2026, 12, 6, 16, 0, tzinfo=UTC),
+        error_policy="complete_running",
+        concurrency_policy="skip",
+        snapshot={"nodes": [], "edges": []},
+    )
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1440, "height": 900},
+        timezone_id="America/New_York",
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, owner)
+        # When the O&M centre lists the flow's runs
+        page.goto(f"/runs/?flow={flow.pk}")
+        cell = page.locator("[data-testid=run-table] tbody tr").first.locator("td").nth(5)
+        cell.get_by_text("Asia/Shanghai").wait_for()
+        # Then the business time is the schedule's wall time, a Monday, with its zone
+        assert cell.inner_text().startswith("2026-12-07 Mon 00:00"), cell.inner_text()
+        # ... the next fire time is in the schedule's zone, at 00:00, and says so
+        next_fire = page.locator("time[data-fmt]").first
+        assert "Asia/Shanghai" in next_fire.inner_text() and " 00:00" in next_fire.inner_text()
+
+        # When the viewer switches to UTC, every time follows, named UTC
+        page.select_option("[data-testid=tz-switch]", "utc")
+        cell.get_by_text("UTC").wait_for()
+        assert cell.inner_text().startswith("2026-12-06 Sun 16:00"), cell.inner_text()
+        assert "UTC" in next_fire.inner_text() and " 16:00" in next_fire.inner_text()
+        # ... and to their own zone (remembered across pages)
+        page.select_option("[data-testid=tz-switch]", "local")
+        cell.get_by_text("America/New_York").wait_for()
+        assert cell.inner_text().startswith("2026-12-06 Sun 11:00"), cell.inner_text()
+    finally:
+        context.close()
