@@ -264,3 +264,65 @@ def test_times_carry_their_zone_and_follow_the_schedule_with_a_switch(
         assert cell.inner_text().startswith("2026-12-06 Sun 11:00"), cell.inner_text()
     finally:
         context.close()
+
+
+LONG_NAME = ("Quarterly revenue reconciliation across every regional warehouse " * 3)[:128]
+LONG_SCENARIO = ("Finance and controlling, month-end close and audit preparation " * 3)[:128]
+
+
+def _no_horizontal_overflow(page) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page is {width[0]} px wide in a {width[1]} px window"
+
+
+def test_long_names_truncate_with_hover_and_the_editor_keeps_one_toolbar_row(
+    browser, live_server, tenant, owner, artifacts
+):
+    # Given a flow whose name and scenario have the allowed 128 characters
+    flow = services.flow_create(
+        tenant=tenant, user=owner, name=LONG_NAME, business_scenario=LONG_SCENARIO
+    )
+    two_nodes(flow, owner)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, owner)
+        # The flow list keeps its columns on screen, the name cut with an ellipsis and whole on hover
+        page.goto("/flows/")
+        _no_horizontal_overflow(page)
+        row = page.locator("[data-testid=flow-table] tbody tr").first
+        for what, cell in (
+            ("owner", row.locator("td").nth(2)),
+            ("edit", row.get_by_role("link", name="Edit")),
+        ):
+            box = cell.bounding_box()
+            assert box["x"] + box["width"] <= 1440, f"the {what} column is off-screen: {box}"
+        name = row.locator("[data-testid=flow-name-cell]")
+        assert name.get_attribute("title") == LONG_NAME
+        assert name.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+        assert name.evaluate("e => e.scrollWidth > e.clientWidth")
+        page.screenshot(path=str(artifacts / "flow-list-long-name.png"))
+
+        # The O&M centre's filter fits too
+        page.goto(f"/runs/?flow={flow.pk}")
+        _no_horizontal_overflow(page)
+
+        # The editor: one toolbar row, the title cut with its full text on hover
+        open_editor(page, flow)
+        _no_horizontal_overflow(page)
+        title = page.locator("[data-testid=flow-name]")
+        assert title.get_attribute("title") == LONG_NAME
+        tops = page.eval_on_selector_all(
+            ".editor-head .actions > *",
+            "els => els.map(e => Math.round(e.getBoundingClientRect().top))",
+        )
+        assert max(tops) - min(tops) <= 4, f"the toolbar wraps: {tops}"
+        canvas_top = page.locator("#cy").bounding_box()["y"]
+        # ... and the unsaved-changes badge does not move the canvas
+        page.evaluate("() => window.tributaryEditor.setDirty(true)")
+        page.locator("#dirty-flag").wait_for()
+        assert page.locator("#cy").bounding_box()["y"] == canvas_top
+        page.evaluate("() => window.tributaryEditor.setDirty(false)")
+        page.screenshot(path=str(artifacts / "editor-long-name.png"))
+    finally:
+        context.close()
