@@ -326,3 +326,47 @@ def test_long_names_truncate_with_hover_and_the_editor_keeps_one_toolbar_row(
         page.screenshot(path=str(artifacts / "editor-long-name.png"))
     finally:
         context.close()
+
+
+def test_one_save_model_without_reloads_and_a_warning_before_losing_work(page, tenant, owner):
+    flow = services.flow_create(tenant=tenant, user=owner, name="save model")
+    two_nodes(flow, owner)
+    sign_in(page, owner)
+    open_editor(page, flow)
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+    # Editing the description marks its tab and the page as unsaved
+    page.click(".tab[data-tab=info]")
+    page.fill("#fi-description", "Loads the day's orders")
+    assert page.locator(".tab[data-tab=info].dirty").count() == 1
+    page.locator("#dirty-flag").wait_for()
+    # ... and the top Save saves it, without reloading the page
+    page.click("[data-testid=save]")
+    page.locator("#dirty-flag").wait_for(state="hidden")
+    flow.refresh_from_db()
+    assert flow.description == "Loads the day's orders"
+    assert page.locator(".tab[data-tab=info].dirty").count() == 0
+
+    # "Save information" with unsaved canvas edits keeps the canvas as it is
+    page.click("[data-testid=palette-noop]")
+    page.wait_for_function("() => window.tributaryEditor.cy.nodes().length === 3")
+    page.fill("#fi-name", "save model, renamed")
+    page.click("#form-info [data-save]")
+    page.get_by_text("Information saved.").wait_for()
+    page.locator("[data-testid=flow-name]", has_text="save model, renamed").wait_for()
+    assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
+    assert page.evaluate("() => window.tributaryEditor.cy.nodes().length") == 3
+    assert page.locator("#dirty-flag").is_visible()  # the canvas is still unsaved
+    flow.refresh_from_db()
+    assert flow.name == "save model, renamed" and flow.nodes.count() == 2
+
+    # Leaving with an unsaved panel edit (the canvas saved) asks first
+    page.click("[data-testid=save]")
+    page.locator("#dirty-flag").wait_for(state="hidden")
+    assert flow.nodes.count() == 3
+    page.click(".tab[data-tab=notifications]")
+    page.fill("#nt-emails", "ops@example.com")
+    page.on("dialog", lambda dialog: dialog.dismiss())
+    with page.expect_event("dialog") as dialog:
+        page.close(run_before_unload=True)
+    assert dialog.value.type == "beforeunload"
