@@ -76,6 +76,12 @@ schedule_summary = Hook(
     "the console shows it, or None.",
     default=None,
 )
+schedule_zones = Hook(
+    "schedule_zones",
+    "schedule_zones(flow_ids): {flow id: IANA zone} of those flows' schedules, in one query "
+    "(the console shows a flow's business and fire times in its schedule's zone).",
+    default={},
+)
 fire_times_in_range = Hook(
     "fire_times_in_range",
     "fire_times_in_range(flow, start, end): the flow's schedule fire times in [start, end], "

@@ -16,6 +16,7 @@ from django.contrib.auth.models import Permission
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery, Value
 
+from accounts.choices import Role
 from accounts.models import Membership, User
 
 from . import hooks
@@ -30,6 +31,15 @@ from .models import (
 )
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+# How each source's rows name their flow (for the audit's flow filter).
+FLOW_FIELD = {
+    "flow": "id",
+    "node": "flow_id",
+    "edge": "flow_id",
+    "grant": "content_object_id",
+    "version": "flow_id",
+    "schedule": "flow_id",
+}
 SKIP_FIELDS = {"id", "tenant", "created_at", "updated_at", "content_object", "flow"}
 
 
@@ -103,13 +113,18 @@ def timeline_queryset(
     since: datetime | None = None,
     until: datetime | None = None,
     object_types: set[str] | None = None,
+    flow_id: int | None = None,
 ) -> QuerySet:
     """(at, hid, src) rows of every source, newest first, as one UNION ALL queryset."""
     parts = []
     for source in sources:
         if object_types and source.tag not in object_types:
             continue
+        if flow_id is not None and source.tag not in FLOW_FIELD:
+            continue  # members, data sources, secrets belong to no flow
         qs = source.model.objects.filter(source.where)
+        if flow_id is not None:
+            qs = qs.filter(**{FLOW_FIELD[source.tag]: flow_id})
         if user_id is not None:
             qs = qs.filter(**{source.user_field: user_id})
         if since is not None:
@@ -259,8 +274,18 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
                 changes.append({"field": "comment", "old": None, "new": row.comment})
             reason = f"published version {row.number}"
             object_id = row.number
+        refs: dict[str, Any] = {}
+        if tag == "edge":
+            refs["_node_refs"] = (row.upstream_id, row.downstream_id)
+        elif tag == "grant":
+            refs["_user_ref"] = row.user_id
+            refs["_codename"] = codenames.get(row.permission_id, row.permission_id)
+        elif tag == "membership":
+            refs["_user_ref"] = row.user_id
+            refs["_role"] = row.role
         entries.append(
             {
+                **refs,
                 "at": at,
                 "user": uid,
                 "username": usernames.get(uid),
@@ -273,4 +298,152 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
                 "changes": changes,
             }
         )
+    return entries_in_words(entries)
+
+
+# --------------------------------------------------------------------------- in words
+# The audit page and its CSV read entries as people do: names instead of row ids, version
+# numbers instead of version rows, a sentence per entry and each field with a label.
+
+OBJECT_WORDS = {
+    "flow": "task flow",
+    "node": "node",
+    "edge": "connection",
+    "grant": "stakeholder right",
+    "version": "version",
+    "schedule": "schedule",
+    "membership": "membership",
+    "datasource": "data source",
+    "secret": "secret",
+}
+ACTION_WORDS = {"created": "created", "changed": "changed", "deleted": "deleted"}
+ROLE_WORDS = dict(Role.choices)
+PERMISSION_WORDS = {"operate_taskflow": "may test-run the flow and operate its runs"}
+USER_FIELDS = {"owner", "created_by", "user"}
+FIELD_WORDS = {
+    "business_scenario": "business scenario",
+    "error_policy": "error handling policy",
+    "concurrency_policy": "concurrency control policy",
+    "is_public": "public",
+    "is_frozen": "frozen",
+    "published_version": "published version",
+    "retry_interval": "retry interval (s)",
+    "timeout": "timeout (s)",
+    "upstream": "from",
+    "downstream": "to",
+    "start_date": "effective from",
+    "end_date": "until",
+    "timezone": "time zone",
+    "is_active": "active",
+    "created_by": "created by",
+}
+
+
+def _latest_names(model, ids: set[int]) -> dict[int, str]:
+    """The latest name each object had (deleted ones too), from its history table."""
+    if not ids:
+        return {}
+    out: dict[int, str] = {}
+    rows = model.objects.filter(id__in=ids).order_by("id", "-history_id").values_list("id", "name")
+    for pk, name in rows:
+        out.setdefault(pk, name)
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def entries_in_words(entries: list[dict]) -> list[dict]:
+    """Add `summary`, `object_name`, `flow_name`, `version` (for a diff link) and, per change,
+    `label`, `old_display` and `new_display` to timeline entries (a fixed number of queries)."""
+    flow_ids, node_ids, user_ids, version_pks = set(), set(), set(), set()
+    for e in entries:
+        if e["flow"]:
+            flow_ids.add(e["flow"])
+        if e["user"]:
+            user_ids.add(e["user"])
+        for c in e["changes"]:
+            for v in (c["old"], c["new"]):
+                if not isinstance(v, int) or isinstance(v, bool):
+                    continue
+                if c["field"] in ("upstream", "downstream"):
+                    node_ids.add(v)
+                elif c["field"] in USER_FIELDS:
+                    user_ids.add(v)
+                elif c["field"] == "published_version":
+                    version_pks.add(v)
+    user_ids |= {e["_user_ref"] for e in entries if e.get("_user_ref")}
+    for e in entries:
+        node_ids |= set(e.get("_node_refs", ()))
+    flows = _latest_names(TaskFlow.history.model, flow_ids)
+    nodes = _latest_names(TaskNode.history.model, node_ids)
+    users = (
+        dict(User.objects.filter(pk__in=user_ids).values_list("pk", "username")) if user_ids else {}
+    )
+    versions = (
+        dict(FlowVersion.objects.filter(pk__in=version_pks).values_list("pk", "number"))
+        if version_pks
+        else {}
+    )
+
+    def display(field: str, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if field in ("upstream", "downstream"):
+                return nodes.get(value, f"a deleted node (#{value})")
+            if field in USER_FIELDS:
+                return users.get(value, f"a removed person (#{value})")
+            if field == "published_version":
+                return f"version {versions[value]}" if value in versions else "a removed version"
+        if field == "permission":
+            return PERMISSION_WORDS.get(value, value)
+        return _show(value)
+
+    for e in entries:
+        tag = e["object_type"]
+        name = e["object_repr"]
+        if tag == "edge":
+            refs = e.pop("_node_refs", (None, None))
+            name = " → ".join(nodes.get(r, f"#{r}") for r in refs)
+        elif tag in ("grant", "membership"):
+            who = users.get(e.pop("_user_ref", None), "someone")
+            if tag == "grant":
+                name = f"{who}: {display('permission', e.pop('_codename', ''))}"
+            else:
+                role = e.pop("_role", "")
+                name = f"{who} as {ROLE_WORDS.get(role, role)}"
+        e.pop("_node_refs", None)
+        e.pop("_user_ref", None)
+        e.pop("_codename", None)
+        e.pop("_role", None)
+        e["object_name"] = name
+        e["flow_name"] = flows.get(e["flow"]) if e["flow"] else None
+        e["version"] = None
+        for c in e["changes"]:
+            c["label"] = FIELD_WORDS.get(c["field"], c["field"].replace("_", " "))
+            c["old_display"] = display(c["field"], c["old"])
+            c["new_display"] = display(c["field"], c["new"])
+        if tag == "version":
+            e["version"] = e["object_id"]
+            e["changes"] = [c for c in e["changes"] if c["field"] != "number"]
+        for c in e["changes"]:
+            if c["field"] == "published_version" and c["new"] in versions:
+                e["version"] = versions[c["new"]]
+        who = e["username"] or "The platform"
+        what = OBJECT_WORDS.get(tag, tag)
+        where = (
+            f" in “{e['flow_name']}”" if e["flow_name"] and tag not in ("flow", "version") else ""
+        )
+        if tag == "version":
+            e["summary"] = f"{who} published version {e['version']} of “{e['flow_name']}”"
+        else:
+            e["summary"] = (
+                f"{who} {ACTION_WORDS.get(e['action'], e['action'])} the {what} “{name}”{where}"
+            )
     return entries

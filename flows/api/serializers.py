@@ -293,6 +293,12 @@ class FieldChangeSerializer(serializers.Serializer):
     new = serializers.JSONField(allow_null=True)
 
 
+class AuditFieldChangeSerializer(FieldChangeSerializer):
+    label = serializers.CharField(help_text="the field in words")
+    old_display = serializers.CharField(help_text="the old value in words (names, version numbers)")
+    new_display = serializers.CharField(help_text="the new value in words")
+
+
 class DiffNodeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -341,6 +347,9 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 class AuditQuerySerializer(HistoryQuerySerializer):
     object_type = serializers.CharField(required=False, help_text="Comma-separated object types.")
+    flow = IdField(
+        required=False, help_text="Only what concerns this flow (its nodes, versions …)."
+    )
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -353,7 +362,13 @@ class HistoryEntrySerializer(serializers.Serializer):
     flow = serializers.IntegerField(allow_null=True)
     action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
     reason = serializers.CharField(allow_blank=True)
-    changes = FieldChangeSerializer(many=True)
+    changes = AuditFieldChangeSerializer(many=True)
+    summary = serializers.CharField(help_text="the entry in words, with names")
+    object_name = serializers.CharField(help_text="what changed, by name")
+    flow_name = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField(
+        allow_null=True, help_text="the version number this entry published (a link to its diff)"
+    )
 
 
 class PreviewInSerializer(serializers.Serializer):

@@ -432,5 +432,6 @@ class AuditViewSet(TenantViewSet):
             since=q.get("since"),
             until=q.get("until"),
             object_types=types,
+            flow_id=q.get("flow"),
         )
         return paginated_timeline(self, rows, sources)

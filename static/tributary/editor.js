@@ -30,12 +30,14 @@
   });
 
   // ------------------------------------------------------------------ state helpers
+  function panelDirty() { return !!(window.TributaryPanel && window.TributaryPanel.isDirty()); }
   function setDirty(value) {
     dirty = !!value;
-    if (dirtyFlag) dirtyFlag.hidden = !dirty;
+    if (dirtyFlag) dirtyFlag.hidden = !(dirty || panelDirty());
   }
+  document.addEventListener("tributary:dirty", function () { setDirty(dirty); });
   window.addEventListener("beforeunload", function (ev) {
-    if (dirty) { ev.preventDefault(); ev.returnValue = ""; return ""; }
+    if (dirty || panelDirty()) { ev.preventDefault(); ev.returnValue = ""; return ""; }
   });
 
   function showBanner(html, kind, ms) {
@@ -158,11 +160,19 @@
     button.disabled = true;
     saving = (async function () {
       try {
-        const result = await T.api.put(flowUrl + "graph/", payload());
-        cy.nodes().removeClass("problem").data("problems", null);
-        if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); }
-        else await load(true);
-        clearBanner();
+        // One Save for the page: the canvas (when changed), then every changed panel form.
+        if (dirty) {
+          const result = await T.api.put(flowUrl + "graph/", payload());
+          cy.nodes().removeClass("problem").data("problems", null);
+          if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); }
+          else await load(true);
+          clearBanner();
+        }
+        if (window.TributaryPanel && !(await window.TributaryPanel.saveDirty())) {
+          T.toast("Not saved: see the highlighted field in the configuration panel.", "error");
+          return false;
+        }
+        setDirty(false);
         T.toast("Saved.", "success");
         return true;
       } catch (err) {
@@ -519,7 +529,7 @@
 
   // ------------------------------------------------------------------ runs
   async function startRun(body, dialogForm) {
-    if (canEdit && dirty) {
+    if (canEdit && (dirty || panelDirty())) {
       const ok = await save();
       if (!ok) { if (dialogForm) T.showFormErrors(dialogForm, { status: 400, body: { detail: ["Save the canvas first: it has problems."] } }); return; }
     }
@@ -645,7 +655,7 @@
     const dlg = document.getElementById("dlg-publish");
     const form = document.getElementById("form-publish");
     publishBtn.addEventListener("click", async function () {
-      if (dirty) { const ok = await save(); if (!ok) return; }
+      if (dirty || panelDirty()) { const ok = await save(); if (!ok) return; }
       T.clearFormErrors(form);
       document.getElementById("publish-diff").innerHTML = "Loading what changed…";
       dlg.showModal();

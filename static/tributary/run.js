@@ -82,6 +82,7 @@
     };
     document.querySelectorAll("[data-run-action]").forEach(function (b) { b.hidden = !show[b.getAttribute("data-run-action")]; });
   }
+  document.addEventListener("tributary:zone", function () { if (run) renderHeader(); });
   function renderHeader() {
     const badge = document.getElementById("run-status");
     badge.className = "badge " + run.status;
@@ -90,8 +91,8 @@
     const kv = [
       ["Status", '<span class="badge ' + T.esc(run.status) + '">' + T.esc(run.status) + "</span>"],
       ["Mode", T.esc((page.modes || {})[run.mode] || run.mode)], ["Trigger", T.esc((page.triggers || {})[run.trigger] || run.trigger || "—") + (run.triggered_by_name ? " (" + T.esc(run.triggered_by_name) + ")" : "")],
-      ["Business time", T.fmtTime(run.business_time)], ["Created", T.fmtTime(run.created_at)],
-      ["Started", T.fmtTime(run.started_at)], ["Finished", T.fmtTime(run.finished_at)],
+      ["Business time", T.fmtTime(run.business_time, true, page.zone)], ["Created", T.fmtTime(run.created_at, true, page.zone)],
+      ["Started", T.fmtTime(run.started_at, true, page.zone)], ["Finished", T.fmtTime(run.finished_at, true, page.zone)],
       ["Duration", T.fmtDuration(run.started_at, run.finished_at)],
     ];
     if (run.version != null) kv.splice(3, 0, ["Version", "v" + T.esc(run.version)]);
@@ -151,8 +152,8 @@
       return;
     }
     const kv = [["Status", badge(nr)], ["Attempt", T.esc(nr.attempt || 1)],
-      ["Started", T.fmtTime(nr.started_at)], ["Finished", T.fmtTime(nr.finished_at)], ["Duration", T.fmtDuration(nr.started_at, nr.finished_at)]];
-    if (nr.status === "deferred" && nr.next_attempt_at) kv.push(["Next check", T.fmtTime(nr.next_attempt_at)]);
+      ["Started", T.fmtTime(nr.started_at, true, page.zone)], ["Finished", T.fmtTime(nr.finished_at, true, page.zone)], ["Duration", T.fmtDuration(nr.started_at, nr.finished_at)]];
+    if (nr.status === "deferred" && nr.next_attempt_at) kv.push(["Next check", T.fmtTime(nr.next_attempt_at, true, page.zone)]);
     if (nr.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(nr.error) + "</span>"]);
     document.getElementById("np-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
     const out = nr.output;

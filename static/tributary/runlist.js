@@ -49,9 +49,9 @@
             '<td><span class="badge ' + T.esc(r.status) + '">' + T.esc(r.status) + "</span></td>" +
             "<td>" + T.esc(label(page.modes, r.mode)) + "</td>" +
             "<td>" + T.esc(label(page.triggers, r.trigger)) + (r.triggered_by_name ? ' <span class="muted small">' + T.esc(r.triggered_by_name) + "</span>" : "") + "</td>" +
-            '<td class="nowrap">' + T.fmtTime(r.business_time) + "</td>" +
+            '<td class="nowrap">' + T.fmtTime(r.business_time, false, (page.zones || {})[r.flow]) + "</td>" +
             "<td>" + (r.version != null ? "v" + T.esc(r.version) : '<span class="muted">editing</span>') + "</td>" +
-            '<td class="nowrap">' + T.fmtTime(r.started_at) + "</td>" +
+            '<td class="nowrap">' + T.fmtTime(r.started_at, false, (page.zones || {})[r.flow]) + "</td>" +
             '<td class="nowrap">' + T.fmtDuration(r.started_at, r.finished_at) + "</td></tr>";
         }).join("");
       }
@@ -77,5 +77,6 @@
     const p = ev.target.getAttribute("data-page");
     if (p) { ev.preventDefault(); load(Number(p)); }
   });
+  document.addEventListener("tributary:zone", function () { load(current); });
   load(1);
 })();
