@@ -176,7 +176,11 @@ def deadline_sweep(*, now: datetime | None = None) -> dict:
         claimed = FlowRun.objects.filter(
             pk=run.pk, deadline_prediction__isnull=True, finished_at__isnull=True
         ).update(
-            deadline_prediction={"finish": detail["predicted_finish"], "nodes": detail["nodes"]}
+            deadline_prediction={
+                "finish": detail["predicted_finish"],
+                "nodes": detail["nodes"],
+                "at": now.isoformat(),
+            }
         )
         if claimed:
             report["at_risk"] += 1
