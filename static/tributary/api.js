@@ -173,6 +173,15 @@
     return s;
   }
 
+  // A run against its deadline (API deadline_state): a badge, or "—" without a deadline.
+  const DEADLINE_BADGES = { on_time: ["ok", "on time"], at_risk: ["warn", "at risk"], missed: ["bad", "missed"] };
+  function deadlineBadge(run) {
+    const b = DEADLINE_BADGES[run.deadline_state];
+    if (!b) return '<span class="muted">—</span>';
+    return '<span class="badge ' + b[0] + '" data-deadline-state="' + esc(run.deadline_state) + '" title="deadline ' +
+      esc(fmtTime(run.deadline_at)) + '">' + b[1] + "</span>";
+  }
+
   function fmtDuration(startIso, endIso) {
     if (!startIso) return "—";
     const ms = (endIso ? new Date(endIso) : new Date()) - new Date(startIso);
@@ -220,6 +229,7 @@
     jsonScript: jsonScript,
     fmtTime: fmtTime,
     fmtDuration: fmtDuration,
+    deadlineBadge: deadlineBadge,
     localInputToIso: localInputToIso,
     nowLocalInput: nowLocalInput,
   };
