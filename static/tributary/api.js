@@ -237,6 +237,15 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { setupZoneSwitch(); refreshTimes(); });
   else { setupZoneSwitch(); refreshTimes(); }
 
+  // A run against its deadline (API deadline_state): a badge, or "—" without a deadline.
+  const DEADLINE_BADGES = { on_time: ["ok", "on time"], at_risk: ["warn", "at risk"], missed: ["bad", "missed"] };
+  function deadlineBadge(run) {
+    const b = DEADLINE_BADGES[run.deadline_state];
+    if (!b) return '<span class="muted">—</span>';
+    return '<span class="badge ' + b[0] + '" data-deadline-state="' + esc(run.deadline_state) + '" title="deadline ' +
+      esc(fmtTime(run.deadline_at)) + '">' + b[1] + "</span>";
+  }
+
   function fmtDuration(startIso, endIso) {
     if (!startIso) return "—";
     const ms = (endIso ? new Date(endIso) : new Date()) - new Date(startIso);
@@ -285,6 +294,7 @@
     fmtTime: fmtTime,
     zoneFor: zoneFor,
     fmtDuration: fmtDuration,
+    deadlineBadge: deadlineBadge,
     localInputToIso: localInputToIso,
     nowLocalInput: nowLocalInput,
   };

@@ -232,6 +232,7 @@
 
   // ------------------------------------------------------------------ notifications
   const ntForm = document.getElementById("form-notifications");
+  const CHATS = ["slack", "dingtalk", "feishu", "wecom"];
   function lines(text) { return text.split(/[\n,]/).map(function (s) { return s.trim(); }).filter(Boolean); }
   function fillNotifications() {
     const n = flow.notifications || {};
@@ -240,7 +241,30 @@
     ntForm.elements.max_duration_s.value = n.max_duration_s == null ? "" : n.max_duration_s;
     ntForm.elements.emails.value = (n.emails || []).join("\n");
     ntForm.elements.webhooks.value = (n.webhooks || []).join("\n");
+    ntForm.elements.on_node_failure.checked = !!n.on_node_failure;
+    ntForm.elements.on_node_retry.checked = !!n.on_node_retry;
+    CHATS.forEach(function (c) { ntForm.elements[c].value = (n[c] || []).join("\n"); });
+    const d = flow.deadline || {};
+    ntForm.elements.deadline_kind.value = d.after_fire_s != null ? "after_fire_s" : (d.at ? "at" : "");
+    ntForm.elements.deadline_after.value = d.after_fire_s != null ? d.after_fire_s : "";
+    ntForm.elements.deadline_at.value = d.at || "";
+    showDeadline();
     lock(ntForm, rights.edit);
+  }
+  function showDeadline() {
+    const kind = ntForm.elements.deadline_kind.value;
+    ntForm.elements.deadline_after.hidden = kind !== "after_fire_s";
+    ntForm.elements.deadline_at.hidden = kind !== "at";
+  }
+  ntForm.elements.deadline_kind.addEventListener("change", showDeadline);
+  function deadlineBody() {
+    const kind = ntForm.elements.deadline_kind.value;
+    if (kind === "after_fire_s") {
+      const v = ntForm.elements.deadline_after.value.trim();
+      return { after_fire_s: v === "" ? null : Number(v) };
+    }
+    if (kind === "at") return { at: ntForm.elements.deadline_at.value };
+    return null;
   }
   async function saveNotifications() {
     T.clearFormErrors(ntForm);
@@ -249,9 +273,12 @@
       on_failure: ntForm.elements.on_failure.checked, on_success: ntForm.elements.on_success.checked,
       emails: lines(ntForm.elements.emails.value), webhooks: lines(ntForm.elements.webhooks.value),
       max_duration_s: maxDur === "" ? null : Number(maxDur),
+      on_node_failure: ntForm.elements.on_node_failure.checked,
+      on_node_retry: ntForm.elements.on_node_retry.checked,
     };
+    CHATS.forEach(function (c) { body[c] = lines(ntForm.elements[c].value); });
     try {
-      flow = await T.api.patch(flowUrl, { notifications: body });
+      flow = await T.api.patch(flowUrl, { notifications: body, deadline: deadlineBody() });
       fillNotifications();
       markDirty(ntForm, false);
       return true;

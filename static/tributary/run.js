@@ -96,6 +96,15 @@
       ["Duration", T.fmtDuration(run.started_at, run.finished_at)],
     ];
     if (run.version != null) kv.splice(3, 0, ["Version", "v" + T.esc(run.version)]);
+    if (run.deadline_at) {
+      let text = T.deadlineBadge(run) + " " + T.fmtTime(run.deadline_at);
+      const p = run.deadline_prediction;
+      if (p && p.finish) {
+        text += ' <span class="muted small">predicted finish ' + T.fmtTime(p.finish) + " (" +
+          (p.nodes || []).map(function (n) { return T.esc(n.node_name); }).join(" → ") + ")</span>";
+      }
+      kv.push(["Deadline", text]);
+    }
     if (run.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(run.error) + "</span>"]);
     if (run.skip_reason) kv.push(["Skipped", T.esc(run.skip_reason)]);
     document.getElementById("run-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");

@@ -40,7 +40,7 @@
       const body = await T.api.get("/api/v1/runs/?" + params.toString());
       const list = body.results || body;
       if (!list.length) {
-        rows.innerHTML = '<tr><td colspan="9" class="empty">No runs match.</td></tr>';
+        rows.innerHTML = '<tr><td colspan="10" class="empty">No runs match.</td></tr>';
       } else {
         rows.innerHTML = list.map(function (r) {
           const flowName = r.flow_name || flowNames[r.flow] || ("flow " + r.flow);
@@ -52,7 +52,8 @@
             '<td class="nowrap">' + T.fmtTime(r.business_time, false, (page.zones || {})[r.flow]) + "</td>" +
             "<td>" + (r.version != null ? "v" + T.esc(r.version) : '<span class="muted">editing</span>') + "</td>" +
             '<td class="nowrap">' + T.fmtTime(r.started_at, false, (page.zones || {})[r.flow]) + "</td>" +
-            '<td class="nowrap">' + T.fmtDuration(r.started_at, r.finished_at) + "</td></tr>";
+            '<td class="nowrap">' + T.fmtDuration(r.started_at, r.finished_at) + "</td>" +
+            "<td>" + T.deadlineBadge(r) + "</td></tr>";
         }).join("");
       }
       const total = body.count != null ? body.count : list.length;
@@ -63,7 +64,7 @@
         timer = setTimeout(function () { load(current); }, 3000);
       }
     } catch (err) {
-      rows.innerHTML = '<tr><td colspan="9"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
+      rows.innerHTML = '<tr><td colspan="10"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
     }
   }
   form.addEventListener("submit", function (ev) { ev.preventDefault(); load(1); });
