@@ -99,6 +99,13 @@ fire_times_window = Hook(
 
 # --------------------------------------------------------------------------- operations
 
+audit_sources = Hook(
+    "audit_sources",
+    "audit_sources(tenant_id): more sources (flows.timeline.Source) of the tenant's audit "
+    "trail; operations adds its O&M actions.",
+    default=(),
+)
+
 scheduled_runs_create = Hook(
     "scheduled_runs_create",
     "scheduled_runs_create(items): the scheduled runs of [(flow id, fire time)], each at "

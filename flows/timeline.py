@@ -3,11 +3,15 @@
 A UNION ALL of (at, history id, source) rows is ordered and sliced by the database; the
 page's rows are then read per source with their predecessors, so a page costs a fixed
 number of queries however long the history is.
+
+Apps built on flows add tables of their own through the `audit_sources` hook (operations:
+the O&M actions): such a source has an `entries` reader that turns a page's ids into entries.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,15 +49,19 @@ SKIP_FIELDS = {"id", "tenant", "created_at", "updated_at", "content_object", "fl
 
 @dataclass(frozen=True)
 class Source:
-    """One table feeding the timeline; `model` is a historical model, or FlowVersion."""
+    """One table feeding the timeline: a historical model, FlowVersion, or a table with an
+    `entries` reader ({id: entry without username} for a page's ids; `at`, `id`, `user_id`)."""
 
     tag: str
     model: Any
     where: Q
     historical: bool = True
+    entries: Callable[[list[int]], dict[int, dict]] | None = None
 
     @property
     def date_field(self) -> str:
+        if self.entries is not None:
+            return "at"
         return "history_date" if self.historical else "created_at"
 
     @property
@@ -62,6 +70,8 @@ class Source:
 
     @property
     def user_field(self) -> str:
+        if self.entries is not None:
+            return "user_id"
         return "history_user_id" if self.historical else "created_by_id"
 
 
@@ -103,6 +113,7 @@ def tenant_sources(tenant_id: int) -> list[Source]:
     schedule = _schedule_history()
     if schedule is not None:
         sources.append(Source("schedule", schedule, Q(tenant_id=tenant_id)))
+    sources.extend(hooks.audit_sources(tenant_id=tenant_id))
     return sources
 
 
@@ -131,15 +142,13 @@ def timeline_queryset(
             qs = qs.filter(**{f"{source.date_field}__gte": since})
         if until is not None:
             qs = qs.filter(**{f"{source.date_field}__lte": until})
-        parts.append(
-            qs.order_by()
-            .annotate(
-                at=F(source.date_field),
-                hid=F(source.pk_field),
-                src=Value(source.tag, output_field=CharField()),
-            )
-            .values_list("at", "hid", "src")
-        )
+        columns = {
+            "hid": F(source.pk_field),
+            "src": Value(source.tag, output_field=CharField()),
+        }
+        if source.date_field != "at":  # a table whose date is `at` already names it so
+            columns["at"] = F(source.date_field)
+        parts.append(qs.order_by().annotate(**columns).values_list("at", "hid", "src"))
     if not parts:
         return FlowVersion.objects.none().values_list("created_at", "id", "id")
     first, *rest = parts
@@ -210,8 +219,13 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
 
     loaded: dict[tuple[str, int], Any] = {}
     previous: dict[tuple[str, int], Any] = {}
+    read: dict[tuple[str, int], dict] = {}  # entries of the sources that read their own
     for tag, ids in wanted.items():
         source = by_tag[tag]
+        if source.entries is not None:
+            for pk, entry in source.entries(ids).items():
+                read[(tag, pk)] = entry
+            continue
         if not source.historical:
             for version in FlowVersion.objects.filter(pk__in=ids).only(
                 "id", "number", "flow_id", "comment", "created_at", "created_by_id", "owner_id"
@@ -246,7 +260,7 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
         }
         codenames = dict(Permission.objects.filter(pk__in=perm_ids).values_list("pk", "codename"))
 
-    user_ids = set()
+    user_ids = {entry["user"] for entry in read.values() if entry["user"]}
     for (tag, _hid), row in loaded.items():
         uid = getattr(row, by_tag[tag].user_field)
         if uid:
@@ -257,6 +271,10 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
 
     entries = []
     for at, hid, tag in rows:
+        if (tag, hid) in read:
+            entry = read[(tag, hid)]
+            entries.append({"at": at, **entry, "username": usernames.get(entry["user"])})
+            continue
         row = loaded.get((tag, hid))
         if row is None:
             continue

@@ -9,7 +9,15 @@ from django.db import models
 
 from accounts.models import Tenant, TenantOwned
 
-from .choices import EventKind, NodeStatus, RunMode, RunStatus, RunTrigger, WaitingReason
+from .choices import (
+    EventKind,
+    NodeStatus,
+    OperationAction,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    WaitingReason,
+)
 
 LOG_LIMIT = 64 * 1024
 LOG_TRUNCATED = "[log truncated]"
@@ -196,6 +204,57 @@ class RunEvent(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} on run {self.run_id}"
+
+
+# What an operator may say about an O&M action (the audit trail's "reason").
+REASON_MAX_LENGTH = 500
+
+
+class OperationRecord(TenantOwned):
+    """One O&M action as the tenant's audit trail shows it: who, when, which run(s), why.
+
+    Written by the control and creation services in the action's own transaction (a refused
+    action leaves none). It outlives the runs and flow it names: their ids are kept without
+    a database constraint, and the flow's name as it was.
+    """
+
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=OperationAction.choices)
+    # The run acted on; none for a backfill or a bulk request (their runs are in `detail`).
+    run = models.ForeignKey(
+        FlowRun,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    flow = models.ForeignKey(
+        "flows.TaskFlow",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    flow_name = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True, default="")
+    # What the action did, as field changes: {"status": [old, new], "node": name, ...}.
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The tenant's audit trail reads newest first.
+            models.Index(fields=["tenant", "at"], name="oprecord_tenant_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on run {self.run_id}" if self.run_id else self.action
 
 
 class NotificationAttempt(TenantOwned):

@@ -103,6 +103,7 @@ ROUTES: dict[str, dict[str, Need]] = {
     "run-resume": {"post": RW},
     "run-rerun": {"post": RW},
     "run-restore": {"post": RW},
+    "run-bulk": {"post": RW},
     "node-run-detail": {"get": RR},
     "node-run-log": {"get": RR},
     "node-run-mark-success": {"post": RW},

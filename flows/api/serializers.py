@@ -357,10 +357,15 @@ class HistoryEntrySerializer(serializers.Serializer):
     user = serializers.IntegerField(allow_null=True)
     username = serializers.CharField(allow_null=True)
     object_type = serializers.CharField()
-    object_id = serializers.IntegerField()
+    # None for an O&M action over several runs (a backfill, a bulk request): see `changes`.
+    object_id = serializers.IntegerField(allow_null=True)
     object_repr = serializers.CharField()
     flow = serializers.IntegerField(allow_null=True)
-    action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
+    action = serializers.CharField(
+        help_text="created, changed or deleted for configuration; for an O&M action on runs "
+        "(object_type run): stop, pause, resume, rerun, restore, rerun_from, mark_success, "
+        "backfill or bulk."
+    )
     reason = serializers.CharField(allow_blank=True)
     changes = AuditFieldChangeSerializer(many=True)
     summary = serializers.CharField(help_text="the entry in words, with names")

@@ -10,16 +10,25 @@ from flows import permissions
 from flows.selectors import flow_get
 from operations import selectors, services
 from operations.models import FlowRun, NodeRun
+from operations.services import bulk
 
 from .serializers import (
     NodeRunLogSerializer,
     NodeRunSerializer,
+    ReasonSerializer,
     RunCreateSerializer,
     RunDetailSerializer,
     RunFilterSerializer,
     RunSerializer,
     TimeRangeRunsSerializer,
 )
+
+
+def reason_of(request) -> str | None:
+    """The `reason` of an O&M action's body (the service checks it, naming the field)."""
+    serializer = ReasonSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data.get("reason", "")
 
 
 def _filters(request) -> dict:
@@ -53,7 +62,8 @@ class FlowRunViewSet(mixins.ListModelMixin, TenantViewSet):
         flow = flow_get(ctx=self.ctx, flow_id=flow_id, action=permissions.OPERATE)
         serializer = RunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.run_start(flow=flow, user=request.user, **serializer.validated_data)
+        data = {"reason": "", **serializer.validated_data}
+        result = services.run_start(flow=flow, user=request.user, **data)
         if isinstance(result, list):
             body = TimeRangeRunsSerializer({"runs": result}).data
         else:
@@ -77,26 +87,30 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    def _act(self, service):
-        run = self.get_object()
-        selectors.check_flow_action(self.ctx, run.flow, permissions.OPERATE)
-        run = service(run=run, user=self.request.user)
+    def _act(self, name: str):
+        run = bulk.run_act(
+            ctx=self.ctx,
+            run_id=self.kwargs["pk"],
+            action=name,
+            user=self.request.user,
+            reason=reason_of(self.request),
+        )
         return Response(RunDetailSerializer(run).data)
 
-    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @extend_schema(request=ReasonSerializer, responses={200: RunDetailSerializer})
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
-        return self._act(services.run_stop)
+        return self._act("stop")
 
-    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @extend_schema(request=ReasonSerializer, responses={200: RunDetailSerializer})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        return self._act(services.run_pause)
+        return self._act("pause")
 
-    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @extend_schema(request=ReasonSerializer, responses={200: RunDetailSerializer})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        return self._act(services.run_resume)
+        return self._act("resume")
 
 
 class NodeRunViewSet(mixins.RetrieveModelMixin, TenantViewSet):

@@ -25,6 +25,7 @@ from operations.choices import (
     RUN_ACTIVE,
     EventKind,
     NodeStatus,
+    OperationAction,
     RunMode,
     RunStatus,
     RunTrigger,
@@ -34,6 +35,7 @@ from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
 from . import decisions
+from .audit import clean_reason, operation_record
 from .deadlines import run_deadline
 from .locking import lock_flow, lock_flows_to_fire, lock_run
 from .logs import event, event_row
@@ -274,10 +276,15 @@ def run_start(
     trigger: str | None = None,
     version=None,
     parameters: dict | None = None,
+    reason: str | None = "",
 ) -> FlowRun | list[FlowRun]:
     """Start a run of the draft or a published version (`run_version`); a time range
     returns its runs. `parameters`: the values a person or an integration gives (a
-    required parameter without a default must be among them)."""
+    required parameter without a default must be among them).
+
+    A time range (a backfill) is an O&M action: the audit trail records it with `reason`.
+    """
+    reason = clean_reason(reason)
     if mode not in (RunMode.TRY, RunMode.DRY, RunMode.POINT_IN_TIME, RunMode.TIME_RANGE):
         raise ValidationError(
             {"mode": [f"Unknown mode {mode!r}: use try, dry, point_in_time or time_range."]}
@@ -351,7 +358,20 @@ def run_start(
             )
         lock_flow(flow.pk)
         _batch_fill(batch)
-    return list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
+        runs = list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
+        operation_record(
+            action=OperationAction.BACKFILL,
+            user=user,
+            flow=flow,
+            reason=reason,
+            detail={
+                "runs": [r.pk for r in runs],
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "batch": str(batch),
+            },
+        )
+    return runs
 
 
 def _batch_fill(batch) -> int:
