@@ -286,6 +286,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 15.0,
         "options": {"expires": 14},
     },
+    # Idempotency-Keys of run requests are kept 24 hours.
+    "operations-expire-run-request-keys": {
+        "task": "operations.expire_run_request_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 # Beat's wake-ups (and the sweep) travel in a queue of their own, which every worker also
 # consumes, first: a busy minute's fire tasks must not wait behind the node tasks of the
