@@ -278,3 +278,31 @@ class NotificationAttempt(TenantOwned):
             # /metrics counts failed deliveries as they happen.
             models.Index(fields=["at"], name="notifattempt_at"),
         ]
+
+
+class RunRequestKey(TenantOwned):
+    """An `Idempotency-Key` of a request that started runs: the same key from the same tenant
+    within IDEMPOTENCY_WINDOW answers with these runs instead of creating others."""
+
+    key = models.CharField(max_length=255)
+    flow = models.ForeignKey("flows.TaskFlow", on_delete=models.CASCADE, related_name="+")
+    # SHA-256 of the request (flow and validated body): another body under the key is a 409.
+    fingerprint = models.CharField(max_length=64)
+    # The runs the first request created, in its order; `many` for a time range's list.
+    run_ids = models.JSONField(default=list)
+    many = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # What makes concurrent duplicates safe: the second INSERT waits for the first
+            # transaction and then fails, and that request answers with the first's runs.
+            models.UniqueConstraint(fields=["tenant", "key"], name="runrequestkey_unique_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="runrequestkey_created")]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key!r} of tenant {self.tenant_id}"

@@ -61,6 +61,15 @@ def deadline_sweep() -> dict:
     return reconnecting(services.deadline_sweep)
 
 
+@shared_task(name="operations.expire_run_request_keys", time_limit=300, soft_time_limit=240)
+def expire_run_request_keys() -> int:
+    """Periodic: forget Idempotency-Keys older than their 24-hour window."""
+    from operations.services.idempotency import run_request_keys_expire
+
+    close_old_connections()
+    return run_request_keys_expire()
+
+
 @shared_task(name="operations.send_alerts", acks_late=True, time_limit=120, soft_time_limit=110)
 def send_alerts(run_id: int, event: str, detail: dict | None = None) -> None:
     """Tell the owner and the flow's recipients about a run's event (failed, deadline …)."""

@@ -293,6 +293,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 1.0,
         "options": {"expires": 2},
     },
+    # Idempotency-Keys of run requests are kept 24 hours.
+    "operations-expire-run-request-keys": {
+        "task": "operations.expire_run_request_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 # Beat's wake-ups (and the sweep) travel in a queue of their own, which every worker also
 # consumes, first: a busy minute's fire tasks must not wait behind the node tasks of the
