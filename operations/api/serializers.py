@@ -21,6 +21,18 @@ class RunCreateSerializer(serializers.Serializer):
     end = serializers.DateTimeField(required=False, allow_null=True)
     parallelism = serializers.IntegerField(required=False, default=1)
     order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="asc")
+    nodes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=10_000,
+        help_text="Try mode: run only these nodes (ids); the others are not_run.",
+    )
+    from_node = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Try mode: run this node and everything downstream of it.",
+    )
 
 
 # Ids are 64-bit: a larger number is a 400, not a database overflow.
@@ -80,6 +92,7 @@ class RunSerializer(serializers.ModelSerializer):
             "error",
             "nodes_total",
             "nodes_open",
+            "node_scope",
         ]
         read_only_fields = fields
 
