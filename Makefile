@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The run command serves with DEBUG off; `DEBUG=1 make run` is the development switch.
+DEBUG ?= 0
+PORT ?= 8000
+export DEBUG PORT
 
-.PHONY: run test install lint benchmark lock
+.PHONY: run serve test install lint benchmark lock
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +21,11 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
-	$(VENV)/bin/honcho start -f Procfile
+	$(PY) -m config.run
+
+# Only start web, worker and beat (honcho, Procfile); Ctrl-C stops them cleanly.
+serve:
+	$(PY) -m config.run
 
 test: install
 	$(PY) -m pytest

@@ -141,7 +141,9 @@ def flow_document(flow, *, nodes=None, edges=None, names_of=None) -> dict:
         "kind": KIND,
         "version": VERSION,
         "origin": ORIGIN,
-        **{f: copy.deepcopy(getattr(flow, f)) for f in FLOW_FIELDS},
+        **{f: copy.deepcopy(getattr(flow, f)) for f in FLOW_FIELDS if f != "parameters"},
+        # Only when declared, so documents of flows without parameters stay as they were.
+        **({"parameters": copy.deepcopy(flow.parameters)} if flow.parameters else {}),
         "nodes": [
             {
                 "name": node.name,

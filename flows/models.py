@@ -92,8 +92,15 @@ class TaskFlow(TenantOwned):
     is_public = models.BooleanField(default=False)
     # [{"name", "type": "constant"|"time", "value" | "format", "offset"}]
     variables = models.JSONField(default=list, blank=True)
+    # Run parameters: [{"name", "type", "required", "default", "choices", "description"}]
+    # (flows.parameters); a run's values are FlowRun.parameters.
+    parameters = models.JSONField(default=list, blank=True)
     # {"on_failure": true, "on_success": false, "emails": [...], "webhooks": [...], "max_duration_s": null}
     notifications = models.JSONField(default=dict, blank=True)
+    # When a run should be done: {"after_fire_s": N} after its fire time, {"at": "HH:MM"} on
+    # the fire time's date in the schedule's zone (the next day's when that has passed), or
+    # null. Frozen into each published version with the rest of the configuration.
+    deadline = models.JSONField(null=True, blank=True, default=None)
     status = models.CharField(max_length=16, choices=FlowStatus.choices, default=FlowStatus.DRAFT)
     is_frozen = models.BooleanField(default=False)
     published_version = models.ForeignKey(

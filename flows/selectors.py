@@ -13,6 +13,7 @@ from accounts.selectors import TenantContext
 from . import dag, exporting, permissions, snapshot, timeline, variables
 from .choices import PERM_OPERATE
 from .models import DataSource, Edge, FlowVersion, TaskFlow, TaskFlowUserObjectPermission, TaskNode
+from .parameters import as_text as parameter_text
 from .secrets import references as secret_refs
 from .secrets.selectors import available_names
 from .services import validation
@@ -157,6 +158,14 @@ def _flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> d
         )
     except variables.VariableError as exc:
         raise ValidationError({"variables": [exc.message]}) from None
+    # Parameters preview as their defaults (a run may give others), else as ${name}.
+    parameter_values = {
+        d["name"]: (
+            f"${{{d['name']}}}" if d.get("default") is None else parameter_text(d["default"])
+        )
+        for d in flow.parameters or []
+        if isinstance(d, dict) and isinstance(d.get("name"), str)
+    }
     # Secrets the flow may use preview as ***; they are resolved only in the worker.
     secrets = secret_refs.masked(available_names(tenant_id=flow.tenant_id, flow_id=flow.pk))
     rendered = []
@@ -175,6 +184,7 @@ def _flow_preview(*, flow: TaskFlow, business_time: datetime, node_id=None) -> d
                 run_id=PREVIEW_RUN_ID,
                 outputs={name: f"${{{name}}}" for name in outputs},
                 node_definitions=node.variables,
+                parameters=parameter_values,
             )
         except variables.VariableError as exc:
             raise ValidationError({"variables": [f"{node.name}: {exc.message}"]}) from None

@@ -1,7 +1,7 @@
 """A flow's editing version as one JSON document, and the difference between two of them.
 
 The snapshot is what a FlowVersion stores and what a run executes: configuration, nodes
-(with ids), edges, variables, schedule and owner. Keys are stable; the engine reads them.
+(with ids), edges, variables, parameters, schedule and owner. Keys are stable; the engine reads them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ CONFIG_FIELDS = (
     "concurrency_policy",
     "is_public",
     "notifications",
+    "deadline",
 )
 NODE_FIELDS = (
     "name",
@@ -116,6 +117,7 @@ def flow_snapshot(flow, *, nodes=None, edges=None) -> dict:
             "flow": {"id": flow.pk, **{f: getattr(flow, f) for f in CONFIG_FIELDS}},
             "owner": flow.owner_id,
             "variables": flow.variables or [],
+            "parameters": flow.parameters or [],
             "nodes": [node_data(n) for n in sorted(nodes, key=lambda n: n.pk)],
             "edges": [
                 edge_data(e) for e in sorted(edges, key=lambda e: (e.upstream_id, e.downstream_id))
@@ -165,9 +167,12 @@ def snapshot_diff(old: dict, new: dict) -> dict:
             configuration += _dict_changes(field, old_flow.get(field), new_flow.get(field))
         elif old_flow.get(field) != new_flow.get(field):
             configuration.append(_change(field, old_flow.get(field), new_flow.get(field)))
-    for field in ("owner", "variables", "schedule"):
-        if old.get(field) != new.get(field):
-            configuration.append(_change(field, old.get(field), new.get(field)))
+    for field in ("owner", "variables", "parameters", "schedule"):
+        # A version published before snapshots recorded parameters declared none.
+        before = old.get(field, [] if field == "parameters" else None)
+        after = new.get(field, [] if field == "parameters" else None)
+        if before != after:
+            configuration.append(_change(field, before, after))
 
     old_nodes = {n["id"]: n for n in old.get("nodes", [])}
     new_nodes = {n["id"]: n for n in new.get("nodes", [])}

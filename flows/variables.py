@@ -2,7 +2,7 @@
 
 Pure functions: no Django, no ORM. The values a run sees are, in increasing precedence:
 built-ins (``bizdate``, ``cyctime``, ``flow_id``, ``run_id``), output variables of
-upstream nodes, the flow's own definitions (so a flow may override a built-in), then the
+upstream nodes, the run's parameters, the flow's own definitions (so a flow may override a built-in), then the
 node's own definitions (so one node may override a flow variable for itself).
 
 A time variable counts its offset from a base: the run's business time (the default), or
@@ -449,9 +449,11 @@ def resolve(
     run_id: object = None,
     outputs: Mapping[str, object] | None = None,
     node_definitions: list[dict] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """All variable values for a run's node: built-ins < upstream outputs < flow definitions
-    < the node's own definitions."""
+    """All variable values for a run's node: built-ins < upstream outputs < the run's
+    parameters (as text) < flow definitions < the node's own definitions (a parameter never
+    shares a name with a variable: saving refuses it)."""
     definitions = definitions or []
     errors = validate_definitions(definitions)
     if errors:
@@ -462,6 +464,7 @@ def resolve(
     values = builtin_values(business_time, flow_id=flow_id, run_id=run_id)
     for name, value in (outputs or {}).items():
         values[name] = _as_text(value)
+    values.update(parameters or {})
     values.update(definition_values(definitions, business_time))
     values.update(definition_values(node_definitions, business_time))
     return values

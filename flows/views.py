@@ -107,6 +107,13 @@ def flow_detail(request, pk: int, *, ctx):
         "rights": rights_dict(rights),
         "user_id": request.user.pk,
         "latest_version": latest.number if latest else None,
+        # What the run dialogs ask for: the published version's declared parameters (the
+        # draft's are read from the API when a dialog opens).
+        "published_parameters": (
+            (flow.published_version.snapshot or {}).get("parameters") or []
+            if flow.published_version_id
+            else []
+        ),
         "flows": list(selectors.flow_list(ctx=ctx).order_by("name").values("id", "name")),
         "error_policies": ErrorPolicy.choices,
         "concurrency_policies": ConcurrencyPolicy.choices,
@@ -122,6 +129,12 @@ def flow_detail(request, pk: int, *, ctx):
             "flow": flow,
             "rights": rights,
             "latest_version": latest,
+            # The run dialogs offer these versions (newest first; older ones by API).
+            "version_numbers": list(
+                selectors.version_list(ctx=ctx, flow_id=flow.pk).values_list("number", flat=True)[
+                    :50
+                ]
+            ),
             "page_data": page,
             "node_types": node_type_catalog(),
             "members": member_choices(ctx),

@@ -45,6 +45,14 @@ RUN_TERMINAL = frozenset(
 )
 
 
+class DeadlineState(models.TextChoices):
+    """A run against its deadline (null without one)."""
+
+    ON_TIME = "on_time", "On time"
+    AT_RISK = "at_risk", "At risk (predicted to miss its deadline)"
+    MISSED = "missed", "Missed"
+
+
 # Concurrency policies under which a run's nodes wait for the same nodes of the previous
 # run (the engine's holds): the run "may hold" nodes back.
 GATING_POLICIES = (ConcurrencyPolicy.PARALLEL_SAME_NODE, ConcurrencyPolicy.PARALLEL_DOWNSTREAM)

@@ -30,6 +30,8 @@ class FlowRun(TenantOwned):
     )
     # The editing version as it was when a test run was created (null when `version` is set).
     snapshot = models.JSONField(null=True, blank=True)
+    # The run's parameter values, coerced to the declared types (flows.parameters.run_values).
+    parameters = models.JSONField(default=dict, blank=True)
     mode = models.CharField(max_length=16, choices=RunMode.choices)
     trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
     business_time = models.DateTimeField()
@@ -65,6 +67,12 @@ class FlowRun(TenantOwned):
     # A node-scoped test run: the ids of the nodes it runs (the others are not_run), and
     # its dependency checks pass without checking. None: a run of the whole flow.
     node_scope = models.JSONField(null=True, blank=True)
+    # When the run should be done (its version's deadline from its fire time); null without
+    # one. Set once when the prediction first passes it ({"finish", "nodes"}), and when the
+    # run was found still going at its deadline: each alerts once (services.deadlines).
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    deadline_prediction = models.JSONField(null=True, blank=True)
+    deadline_missed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -83,6 +91,16 @@ class FlowRun(TenantOwned):
             # The O&M grid and the flow's trends read a flow's runs by business time.
             models.Index(fields=["flow", "business_time"], name="flowrun_flow_business"),
             models.Index(fields=["batch", "batch_index"], name="flowrun_batch"),
+            # The deadline sweep (every second) reads only the runs whose deadline is open.
+            models.Index(
+                fields=["deadline_at"],
+                name="flowrun_deadline_open",
+                condition=models.Q(
+                    deadline_at__isnull=False,
+                    finished_at__isnull=True,
+                    deadline_missed_at__isnull=True,
+                ),
+            ),
             # /metrics counts runs as they finish (monitoring.totals).
             models.Index(
                 fields=["finished_at"],
@@ -187,8 +205,9 @@ class NotificationAttempt(TenantOwned):
     """One attempt to tell someone about a run (e-mail or webhook), with its outcome."""
 
     run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="notifications")
-    event = models.CharField(max_length=16)  # failed | succeeded | overdue
-    channel = models.CharField(max_length=8)  # email | webhook
+    # failed | succeeded | overdue | deadline_risk | deadline_missed | node_failed | node_retry
+    event = models.CharField(max_length=16)
+    channel = models.CharField(max_length=8)  # email | webhook | slack | dingtalk | feishu | wecom
     target = models.CharField(max_length=2000)
     attempt = models.PositiveSmallIntegerField(default=1)
     ok = models.BooleanField(default=False)

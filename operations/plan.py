@@ -52,6 +52,10 @@ class Plan:
     concurrency_policy: str | None = None
     # The flow's alert settings as the snapshot recorded them (None: the flow's own apply).
     notifications: dict | None = None
+    # The run parameters the version declares (flows.parameters); a run's values are its own.
+    parameters: list = field(default_factory=list)
+    # The flow's deadline as the snapshot recorded it ({"after_fire_s"} | {"at"} | None).
+    deadline: dict | None = None
     topo_index: dict = field(default_factory=dict)
     _ancestors: dict = field(default_factory=dict)
     _refs: dict = field(default_factory=dict)
@@ -99,7 +103,9 @@ class Plan:
 
             spec = self.nodes[node_id]
             defined = {
-                d.get("name") for d in [*self.variables, *spec.variables] if isinstance(d, dict)
+                d.get("name")
+                for d in [*self.variables, *spec.variables, *self.parameters]
+                if isinstance(d, dict)
             }
             cached = bool(find_references(self.nodes[node_id].config) - BUILTIN_NAMES - defined)
             self._refs[node_id] = cached
@@ -158,6 +164,8 @@ def parse_snapshot(snapshot: dict) -> Plan:
         error_policy=(snapshot.get("flow") or {}).get("error_policy") or None,
         concurrency_policy=(snapshot.get("flow") or {}).get("concurrency_policy") or None,
         notifications=(snapshot.get("flow") or {}).get("notifications"),
+        parameters=list(snapshot.get("parameters") or []),
+        deadline=(snapshot.get("flow") or {}).get("deadline"),
         topo_index={n: i for i, n in enumerate(dag.topological_order)},
     )
 

@@ -59,11 +59,12 @@ def _seconds(started, finished) -> float:
     return round((finished - started).total_seconds(), 3)
 
 
-def flow_stats(*, flow: TaskFlow, last: int = DEFAULT_LAST) -> dict:
-    """Durations of the flow's last `last` successful runs (oldest first), per node too."""
+def _recent(flow_id: int, last: int) -> tuple[list[dict], dict[int, NodeTrend], dict]:
+    """The flow's last `last` successful runs (oldest first), each node's durations in them,
+    and {run id: {node id: seconds}}: two queries."""
     runs = list(
         FlowRun.objects.filter(
-            flow_id=flow.pk,
+            flow_id=flow_id,
             status=RunStatus.SUCCEEDED,
             started_at__isnull=False,
             finished_at__isnull=False,
@@ -98,6 +99,19 @@ def flow_stats(*, flow: TaskFlow, last: int = DEFAULT_LAST) -> dict:
             seconds = _seconds(started, finished)
             trend.durations.append((run_id, seconds))
             by_run[run_id][node_id] = seconds
+    return runs, nodes, by_run
+
+
+def node_p90s(*, flow_id: int, last: int = DEFAULT_LAST) -> dict[int, float]:
+    """Each node's p90 duration over the flow's last `last` successful runs (as the trends
+    show it): what a deadline's prediction counts for a node still to run."""
+    _runs, nodes, _by_run = _recent(flow_id, last)
+    return {n: percentile(t.seconds, 90) for n, t in nodes.items()}
+
+
+def flow_stats(*, flow: TaskFlow, last: int = DEFAULT_LAST) -> dict:
+    """Durations of the flow's last `last` successful runs (oldest first), per node too."""
+    runs, nodes, by_run = _recent(flow.pk, last)
 
     run_rows, flagged, history = [], [], []
     node_history: dict[int, list[float]] = {n: [] for n in nodes}

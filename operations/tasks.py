@@ -54,21 +54,39 @@ def watchdog() -> dict:
     return reconnecting(services.watchdog_sweep)
 
 
+@shared_task(name="operations.deadline_sweep", acks_late=True, time_limit=60, soft_time_limit=50)
+def deadline_sweep() -> dict:
+    """Periodic (every second): runs predicted to miss, or still going at, their deadline."""
+    close_old_connections()
+    return reconnecting(services.deadline_sweep)
+
+
 @shared_task(name="operations.send_alerts", acks_late=True, time_limit=120, soft_time_limit=110)
-def send_alerts(run_id: int, event: str) -> None:
-    """Tell the owner and the flow's recipients that a run failed / succeeded / overran."""
+def send_alerts(run_id: int, event: str, detail: dict | None = None) -> None:
+    """Tell the owner and the flow's recipients about a run's event (failed, deadline …)."""
     from operations import alerts
 
     close_old_connections()
-    alerts.send_alerts(run_id=run_id, event=event)
+    alerts.send_alerts(run_id=run_id, event=event, detail=detail)
 
 
 @shared_task(name="operations.deliver_webhook", acks_late=True, time_limit=60, soft_time_limit=50)
-def deliver_webhook(run_id: int, event: str, url: str, attempt: int) -> None:
-    """POST one alert to a webhook; on failure try again later with backoff."""
+def deliver_webhook(
+    run_id: int,
+    event: str,
+    url: str,
+    attempt: int,
+    channel: str = "webhook",
+    detail: dict | None = None,
+) -> None:
+    """POST one alert to a webhook or chat robot; on failure try again later with backoff."""
     from operations import alerts
 
     close_old_connections()
-    delay = alerts.deliver_webhook(run_id=run_id, event=event, url=url, attempt=attempt)
+    delay = alerts.deliver_webhook(
+        run_id=run_id, event=event, url=url, attempt=attempt, channel=channel, detail=detail
+    )
     if delay is not None:
-        deliver_webhook.apply_async((run_id, event, url, attempt + 1), countdown=delay)
+        deliver_webhook.apply_async(
+            (run_id, event, url, attempt + 1, channel, detail), countdown=delay
+        )

@@ -110,6 +110,8 @@ def run_detail(request, pk: int, *, ctx):
                 "can_operate": rights.operate,
                 "graph": _run_graph(run),
                 "type_labels": {t["type"]: t["label"] for t in node_type_catalog()},
+                "modes": dict(RunMode.choices),
+                "triggers": dict(RunTrigger.choices),
                 "terminal": sorted(RUN_TERMINAL),
                 # How the page names node states and why a node waits (the choices' labels).
                 "node_statuses": dict(NodeStatus.choices),

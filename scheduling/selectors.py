@@ -19,7 +19,7 @@ from .choices import ScheduleKind, ScheduleState
 from .cron import CronError
 from .models import Schedule, ScheduleFiring
 from .services import GRACE
-from .spec import ScheduleSpec, spec_of
+from .spec import ScheduleSpec, describe, spec_of
 
 # Upper bound of fire times one missed-fire-times query walks (two weeks of an
 # every-minute schedule): beyond it the caller must narrow the window.
@@ -210,7 +210,12 @@ def schedule_summary(*, flow: TaskFlow) -> dict | None:
     if schedule is None:
         return None
     state, next_fire = schedule_state(schedule=schedule, flow=flow)
-    return {"schedule": schedule, "state": ScheduleState(state).label, "next_fire": next_fire}
+    return {
+        "schedule": schedule,
+        "state": ScheduleState(state).label,
+        "next_fire": next_fire,
+        "in_words": describe(schedule),
+    }
 
 
 def schedule_lateness(*, since: datetime, flow_ids: list[int] | None = None) -> list[float]:

@@ -174,3 +174,36 @@ def spec_of(schedule) -> ScheduleSpec:
         end_date=schedule.end_date,
         timezone=schedule.timezone,
     )
+
+
+_DAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def describe(schedule) -> str:
+    """A saved schedule (or spec) in words, as the console shows it: "every Monday and Thursday at 00:00"."""
+    kind, at = schedule.kind, schedule.time.strftime("%H:%M") if schedule.time else None
+    if kind == ScheduleKind.MINUTES:
+        return f"every {schedule.interval} minutes"
+    if kind == ScheduleKind.HOURS:
+        return f"every {schedule.interval} hours"
+    if kind == ScheduleKind.DAILY:
+        return f"every day at {at}"
+    if kind == ScheduleKind.WEEKLY:
+        days = [
+            _DAY_WORDS[d if isinstance(d, int) else _DAY_NAMES.index(str(d)[:3].lower())]
+            for d in schedule.days or []
+        ]
+        return f"every {_and(days)} at {at}" if days else f"weekly at {at}"
+    if kind == ScheduleKind.MONTHLY:
+        days = [_ordinal(int(d)) for d in schedule.days or []]
+        return f"on the {_and(days)} of every month at {at}" if days else f"monthly at {at}"
+    return f"cron {schedule.cron}"

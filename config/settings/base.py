@@ -286,6 +286,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 15.0,
         "options": {"expires": 14},
     },
+    # Deadlines: a run still going at its deadline alerts within a second or two, and one
+    # predicted to miss it alerts early. One indexed query when no deadline is open.
+    "operations-deadline-sweep": {
+        "task": "operations.deadline_sweep",
+        "schedule": 1.0,
+        "options": {"expires": 2},
+    },
 }
 # Beat's wake-ups (and the sweep) travel in a queue of their own, which every worker also
 # consumes, first: a busy minute's fire tasks must not wait behind the node tasks of the
@@ -293,7 +300,11 @@ CELERY_BEAT_SCHEDULE: dict = {
 SCHEDULING_QUEUE = "tributary.scheduling"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue(SCHEDULING_QUEUE), Queue("celery"))
-CELERY_TASK_ROUTES = {"scheduling.tasks.*": {"queue": SCHEDULING_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "scheduling.tasks.*": {"queue": SCHEDULING_QUEUE},
+    # Timely like beat's wake-ups: a deadline alert must not wait behind node tasks.
+    "operations.deadline_sweep": {"queue": SCHEDULING_QUEUE},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker keeps trying to reconnect however long the outage lasts
 # (Celery gives up after 100 attempts, about 45 minutes, and exits).
@@ -333,6 +344,8 @@ METRICS_SETTLE_SECONDS = float(os.environ.get("METRICS_SETTLE_SECONDS", "120"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tributary@localhost")
+# Where people open the console: alerts link to a run's page under it.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -42,7 +42,9 @@ class FlowSerializer(serializers.ModelSerializer):
             "concurrency_policy",
             "is_public",
             "variables",
+            "parameters",
             "notifications",
+            "deadline",
             "status",
             "is_frozen",
             "published_version",
@@ -71,9 +73,21 @@ class FlowWriteSerializer(serializers.Serializer):
     variables = serializers.JSONField(
         required=False, help_text="[{name, type: constant|time, value | format, offset}]"
     )
+    parameters = serializers.JSONField(
+        required=False,
+        help_text="Run parameters: [{name, type: string|integer|number|boolean|date|datetime, "
+        "required, default, choices, description}]; nodes use them as ${name}.",
+    )
     notifications = serializers.JSONField(
         required=False,
-        help_text="{on_failure, on_success, emails: [...], webhooks: [...], max_duration_s}",
+        help_text="{on_failure, on_success, on_node_failure, on_node_retry, emails: [...], "
+        "webhooks: [...], slack: [...], dingtalk: [...], feishu: [...], wecom: [...], "
+        "max_duration_s}",
+    )
+    deadline = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='{"after_fire_s": seconds after the fire time} | {"at": "HH:MM"} | null',
     )
 
 

@@ -43,12 +43,18 @@ class Condition(NodeType):
             "mode": {
                 "type": "string",
                 "enum": ["sql", "expression"],
+                "x-enum-labels": [
+                    "the first value a SQL query returns",
+                    "an expression over variables",
+                ],
                 "default": "expression",
                 "title": "Check",
             },
-            "datasource": DATASOURCE_PROPERTY,
-            "sql": SQL_PROPERTY,
+            # The form shows each field only for the mode that uses it.
+            "datasource": {**DATASOURCE_PROPERTY, "x-show-when": {"mode": "sql"}},
+            "sql": {**SQL_PROPERTY, "x-show-when": {"mode": "sql"}},
             "expression": {
+                "x-show-when": {"mode": "expression"},
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_EXPRESSION_LENGTH,

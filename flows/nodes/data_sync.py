@@ -49,6 +49,7 @@ class DataSync(NodeType):
             "mode": {
                 "type": "string",
                 "enum": ["append", "overwrite"],
+                "x-enum-labels": ["Append the rows", "Overwrite the table"],
                 "default": "append",
                 "title": "Mode",
                 "description": "overwrite empties the table in the same transaction as the inserts.",

@@ -25,7 +25,7 @@ from ._common import (
     lock_flow,
     set_history,
 )
-from .validation import definitions_problems
+from .validation import definitions_problems, parameter_clashes, parameters_clean
 
 # Fields whose change is a change of the editing version (shown as "unpublished changes").
 EDITABLE_FIELDS = (
@@ -36,7 +36,9 @@ EDITABLE_FIELDS = (
     "concurrency_policy",
     "is_public",
     "variables",
+    "parameters",
     "notifications",
+    "deadline",
 )
 NOTIFICATION_DEFAULTS = {
     "on_failure": True,
@@ -44,7 +46,17 @@ NOTIFICATION_DEFAULTS = {
     "emails": [],
     "webhooks": [],
     "max_duration_s": None,
+    # Node-level alerts while the run carries on: a node failed, or is being retried.
+    "on_node_failure": False,
+    "on_node_retry": False,
+    # Chat robots: incoming-webhook URLs, each sent its own message format.
+    "slack": [],
+    "dingtalk": [],
+    "feishu": [],
+    "wecom": [],
 }
+# Lists of URLs in the notification settings: the generic JSON webhook and the chat robots.
+URL_CHANNELS = ("webhooks", "slack", "dingtalk", "feishu", "wecom")
 MAX_EMAILS = 50
 MAX_WEBHOOKS = 20
 
@@ -65,11 +77,12 @@ def notifications_clean(value) -> dict:
         **NOTIFICATION_DEFAULTS,
         **{k: v for k, v in value.items() if k in NOTIFICATION_DEFAULTS},
     }
-    for key in ("on_failure", "on_success"):
+    for key in ("on_failure", "on_success", "on_node_failure", "on_node_retry"):
         if not isinstance(clean[key], bool):
             errors.append(f"{key}: must be true or false")
     email_ok, url_ok = EmailValidator(), URLValidator(schemes=["http", "https"])
-    for key, check, limit in (("emails", email_ok, MAX_EMAILS), ("webhooks", url_ok, MAX_WEBHOOKS)):
+    lists = [("emails", email_ok, MAX_EMAILS)] + [(k, url_ok, MAX_WEBHOOKS) for k in URL_CHANNELS]
+    for key, check, limit in lists:
         items = clean[key]
         if not isinstance(items, list):
             errors.append(f"{key}: must be a list")
@@ -90,6 +103,37 @@ def notifications_clean(value) -> dict:
     if errors:
         raise ValidationError({"notifications": errors})
     return clean
+
+
+# A deadline may lie at most this long after the fire time (a week).
+MAX_DEADLINE_S = 7 * 24 * 3600
+
+
+def deadline_clean(value) -> dict | None:
+    """{"after_fire_s": N} or {"at": "HH:MM"} or None; a ValidationError naming `deadline`."""
+    if value is None:
+        return None
+    message = 'use {"after_fire_s": seconds after the fire time}, {"at": "HH:MM"} or null'
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValidationError({"deadline": [message]})
+    ((key, item),) = value.items()
+    if key == "after_fire_s":
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 < item <= MAX_DEADLINE_S:
+            raise ValidationError(
+                {"deadline": [f"after_fire_s: a whole number of seconds, 1 to {MAX_DEADLINE_S}"]}
+            )
+        return {"after_fire_s": item}
+    if key == "at":
+        parts = item.split(":") if isinstance(item, str) else []
+        if (
+            len(parts) != 2
+            or not all(len(p) == 2 and p.isascii() and p.isdigit() for p in parts)
+            or int(parts[0]) > 23
+            or int(parts[1]) > 59
+        ):
+            raise ValidationError({"deadline": ["at: a wall-clock time HH:MM, 00:00 to 23:59"]})
+        return {"at": item}
+    raise ValidationError({"deadline": [message]})
 
 
 def variables_clean(value) -> list:
@@ -126,8 +170,14 @@ def flow_fields_clean(flow: TaskFlow, fields: dict) -> dict:
         )
     if "variables" in clean:
         clean["variables"] = variables_clean(clean["variables"])
+    if "parameters" in clean:
+        clean["parameters"] = parameters_clean(clean["parameters"])
     if "notifications" in clean:
         clean["notifications"] = notifications_clean(clean["notifications"])
+    if "parameters" in clean or "variables" in clean:
+        _refuse_clashes(flow, clean)
+    if "deadline" in clean:
+        clean["deadline"] = deadline_clean(clean["deadline"])
     if "error_policy" in clean and clean["error_policy"] not in ErrorPolicy.values:
         raise ValidationError({"error_policy": [f"choose one of {', '.join(ErrorPolicy.values)}"]})
     if (
@@ -138,6 +188,19 @@ def flow_fields_clean(flow: TaskFlow, fields: dict) -> dict:
             {"concurrency_policy": [f"choose one of {', '.join(ConcurrencyPolicy.values)}"]}
         )
     return clean
+
+
+def _refuse_clashes(flow: TaskFlow, clean: dict) -> None:
+    """A parameter may not share its name with a flow or node variable (400 on `parameters`)."""
+    parameters = clean.get("parameters", flow.parameters)
+    node_variables = []
+    if flow.pk and parameters:
+        node_variables = [
+            (name, variables) for name, variables in flow.nodes.values_list("name", "variables")
+        ]
+    clashes = parameter_clashes(parameters, clean.get("variables", flow.variables), node_variables)
+    if clashes:
+        raise ValidationError({"parameters": clashes})
 
 
 def _grant(flow: TaskFlow, user: User, perms, actor: User) -> None:

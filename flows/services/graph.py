@@ -13,6 +13,7 @@ from accounts.models import User
 from .. import dag
 from ..choices import TriggerRule
 from ..models import Edge, TaskFlow, TaskNode
+from ..parameters import names as names_of
 from ..variables import BUILTIN_NAMES
 from . import validation as v
 from ._common import FlowProblems, TenantLookups, bump_revision, lock_flow, set_history
@@ -66,8 +67,9 @@ def _limit_problems(fields: dict) -> list[tuple[str, str]]:
 
 
 def _defined_anywhere(flow: TaskFlow, exclude_pk: int | None = None) -> set[str]:
-    """Names a node could reference before its edges exist: built-ins, flow variables, any node's outputs."""
-    names = set(BUILTIN_NAMES) | v.variable_names(flow.variables)
+    """Names a node could reference before its edges exist: built-ins, flow variables and
+    parameters, any node's outputs."""
+    names = set(BUILTIN_NAMES) | v.variable_names(flow.variables) | names_of(flow.parameters)
     for node in flow.nodes.exclude(pk=exclude_pk).only("type", "config"):
         names |= set(v.safe_output_names(node.type, node.config))
     return names
@@ -90,6 +92,7 @@ def node_validate(*, flow: TaskFlow, node: TaskNode, lookups: TenantLookups | No
             message = f"{name or 'node'}: {message}"
         errors.setdefault(field, []).append(message)
     variable_errors = v.definitions_problems(node.variables)
+    variable_errors += v.parameter_clashes(flow.parameters, [], [(name or "node", node.variables)])
     if variable_errors:
         errors["variables"] = variable_errors
     label = name or "node"
@@ -358,6 +361,7 @@ def graph_replace(
             tenant_id=locked.tenant_id,
             flow_id=locked.pk,
             variables=locked.variables,
+            parameters=locked.parameters,
             nodes=specs,
             edges=edge_specs,
         )

@@ -13,7 +13,7 @@ from .. import exporting, hooks
 from ..models import DataSource, Edge, TaskFlow, TaskNode
 from . import validation as v
 from ._common import FlowProblems, TenantLookups, set_history
-from .flows import _check_name, flow_create, notifications_clean
+from .flows import _check_name, deadline_clean, flow_create, notifications_clean
 from .graph import _limit_problems
 
 NODE_DEFAULTS = {
@@ -75,6 +75,11 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
     except ValidationError as exc:
         problems.setdefault(v.FLOW, []).extend(exc.message_dict["notifications"])
         notifications = {}
+    try:
+        deadline = deadline_clean(document.get("deadline"))
+    except ValidationError as exc:
+        problems.setdefault(v.FLOW, []).extend(exc.message_dict["deadline"])
+        deadline = None
     nodes = _resolve_names(tenant, document, problems)
     origin = document.get("origin")
     variables = exporting.imported_variables(document.get("variables") or [], origin)
@@ -84,10 +89,12 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
     for node in nodes:
         for field, message in _limit_problems({f: node.get(f) for f in NODE_DEFAULTS}):
             problems.setdefault(node["name"], []).append(f"{field}: {message}")
+    parameters = document.get("parameters") or []
     found = v.graph_problems(
         tenant_id=tenant.pk,
         flow_id=None,
         variables=variables,
+        parameters=parameters,
         nodes=[
             v.NodeSpec(
                 key=n["name"],
@@ -121,6 +128,8 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
         if document.get(f) is not None
     }
     fields["variables"] = variables
+    fields["parameters"] = parameters
+    fields["deadline"] = deadline
     with transaction.atomic():
         flow = flow_create(
             tenant=tenant, user=user, name=flow_name, notifications=notifications, **fields

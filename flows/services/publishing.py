@@ -25,6 +25,7 @@ def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[s
         tenant_id=flow.tenant_id,
         flow_id=flow.pk,
         variables=flow.variables,
+        parameters=flow.parameters,
         nodes=[
             v.NodeSpec(key=n.pk, name=n.name, type=n.type, config=n.config, variables=n.variables)
             for n in nodes

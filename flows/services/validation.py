@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dag
+from .. import parameters as params
 from ..nodes import base as node_types
 from ..secrets import references as secret_refs
 from ..variables import BUILTIN_NAMES, UndefinedVariables, find_references, validate_definitions
@@ -142,6 +143,37 @@ def definitions_problems(definitions) -> list[str]:
     return validate_definitions(definitions if definitions is not None else [])
 
 
+def parameters_clean(declarations) -> list:
+    """A flow's parameter declarations in full form, or a ValidationError on "parameters"."""
+    from django.core.exceptions import ValidationError
+
+    if declarations is None:
+        return []
+    errors = params.declarations_problems(declarations)
+    if errors:
+        raise ValidationError({"parameters": errors})
+    return params.declarations_clean(declarations)
+
+
+def parameter_clashes(parameters, variables, node_variables=()) -> list[str]:
+    """Messages for parameters named like a flow variable or a node's variable (the rule:
+    a name is a parameter or a variable, never both). `node_variables`: (node name, defs)."""
+    declared = params.names(parameters)
+    if not declared:
+        return []
+    found = [
+        f"parameter {name!r}: the flow has a variable of the same name; rename one of them"
+        for name in sorted(declared & variable_names(variables))
+    ]
+    for node_name, definitions in node_variables:
+        for name in sorted(declared & variable_names(definitions)):
+            found.append(
+                f"parameter {name!r}: node {node_name} has a variable of the same name; "
+                "rename one of them"
+            )
+    return found
+
+
 def variable_names(definitions) -> set[str]:
     if not isinstance(definitions, list):
         return set()
@@ -167,8 +199,10 @@ def graph_problems(
     edges: list[EdgeSpec],
     lookups: TenantLookups | None = None,
     require_nodes: bool = False,
+    parameters=None,
 ) -> dict[str, list[str]]:
-    """Every problem of a flow's graph: names, types, configs, edges, cycles, variables."""
+    """Every problem of a flow's graph: names, types, configs, edges, cycles, variables,
+    parameters (declared, and not named like a variable)."""
     lookups = lookups or TenantLookups(tenant_id)
     problems: dict[str, list[str]] = defaultdict(list)
     # Load the registry up front so REGISTRY lookups below see every type.
@@ -178,6 +212,12 @@ def graph_problems(
         logger.exception("node type registry failed to load")
 
     for message in definitions_problems(variables):
+        problems[FLOW].append(message)
+    for message in params.declarations_problems(parameters):
+        problems[FLOW].append(message)
+    for message in parameter_clashes(
+        parameters, variables, [(spec.name, spec.variables) for spec in nodes]
+    ):
         problems[FLOW].append(message)
     if require_nodes and not nodes:
         problems[FLOW].append("the flow has no nodes; add at least one")
@@ -243,7 +283,7 @@ def graph_problems(
     if cycle:
         problems[FLOW].append(f"cycle: {dag.format_cycle(cycle, names)}; remove one of these edges")
     else:
-        base = set(BUILTIN_NAMES) | variable_names(variables)
+        base = set(BUILTIN_NAMES) | variable_names(variables) | params.names(parameters)
         upstream_of = dag.ancestors(by_key.keys(), pairs)
         for key, spec in by_key.items():
             defined = base | variable_names(spec.variables)

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from operations.choices import (
     USER_MODE_CHOICES,
+    DeadlineState,
     NodeStatus,
     RunMode,
     RunStatus,
@@ -14,8 +15,33 @@ from operations.choices import (
 from operations.models import FlowRun, NodeRun
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["draft", "published"]},
+            {"type": "integer", "minimum": 1},
+        ],
+        "description": 'Which version runs: "draft", "published" or a version number. '
+        "Default: the draft for try and dry runs; the latest published version (when there "
+        "is one) for point-in-time and time-range runs.",
+    }
+)
+class RunVersionField(serializers.CharField):
+    """ "draft", "published" or a version number (the service says which exist)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, max_length=32, **kwargs)
+
+
 class RunCreateSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=USER_MODE_CHOICES)
+    version = RunVersionField()
+    parameters = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text="Values of the parameters the flow declares, by name; coerced to the "
+        "declared types. A required one without a default must be given.",
+    )
     business_time = serializers.DateTimeField(required=False, allow_null=True)
     start = serializers.DateTimeField(required=False, allow_null=True)
     end = serializers.DateTimeField(required=False, allow_null=True)
@@ -63,6 +89,7 @@ class RunSerializer(serializers.ModelSerializer):
         source="triggered_by.username", read_only=True, default=None, allow_null=True
     )
     duration = serializers.SerializerMethodField()
+    deadline_state = serializers.SerializerMethodField()
 
     class Meta:
         model = FlowRun
@@ -72,6 +99,7 @@ class RunSerializer(serializers.ModelSerializer):
             "flow_name",
             "version",
             "version_id",
+            "parameters",
             "mode",
             "trigger",
             "status",
@@ -93,8 +121,17 @@ class RunSerializer(serializers.ModelSerializer):
             "nodes_total",
             "nodes_open",
             "node_scope",
+            "deadline_at",
+            "deadline_state",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=DeadlineState.choices, allow_null=True))
+    def get_deadline_state(self, run) -> str | None:
+        """on_time, at_risk (predicted to miss), missed; null when the run has no deadline."""
+        from operations.services import deadline_state
+
+        return deadline_state(run)
 
     def get_duration(self, run) -> float | None:
         """Seconds from the first node's start to the end (or now while it runs)."""
@@ -167,7 +204,7 @@ class RunDetailSerializer(RunSerializer):
     critical_path = serializers.SerializerMethodField()
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "node_runs", "critical_path"]
+        fields = [*RunSerializer.Meta.fields, "node_runs", "critical_path", "deadline_prediction"]
         read_only_fields = fields
 
     def _node_runs(self, run) -> list[NodeRun]:

@@ -673,3 +673,13 @@ def critical_path(dag: Dag, timings: Mapping) -> list:
         node = prev[node]
     path.reverse()
     return path
+
+
+def predicted_remaining(dag: Dag, remaining: Mapping) -> tuple[float, list]:
+    """How long a run still needs, and the nodes that drive it: the critical path (the
+    same rule as `critical_path`) through the nodes still to run, each counted for the
+    seconds ``remaining`` gives it (a node it does not list is done and counts nothing).
+    """
+    timings = {n: (0.0, max(0.0, float(s))) for n, s in remaining.items() if s is not None}
+    path = critical_path(dag, timings)
+    return sum(timings[n][1] for n in path), path

@@ -8,7 +8,9 @@
 - locking: the row locks, always taken in one order;
 - store: the few SQL statements on the path of every node;
 - logs, monitor, watchdog: logs and events, the per-worker watcher of running nodes, the
-  periodic sweep.
+  periodic sweep;
+- deadlines: a run's deadline, its state, and the sweep that alerts when one is predicted
+  to be missed or is missed.
 
 Beside them in operations: engine/ (the pure decision core every decision comes from),
 plan.py (a run's parsed plan, cached per process) and dispatch.py (sending tasks by name),
@@ -30,12 +32,15 @@ from .creation import (
     run_start,
     runs_create_scheduled,
 )
+from .deadlines import deadline_state, deadline_sweep
 from .decisions import run_evaluate
 from .lifecycle import node_execute, node_lost
 from .watchdog import watchdog_sweep
 
 __all__ = [
     "batch_advance",
+    "deadline_state",
+    "deadline_sweep",
     "node_execute",
     "node_lost",
     "node_mark_success",

@@ -104,6 +104,7 @@ def run_rerun(*, run: FlowRun, user) -> FlowRun:
             version=run.version if run.version_id else None,
             snapshot=None if run.version_id else source,
             plan=plan,
+            parameters=run.parameters,
         )
         event(run, RUN_RERUN, f"Rerun as run {new.pk} by {_who(user)}.", user=user)
     new.refresh_from_db()

@@ -18,6 +18,7 @@ from config.db import insert_rows
 from flows import hooks
 from flows.choices import ConcurrencyPolicy
 from flows.models import FlowVersion, TaskFlow
+from flows.parameters import run_values
 from operations import dispatch
 from operations.choices import (
     GATING_POLICIES,
@@ -34,6 +35,7 @@ from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
 from . import decisions
+from .deadlines import run_deadline
 from .locking import lock_flow, lock_flows_to_fire, lock_run
 from .logs import event, event_row
 
@@ -48,6 +50,43 @@ def _editing_snapshot(flow: TaskFlow) -> dict:
     from flows.snapshot import flow_snapshot
 
     return flow_snapshot(flow)
+
+
+# What a request may name as the version to run, besides a version number.
+VERSION_DRAFT = "draft"
+VERSION_PUBLISHED = "published"
+
+
+def run_version(*, flow: TaskFlow, mode: str, version=None) -> FlowVersion | None:
+    """The published version a new run executes, or None for the editing draft.
+
+    Without `version`: try and dry runs run the draft (as the canvas shows it);
+    point-in-time and time-range runs run the latest published version when there is one.
+    A version that does not exist is a 400 naming `version`.
+    """
+    if version is None or version == "":
+        if mode in (RunMode.TRY, RunMode.DRY):
+            return None
+        version = VERSION_PUBLISHED if flow.published_version_id else VERSION_DRAFT
+    if version == VERSION_DRAFT:
+        return None
+    if version == VERSION_PUBLISHED:
+        if flow.published_version_id is None:
+            raise ValidationError(
+                {"version": ["The flow has no published version: publish it, or run the draft."]}
+            )
+        return FlowVersion.objects.get(pk=flow.published_version_id)
+    number = version
+    if isinstance(number, str) and number.strip().isdigit():
+        number = int(number.strip())
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise ValidationError(
+            {"version": ['Give "draft", "published" or a published version number.']}
+        )
+    found = FlowVersion.objects.filter(flow=flow, number=number).first()
+    if found is None:
+        raise ValidationError({"version": [f"The flow has no version {number}."]})
+    return found
 
 
 def check_runnable(snapshot: dict) -> Plan:
@@ -78,14 +117,22 @@ def _build(
     batch_index: int | None = None,
     parallelism: int = 1,
     scope: set | None = None,
+    parameters: dict | None = None,
 ) -> tuple[FlowRun, list[NodeRun]]:
     """A run and one pending node run per node, not saved yet (not active); in a node-scoped
-    run (`scope`), the nodes outside it are not_run from the start."""
+    run (`scope`), the nodes outside it are not_run from the start.
+
+    `parameters` are the run's values, validated and coerced against what the plan's
+    version declares (here, for every kind of run); None takes the defaults (scheduled
+    runs). A problem is a 400 naming `parameters.<name>`.
+    """
+    values = run_parameters(plan, parameters)
     run = FlowRun(
         tenant_id=flow.tenant_id,
         flow=flow,
         version=version,
         snapshot=None if version is not None else snapshot,
+        parameters=values,
         mode=mode,
         trigger=trigger,
         business_time=business_time,
@@ -99,6 +146,9 @@ def _build(
         nodes_total=len(plan.nodes),
         nodes_open=len(plan.nodes) if scope is None else len(scope),
         node_scope=None if scope is None else sorted(scope),
+        deadline_at=run_deadline(
+            mode=mode, plan=plan, business_time=business_time, fire_time=fire_time
+        ),
     )
     nodes = [
         NodeRun(tenant_id=flow.tenant_id, node_id=spec.id, node_name=spec.name, node_type=spec.type)
@@ -110,6 +160,15 @@ def _build(
             if node.node_id not in scope:
                 node.status, node.finished_at = NodeStatus.NOT_RUN, now
     return run, nodes
+
+
+def run_parameters(plan: Plan, parameters: dict | None) -> dict:
+    """A run's parameter values against the plan's declarations (flows.parameters.run_values);
+    a ValidationError naming `parameters.<name>` for each problem."""
+    values, problems = run_values(plan.parameters, parameters)
+    if problems:
+        raise ValidationError({key: [message] for key, message in problems.items()})
+    return values
 
 
 def _created_message(run: FlowRun) -> str:
@@ -224,8 +283,12 @@ def run_start(
     trigger: str | None = None,
     nodes: list | None = None,
     from_node: int | None = None,
+    version=None,
+    parameters: dict | None = None,
 ) -> FlowRun | list[FlowRun]:
-    """Start a test run of the flow's editing version; a time range returns its runs.
+    """Start a run of the draft or a published version (`run_version`); a time range
+    returns its runs. `parameters`: the values a person or an integration gives (a
+    required parameter without a default must be among them).
 
     `nodes` (ids) or `from_node` (an id: it and its downstream) make a try run of those
     nodes only (the others are not_run; dependency checks pass without checking)."""
@@ -254,10 +317,17 @@ def run_start(
     elif mode in (RunMode.TRY, RunMode.DRY):
         business_time = business_time or timezone.now()
 
-    snapshot = _editing_snapshot(flow)
-    plan = check_runnable(snapshot)
+    chosen = run_version(flow=flow, mode=mode, version=version)
+    if chosen is None:
+        snapshot = _editing_snapshot(flow)
+        plan = check_runnable(snapshot)
+    else:
+        snapshot = None
+        plan = check_runnable(chosen.snapshot)
     scope = _node_scope(plan, mode=mode, nodes=nodes, from_node=from_node)
     trigger = trigger or (RunTrigger.BACKFILL if mode == RunMode.TIME_RANGE else RunTrigger.MANUAL)
+    parameters = {} if parameters is None else parameters
+    run_parameters(plan, parameters)  # refused before anything is written, even for 0 runs
 
     with transaction.atomic():
         if mode != RunMode.TIME_RANGE:
@@ -269,8 +339,10 @@ def run_start(
                 trigger=trigger,
                 business_time=business_time,
                 user=user,
+                version=chosen,
                 snapshot=snapshot,
                 plan=plan,
+                parameters=parameters,
             )
             if scope is not None:
                 fields["scope"] = scope
@@ -286,11 +358,13 @@ def run_start(
                 trigger=trigger,
                 business_time=at,
                 user=user,
+                version=chosen,
                 snapshot=snapshot,
                 batch=batch,
                 batch_index=index,
                 parallelism=parallelism,
                 plan=plan,
+                parameters=parameters,
             )
         lock_flow(flow.pk)
         _batch_fill(batch)

@@ -161,7 +161,8 @@ def run_info(run_id: int) -> dict:
             if info is not None:
                 _cache.move_to_end(run_id)
                 return info
-    info = FlowRun.objects.filter(pk=run_id).values(*RUN_FIELDS).first()
+    # The run's parameter values too: its nodes render them (not a column the engine reads).
+    info = FlowRun.objects.filter(pk=run_id).values(*RUN_FIELDS, "parameters").first()
     if info is None:
         return {}
     info["stamp"] = info["version__created_at"] if info["version_id"] else info["created_at"]

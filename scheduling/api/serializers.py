@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from scheduling import spec
 from scheduling.choices import ScheduleKind, ScheduleState
 from scheduling.models import Schedule
 
@@ -33,6 +34,8 @@ class ScheduleSerializer(serializers.ModelSerializer):
     days = serializers.ListField(child=serializers.JSONField(), read_only=True)
     state = serializers.ChoiceField(choices=ScheduleState.choices, read_only=True)
     next_fire_time = ZonedDateTimeField(read_only=True, allow_null=True)
+    description = serializers.SerializerMethodField(help_text="the schedule in words")
+    state_display = serializers.SerializerMethodField(help_text="the state in words")
 
     class Meta:
         model = Schedule
@@ -49,11 +52,20 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "end_date",
             "timezone",
             "state",
+            "state_display",
+            "description",
             "next_fire_time",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_description(self, obj) -> str | None:
+        return spec.describe(obj) if obj.kind and (obj.cron or obj.kind != "cron") else None
+
+    def get_state_display(self, obj) -> str | None:
+        state = getattr(obj, "state", None)
+        return ScheduleState(state).label if state else None
 
 
 class ScheduleInputSerializer(serializers.Serializer):

@@ -286,7 +286,12 @@
     // The gesture began outside Cytoscape's canvas, so it may not see the release: end it here.
     window.addEventListener("mouseup", function () { if (eh.active) eh.stop(); });
 
+    // edgehandles emits "complete" (edge added) before "stop": the new edge must not read as
+    // an existing one, so a completed gesture shows no message.
+    let completed = false;
+    cy.on("ehstart", function () { completed = false; });
     cy.on("ehstop", function (ev, source) {
+      if (completed) { completed = false; return; }
       const pos = ev.position || {};
       const target = cy.nodes().filter(function (n) {
         if (n.same(source) || n.hasClass("eh-ghost-node")) return false;
@@ -308,6 +313,7 @@
         const used = source.outgoers("edge").map(function (e) { return e.data("branch"); });
         edge.data("branch", used.indexOf("true") < 0 ? "true" : "false");
       }
+      completed = true;
       clearBanner();
       setDirty(true);
     });
@@ -546,16 +552,63 @@
       startRun(id === "nd-run-node" ? { mode: "try", nodes: [ref] } : { mode: "try", from_node: ref });
     });
   });
+  /** The version a run dialog chose: "published", "draft" or a number. */
+  function runVersion(prefix) {
+    const value = document.getElementById(prefix + "-version").value;
+    return /^\d+$/.test(value) ? Number(value) : value;
+  }
+  const RP = window.TributaryRunParams;
+  /** The parameters the chosen version declares: the published ones from the page, the
+   * draft's (which the Parameters tab may have changed) from the API. */
+  async function declaredParameters(version) {
+    if (version === "published") return page.published_parameters || [];
+    if (typeof version === "number") {
+      const v = await T.api.get(flowUrl + "versions/" + version + "/");
+      return (v.snapshot && v.snapshot.parameters) || [];
+    }
+    const current = await T.api.get(flowUrl);
+    return current.parameters || [];
+  }
+  async function renderDialogParameters(prefix) {
+    const box = document.getElementById(prefix + "-params");
+    try { RP.renderForm(box, await declaredParameters(runVersion(prefix))); }
+    catch (err) { box.innerHTML = ""; }
+  }
   const tryBtn = document.getElementById("btn-try");
   if (tryBtn) {
-    tryBtn.addEventListener("click", function () { startRun({ mode: "try" }); });
-    document.getElementById("btn-dry").addEventListener("click", function () { startRun({ mode: "dry" }); });
+    const paramsDialog = document.getElementById("dlg-params");
+    let paramsMode = "try";
+    async function startTest(mode) {
+      // A draft that declares parameters asks for them first.
+      const declared = await declaredParameters("draft").catch(function () { return []; });
+      if (!declared.length) { startRun({ mode: mode }); return; }
+      paramsMode = mode;
+      document.getElementById("rt-title").textContent = (mode === "dry" ? "Dry run" : "Try run") + ": parameters";
+      RP.renderForm(document.getElementById("rt-params"), declared);
+      T.clearFormErrors(document.getElementById("form-params"));
+      paramsDialog.showModal();
+    }
+    document.getElementById("form-params").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      startRun({ mode: paramsMode, parameters: RP.readForm(document.getElementById("rt-params")) }, ev.target);
+    });
+    tryBtn.addEventListener("click", function () { startTest("try"); });
+    document.getElementById("btn-dry").addEventListener("click", function () { startTest("dry"); });
+    ["rp", "rr"].forEach(function (prefix) {
+      document.getElementById(prefix + "-version").addEventListener("change", function () { renderDialogParameters(prefix); });
+      document.querySelectorAll('[data-open="' + (prefix === "rp" ? "dlg-point" : "dlg-range") + '"]').forEach(function (b) {
+        b.addEventListener("click", function () { renderDialogParameters(prefix); });
+      });
+    });
     document.getElementById("rp-bt").value = T.nowLocalInput();
     document.getElementById("form-point").addEventListener("submit", function (ev) {
       ev.preventDefault();
       const bt = T.localInputToIso(document.getElementById("rp-bt").value);
       if (!bt) { T.showFormErrors(ev.target, { status: 400, body: { business_time: ["Give a date and time."] } }); return; }
-      startRun({ mode: "point_in_time", business_time: bt }, ev.target);
+      startRun({
+        mode: "point_in_time", business_time: bt, version: runVersion("rp"),
+        parameters: RP.readForm(document.getElementById("rp-params")),
+      }, ev.target);
     });
     document.getElementById("form-range").addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -569,6 +622,8 @@
       startRun({
         mode: "time_range", start: start, end: end, order: document.getElementById("rr-order").value,
         parallelism: Number(document.getElementById("rr-par").value) || 1,
+        version: runVersion("rr"),
+        parameters: RP.readForm(document.getElementById("rr-params")),
       }, ev.target);
     });
   }

@@ -181,6 +181,26 @@
     }
   });
 
+  // ------------------------------------------------------------------ run parameters
+  const paramForm = document.getElementById("form-parameters");
+  const paramEditor = window.TributaryRunParams.createEditor(document.getElementById("param-rows"), { editable: rights.edit });
+  function fillParameters() {
+    paramEditor.fill(flow.parameters);
+    lock(paramForm, rights.edit);
+  }
+  document.getElementById("param-add").addEventListener("click", function () { paramEditor.add(); });
+  paramForm.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    T.clearFormErrors(paramForm);
+    try {
+      flow = await T.api.patch(flowUrl, { parameters: paramEditor.read() });
+      fillParameters();
+      T.toast("Parameters saved.", "success");
+    } catch (err) {
+      T.showFormErrors(paramForm, err);
+    }
+  });
+
   // ------------------------------------------------------------------ notifications
   const ntForm = document.getElementById("form-notifications");
   function lines(text) { return text.split(/[\n,]/).map(function (s) { return s.trim(); }).filter(Boolean); }
@@ -214,6 +234,7 @@
   // ------------------------------------------------------------------ scheduling
   const sc = document.getElementById("form-schedule");
   const weekdays = document.getElementById("sc-weekdays");
+  const DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
   ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].forEach(function (d, i) {
     const label = document.createElement("label");
     label.className = "inline";
@@ -244,14 +265,18 @@
     sc.elements.cron.value = s.cron || "";
     sc.elements.interval.value = s.interval == null ? "" : s.interval;
     sc.elements.time.value = (s.time || "00:00").slice(0, 5);
-    const days = (s.days || []).map(String);
+    // The API names weekdays ("mon", "thu"); the checkboxes count them 0-6 from Sunday.
+    const days = (s.days || []).map(function (d) {
+      const i = typeof d === "string" ? DAY_NAMES.indexOf(d.toLowerCase().slice(0, 3)) : -1;
+      return String(i >= 0 ? i : d);
+    });
     sc.querySelectorAll("input[name=weekday]").forEach(function (cb) { cb.checked = sc.elements.kind.value === "weekly" && days.indexOf(cb.value) >= 0; });
     sc.elements.monthdays.value = sc.elements.kind.value === "monthly" ? days.join(", ") : "";
     sc.elements.start_date.value = s.start_date || todayIso();
     sc.elements.end_date.value = s.end_date || "";
     sc.elements.timezone.value = s.timezone || browserZone;
     const state = document.getElementById("sc-state");
-    state.textContent = s.state_display || s.state ? "State: " + (s.state_display || s.state) : (s.id || s.cron ? "" : "No schedule saved yet.");
+    state.textContent = s.id ? "Saved: " + (s.description || s.cron) + ". " + (s.state_display ? s.state_display + "." : "") : "No schedule saved yet.";
     showKind();
     lock(sc, rights.edit);
     schedulePreviewSoon();
@@ -347,13 +372,13 @@
     flow = await T.api.get(flowUrl);
     fillInfo();
     fillVariables();
+    fillParameters();
     fillNotifications();
   }
-  loadFlow().catch(function (err) { T.toast("The configuration could not be loaded: " + err.message, "error"); });
-  T.api.get(flowUrl + "schedule/").then(fillSchedule).catch(function (err) {
-    if (err.status === 404) fillSchedule(null);
-    else fillSchedule(null);
-  });
+  const loadingFlow = loadFlow().catch(function (err) { T.toast("The configuration could not be loaded: " + err.message, "error"); });
+  const loadingSchedule = T.api.get(flowUrl + "schedule/").then(fillSchedule).catch(function () { fillSchedule(null); });
+  // Marks the panel filled (the forms are not overwritten after this), for tests and scripts.
+  Promise.all([loadingFlow, loadingSchedule]).then(function () { panel.setAttribute("data-loaded", ""); });
 
   window.TributaryPanel = { currentVariables: currentVariables, openTab: openTab };
 })();

@@ -89,7 +89,7 @@
     document.getElementById("run-live").hidden = terminal.indexOf(run.status) >= 0;
     const kv = [
       ["Status", '<span class="badge ' + T.esc(run.status) + '">' + T.esc(run.status) + "</span>"],
-      ["Mode", T.esc(run.mode)], ["Trigger", T.esc(run.trigger || "—") + (run.triggered_by_name ? " (" + T.esc(run.triggered_by_name) + ")" : "")],
+      ["Mode", T.esc((page.modes || {})[run.mode] || run.mode)], ["Trigger", T.esc((page.triggers || {})[run.trigger] || run.trigger || "—") + (run.triggered_by_name ? " (" + T.esc(run.triggered_by_name) + ")" : "")],
       ["Business time", T.fmtTime(run.business_time)], ["Created", T.fmtTime(run.created_at)],
       ["Started", T.fmtTime(run.started_at)], ["Finished", T.fmtTime(run.finished_at)],
       ["Duration", T.fmtDuration(run.started_at, run.finished_at)],

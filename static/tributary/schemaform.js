@@ -148,10 +148,25 @@
       fields.push({ name: name, prop: prop, widget: widget, input: input, wrap: wrap, required: isRequired });
     });
 
+    // "x-show-when": {"mode": "sql"} shows a field only while the named field has that value
+    // (a hidden field is not read, so the node keeps only what its mode uses).
+    function shown(f) {
+      const when = f.prop["x-show-when"];
+      if (!when) return true;
+      return Object.keys(when).every(function (other) {
+        const o = fields.filter(function (x) { return x.name === other; })[0];
+        return !o || String(o.input.value) === String(when[other]);
+      });
+    }
+    function applyVisibility() { fields.forEach(function (f) { f.wrap.hidden = !shown(f); }); }
+    fields.forEach(function (f) { f.input.addEventListener("change", applyVisibility); });
+    applyVisibility();
+
     function read() {
       const out = {};
       const errors = {};
       fields.forEach(function (f) {
+        if (!shown(f)) return;
         const el = f.input;
         let v;
         const raw = el.type === "checkbox" ? el.checked : el.value;

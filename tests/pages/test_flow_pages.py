@@ -258,3 +258,25 @@ def test_versions_page_shows_changed_fields_of_a_node(page, owner, flow):
         '<td class="field">notifications.on_success</td><td class="old">false</td><td class="new">true</td>'
         in body
     )
+
+
+def test_run_dialogs_offer_the_version_defaulting_to_the_latest_published(page, owner, flow):
+    # Given a flow published twice (it needs a node to publish)
+    flow.nodes.create(tenant=flow.tenant, name="n1", type="noop", config={})
+    services.flow_publish(flow=flow, user=owner)
+    flow.refresh_from_db()
+    services.flow_publish(flow=flow, user=owner)
+
+    html = page(owner).get(f"/flows/{flow.pk}/").content.decode()
+
+    for prefix in ("rp", "rr"):
+        select = re.search(rf'<select id="{prefix}-version".*?</select>', html, re.S).group(0)
+        assert re.findall(r'<option value="([^"]+)"', select) == ["published", "draft", "1"]
+        assert '<option value="published" selected>Latest published (v2)' in select
+
+
+def test_run_dialogs_of_an_unpublished_flow_offer_the_draft(page, owner, flow):
+    html = page(owner).get(f"/flows/{flow.pk}/").content.decode()
+
+    select = re.search(r'<select id="rp-version".*?</select>', html, re.S).group(0)
+    assert re.findall(r'<option value="([^"]+)"', select) == ["draft"]

@@ -77,6 +77,7 @@ def claimed(got: dict, now, me: str) -> Claim:
         "run__flow_id": info["flow_id"],
         "run__version_id": info["version_id"],
         "run__business_time": info["business_time"],
+        "run__parameters": info.get("parameters") or {},
     }
     plan = plan_for(run_id=row["run_id"], version_id=info["version_id"], stamp=info["stamp"])
     spec = plan.nodes.get(row["node_id"])

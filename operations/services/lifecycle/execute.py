@@ -74,8 +74,10 @@ def node_run_claimed(claim):
 def render_node_config(
     row: dict, plan: Plan, spec, *, tolerant: bool
 ) -> tuple[dict | None, str, RenderedConfig | None]:
-    """The node's configuration with variables substituted (secrets as ***), or an error
+    """The node's configuration with variables and the run's parameters substituted
+    (secrets as ***), or an error
     message; and the secrets hook's rendering, which holds the values to execute with."""
+    from flows.parameters import as_text
     from flows.variables import VariableError, resolve, variable_value
 
     if spec is None:
@@ -105,6 +107,9 @@ def render_node_config(
             run_id=row["run_id"],
             outputs=outputs,
             node_definitions=list(spec.variables),
+            parameters={
+                name: as_text(value) for name, value in (row.get("run__parameters") or {}).items()
+            },
         )
         if tolerant:  # a dry run executes nothing: no secret is decrypted
             return render_config_masked(spec.config, values), "", None

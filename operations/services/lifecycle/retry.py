@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from operations import conf, dispatch
+from operations import alerts, conf, dispatch
 from operations.choices import RUN_ACTIVE, EventKind
 from operations.engine.core import DEFERRED, FAILED, QUEUED, RUNNING, attempt_state
 from operations.models import FlowRun, NodeRun
@@ -52,9 +52,13 @@ def node_failed(run: FlowRun, plan: Plan, nr: NodeRun, outcome: Failure) -> None
         nr.save(update_fields=["status", "error", "finished_at", "log", "is_latest"])
         _new_attempt(run, spec, nr, delay)
         event(run, EventKind.NODE_RETRY, f"{nr.node_name}: {outcome.message}", node_run=nr)
+        alerts.alert_node(
+            run=run, notifications=plan.notifications, event="node_retry", node_run=nr
+        )
         return
     nr.save(update_fields=["status", "error", "finished_at", "log"])
     event(run, EventKind.NODE_FAILED, f"{nr.node_name}: {outcome.message}", node_run=nr)
+    alerts.alert_node(run=run, notifications=plan.notifications, event="node_failed", node_run=nr)
     decide_full(run, plan)
 
 

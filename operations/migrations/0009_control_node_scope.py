@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('operations', '0007_control_node_disabled'),
+        ('operations', '0008_merge_integr_control_deadline'),
     ]
 
     operations = [
