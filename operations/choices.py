@@ -73,6 +73,8 @@ class NodeStatus(models.TextChoices):
     STOPPED = core.STOPPED, "Stopped"
     # Switched off on the node: not executed, its downstream takes it as succeeded.
     DISABLED = core.DISABLED, "Disabled"
+    # Outside a node-scoped test run: never run, never a failure.
+    NOT_RUN = core.NOT_RUN, "Not run (outside the test run's nodes)"
 
 
 class WaitingReason(models.TextChoices):

@@ -72,6 +72,9 @@ class FlowRun(TenantOwned):
     # Nodes of the run not yet in a terminal state: the run ends when it reaches 0.
     nodes_total = models.PositiveIntegerField(default=0)
     nodes_open = models.PositiveIntegerField(default=0)
+    # A node-scoped test run: the ids of the nodes it runs (the others are not_run), and
+    # its dependency checks pass without checking. None: a run of the whole flow.
+    node_scope = models.JSONField(null=True, blank=True)
     # When the run should be done (its version's deadline from its fire time); null without
     # one. Set once when the prediction first passes it ({"finish", "nodes"}), and when the
     # run was found still going at its deadline: each alerts once (services.deadlines).

@@ -90,6 +90,18 @@ class RunCreateSerializer(serializers.Serializer):
     parallelism = serializers.IntegerField(required=False, default=1)
     order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="asc")
     reason = ReasonField(required=False, help_text="A time range's reason, for the audit trail.")
+    nodes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=10_000,
+        help_text="Try mode: run only these nodes (ids); the others are not_run.",
+    )
+    from_node = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Try mode: run this node and everything downstream of it.",
+    )
 
 
 # Ids are 64-bit: a larger number is a 400, not a database overflow.
@@ -151,6 +163,7 @@ class RunSerializer(serializers.ModelSerializer):
             "error",
             "nodes_total",
             "nodes_open",
+            "node_scope",
             "deadline_at",
             "deadline_state",
         ]

@@ -45,7 +45,12 @@ SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED = (
 # A disabled node never runs: it reaches this state where it would have been queued, and
 # its downstream nodes take it as a success.
 DISABLED = "disabled"
-TERMINAL = frozenset({SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED, DISABLED})
+# Left out of a node-scoped test run: never runs, and the nodes in the run's scope take it
+# as satisfied (it is not a failure).
+NOT_RUN = "not_run"
+# Both count as satisfied upstreams.
+PASSED = frozenset({DISABLED, NOT_RUN})
+TERMINAL = frozenset({SUCCEEDED, FAILED, UPSTREAM_FAILED, SKIPPED, STOPPED, DISABLED, NOT_RUN})
 # Not sent to a worker yet: the states `step` moves on (WAITING: held back, with a reason).
 NOT_QUEUED = frozenset({PENDING, WAITING})
 # A worker claimed it: it runs, or (DEFERRED) it waits between two checks without holding
@@ -308,7 +313,7 @@ def edge_verdict(upstream_state, stopped_before: bool, branch, taken) -> str:
         return BAD
     if upstream_state == SKIPPED:
         return DEAD
-    if upstream_state == DISABLED:
+    if upstream_state in PASSED:
         return SATISFIED
     if upstream_state == SUCCEEDED:
         # A succeeded upstream without a recorded branch (e.g. a condition node marked
@@ -362,7 +367,7 @@ def _upstream_kind(state, branch, taken) -> str:
         return _HALTED
     if state == SKIPPED:
         return _SKIP
-    if state == DISABLED:
+    if state in PASSED:
         return _OK
     if state == SUCCEEDED:
         return _OK if branch is None or taken is None or branch == taken else _SKIP
@@ -527,6 +532,15 @@ def decide(
 
     decision.run_status = run_outcome(new.values())
     return decision
+
+
+def scope_of(dag: Dag, *, nodes: Iterable = (), from_node=None) -> set:
+    """The nodes a node-scoped test run runs: the given ones, or one node and everything
+    downstream of it; the others are NOT_RUN from the start."""
+    scope = set(nodes)
+    if from_node is not None:
+        scope |= descendants_closure(dag, [from_node])
+    return scope
 
 
 def run_outcome(states: Iterable, *, stopping: bool = False) -> str | None:

@@ -49,7 +49,7 @@ RUN_COLUMNS = (
     "error",
 )
 # The ORM's spelling, with the version's creation time (the plan cache's key).
-RUN_FIELDS = (*RUN_COLUMNS, "version__created_at")
+RUN_FIELDS = (*RUN_COLUMNS, "version__created_at", "node_scope")
 # Run statuses in which no node starts (the engine's `paused`).
 PAUSED = (RunStatus.PAUSED,)
 

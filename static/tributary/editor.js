@@ -546,6 +546,22 @@
       else showBanner("<strong>The run was not started.</strong> " + T.esc(err.message));
     }
   }
+  // The node's menu (its drawer): a try run of this node, or from it downstream.
+  ["nd-run-node", "nd-run-from"].forEach(function (id) {
+    const btn = document.getElementById(id);
+    if (!btn) return;
+    btn.addEventListener("click", async function () {
+      if (!drawerNode) return;
+      // Saving re-draws the canvas: find the node again by its (unique) name.
+      const name = drawerNode.data("name");
+      if (canEdit && dirty) { const ok = await save(); if (!ok) return; }
+      const found = cy.nodes().filter(function (n) { return n.data("name") === name; })[0];
+      const ref = found ? found.data("serverId") : null;
+      if (ref == null) { showBanner("Save the canvas first: this node is new."); return; }
+      closeDrawer();
+      startRun(id === "nd-run-node" ? { mode: "try", nodes: [ref] } : { mode: "try", from_node: ref });
+    });
+  });
   /** The version a run dialog chose: "published", "draft" or a number. */
   function runVersion(prefix) {
     const value = document.getElementById(prefix + "-version").value;

@@ -242,14 +242,15 @@ def test_every_fire_time_of_last_week(tenant, upstream):
 
 
 @pytest.mark.django_db
-def test_its_own_flows_previous_cycle_ignores_dry_runs_and_itself(tenant, upstream):
+def test_its_own_flows_previous_cycle_ignores_itself_and_counts_a_dry_run(tenant, upstream):
     ScheduleFactory(flow=upstream, cron="0 * * * *")
     own = make_run(upstream, at(2024, 1, 15, 10), "running")
     config = {"flow": upstream.pk, "cycle": "hour", "offset": -1, "require": "latest"}
-    make_run(upstream, at(2024, 1, 15, 9), "succeeded", mode="dry")
+    make_run(upstream, at(2024, 1, 15, 10), "succeeded", mode="dry")  # not the window
     with pytest.raises(NodeDeferred):
         execute(config, tenant=tenant, business_time=at(2024, 1, 15, 10), run_id=own.pk)
-    make_run(upstream, at(2024, 1, 15, 9), "succeeded")
+    # A dry run is a successful record that satisfies dependants (DMS).
+    make_run(upstream, at(2024, 1, 15, 9), "succeeded", mode="dry")
     result, _ = execute(config, tenant=tenant, business_time=at(2024, 1, 15, 10), run_id=own.pk)
     assert result.output["dependency_flow"] == upstream.pk
 

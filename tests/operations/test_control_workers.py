@@ -130,3 +130,35 @@ def test_disabled_node_is_not_executed_and_its_downstream_runs(
     body = api(admin_user, tenant).get(f"/api/v1/runs/{run.pk}/").json()
     shown = {nr["node_name"]: nr for nr in body["node_runs"]}
     assert shown["off"]["status"] == "disabled" and shown["off"]["started_at"] is None
+
+
+def test_node_scoped_try_run_and_a_dry_run_satisfying_a_dependant(
+    celery_workers, tenant, admin_user
+):
+    # Given a flow whose dependency check waits for `upstream` at the same hour
+    upstream, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["load"], name="upstream")
+    dep = {
+        "name": "dep",
+        "type": "dependency_check",
+        "config": {"flow": upstream.pk, "cycle": "hour", "offset": 0, "poll_s": 1},
+    }
+    flow, nodes = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        nodes=["first", dep, "after"],
+        edges=[("first", "dep"), ("dep", "after")],
+    )
+    # When a try run starts from dep: it passes without checking, first is not run
+    run = run_start(flow=flow, mode="try", user=admin_user, from_node=nodes["dep"].pk)
+    assert finished(run).status == "succeeded"
+    assert statuses(run) == {"first": "not_run", "dep": "succeeded", "after": "succeeded"}
+    # And a whole run at BT waits until a dry run of upstream at BT records a success
+    run = run_start(flow=flow, mode="point_in_time", user=admin_user, business_time=BT)
+    wait_for(
+        lambda: NodeRun.objects.filter(run=run, node_name="dep", status="deferred").exists(),
+        timeout=30,
+        what="the dependency check to wait",
+    )
+    dry = run_start(flow=upstream, mode="dry", user=admin_user, business_time=BT)
+    assert finished(dry).status == "succeeded" and dry.business_time == BT
+    assert finished(run).status == "succeeded"

@@ -31,6 +31,7 @@ from operations.engine.core import (
     HELD_BY_CONCURRENCY_POLICY,
     NONE_FAILED,
     NOT_QUEUED,
+    NOT_RUN,
     NOT_STARTED,
     ONE_FAILED,
     ONE_SUCCESS,
@@ -58,6 +59,7 @@ from operations.engine.core import (
     reopened_by_mark_success,
     restorable,
     run_outcome,
+    scope_of,
     sends,
 )
 
@@ -144,7 +146,7 @@ def scenarios(draw, max_nodes=25, rules=False):
 
 
 def edge_satisfied(states, branches, u, branch) -> bool:
-    return states[u] == DISABLED or (
+    return states[u] in (DISABLED, NOT_RUN) or (
         states[u] == SUCCEEDED and (branch is None or branches[u] == branch)
     )
 
@@ -160,7 +162,7 @@ def upstream_kinds(dag: Dag, n, after, before, branches) -> list:
     kinds = []
     for u, b in dag.upstream_edges(n):
         s = after[u]
-        if s == DISABLED:
+        if s in (DISABLED, NOT_RUN):
             kinds.append("ok")
         elif s == SUCCEEDED:
             took = branches.get(u)
@@ -758,6 +760,22 @@ def test_one_success_starts_at_the_first_success_and_all_failed_skips_at_once():
         dag, {"a": SUCCEEDED, "b": RUNNING, "any": PENDING, "allf": PENDING}, policy=STOP_ALL
     )
     assert d.ready == {"any"} and d.skipped == {"allf"}
+
+
+def test_node_scoped_run_runs_its_scope_and_never_fails_for_the_rest():
+    dag = Dag.build("abcd", [("a", "b"), ("b", "c"), ("a", "d")])
+    assert scope_of(dag, from_node="b") == {"b", "c"}
+    assert scope_of(dag, nodes=["d"]) == {"d"}
+    # Given everything outside the scope is not_run from the start
+    states = {n: (PENDING if n in {"b", "c"} else NOT_RUN) for n in dag.nodes}
+    d = decide(dag, states, policy=STOP_ALL)
+    # Then the scope's first node starts at once, as if its upstream had succeeded
+    assert d.ready == {"b"}
+    states = apply(states, d) | {"b": SUCCEEDED}
+    states = apply(states, decide(dag, states, policy=STOP_ALL)) | {"c": SUCCEEDED}
+    assert decide(dag, states, policy=STOP_ALL).run_status == "succeeded"
+    assert run_outcome([NOT_RUN, SUCCEEDED]) == "succeeded"
+    assert run_outcome([NOT_RUN, FAILED]) == "failed"
 
 
 def test_build_rejects_unknown_rules():

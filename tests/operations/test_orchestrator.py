@@ -538,3 +538,66 @@ def test_without_a_budget_every_ready_node_goes_to_the_broker(tenant, admin_user
     engine.call(lifecycle.node_execute, engine.nodes.popleft())
     assert statuses(run) == {"n1": "succeeded", "n2": "queued", "n3": "pending"}
     assert list(engine.nodes) == [queued_id(run, "n2")]
+
+
+def test_node_scoped_try_run_runs_only_its_nodes_and_skips_dependency_checks(
+    tenant, admin_user, engine
+):
+    # Given a -> dep (a dependency check that would wait forever) -> b -> c, and d
+    other, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["x"], name="other")
+    flow, nodes = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        nodes=[
+            script("a", fail=True),
+            {"name": "dep", "type": "dependency_check", "config": {"flow": other.pk}},
+            "b",
+            "c",
+            script("d", fail=True),
+        ],
+        edges=[("a", "dep"), ("dep", "b"), ("b", "c")],
+    )
+    # When a try run starts from dep
+    run = engine.call(run_start, flow=flow, mode="try", user=admin_user, from_node=nodes["dep"].pk)
+    engine.drain()
+    run.refresh_from_db()
+    # Then dep passes without checking, its downstream runs, the rest is not_run (no failure)
+    assert run.status == "succeeded" and run.node_scope == sorted(
+        [nodes["dep"].pk, nodes["b"].pk, nodes["c"].pk]
+    )
+    assert statuses(run) == {
+        "a": "not_run",
+        "dep": "succeeded",
+        "b": "succeeded",
+        "c": "succeeded",
+        "d": "not_run",
+    }
+    assert "dependency check skipped" in latest(run)["dep"].log
+    # One node only.
+    run = engine.call(run_start, flow=flow, mode="try", user=admin_user, nodes=[nodes["c"].pk])
+    engine.drain()
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert {n for n, s in statuses(run).items() if s != "not_run"} == {"c"}
+
+
+def test_node_scope_is_refused_outside_try_and_for_unknown_nodes(tenant, admin_user, engine):
+    flow, nodes = chain_flow(tenant=tenant, owner=admin_user, length=2)
+    with pytest.raises(ValidationError) as err:
+        run_start(flow=flow, mode="dry", user=admin_user, nodes=[nodes["n1"].pk])
+    assert "nodes" in err.value.message_dict
+    with pytest.raises(ValidationError) as err:
+        run_start(flow=flow, mode="try", user=admin_user, from_node=999_999)
+    assert "999999" in err.value.message_dict["from_node"][0]
+    with pytest.raises(ValidationError) as err:
+        run_start(flow=flow, mode="try", user=admin_user, nodes=[], from_node=nodes["n1"].pk)
+    assert "from_node" in err.value.message_dict
+
+
+def test_dry_run_takes_a_business_time(tenant, admin_user, engine):
+    flow, _ = chain_flow(tenant=tenant, owner=admin_user, length=1)
+    at = datetime(2024, 1, 15, 9, tzinfo=UTC)
+    run = engine.call(run_start, flow=flow, mode="dry", user=admin_user, business_time=at)
+    engine.drain()
+    run.refresh_from_db()
+    assert run.business_time == at and run.status == "succeeded"

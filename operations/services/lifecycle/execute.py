@@ -20,7 +20,6 @@ from flows.secrets.runtime import (
     render_config_masked,
     render_with_secrets,
 )
-from operations.choices import RunMode
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
@@ -60,6 +59,10 @@ def node_run_claimed(claim):
         return Failure(claim.render_error, retryable=False)
     if claim.dry:
         claim.tracked.log(log_line("dry run: recorded as succeeded without executing"))
+        return Success()
+    if claim.info.get("node_scope") is not None and claim.spec.type == "dependency_check":
+        # As in DMS: a test run of some nodes does not wait for other flows.
+        claim.tracked.log(log_line("node-scoped test run: dependency check skipped"))
         return Success()
     secrets = claim.secrets
     executed, redact = (
@@ -121,9 +124,9 @@ def render_node_config(
 
 
 def _dependency_runs(tenant_id: int, run_id: int):
-    """The runs a dependency check of run `run_id` may count: its tenant's, not itself, and
-    not dry runs (a dry run did no work)."""
-    return FlowRun.objects.filter(tenant_id=tenant_id).exclude(pk=run_id).exclude(mode=RunMode.DRY)
+    """The runs a dependency check of run `run_id` may count: its tenant's, not itself. A dry
+    run counts: as DMS documents, it "generates a successful auto-triggering record"."""
+    return FlowRun.objects.filter(tenant_id=tenant_id).exclude(pk=run_id)
 
 
 def run_outcomes_lookup(tenant_id: int, run_id: int):
