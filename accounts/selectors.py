@@ -84,6 +84,25 @@ def tenant_context_for(*, user: User, slug: str | None) -> TenantContext:
     return TenantContext(tenant=chosen.tenant, user=user, role=chosen.role, membership=chosen)
 
 
+def member_context(*, tenant_id: int, user_id: int | None) -> TenantContext | None:
+    """The context `user_id` would act in inside the tenant (as tenant_context_for resolves
+    it), or None when they may not act there: what a flow's owner sees, without a request."""
+    if user_id is None:
+        return None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    if user.is_superuser:
+        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+        return None if tenant is None else TenantContext(tenant=tenant, user=user, role=Role.ADMIN)
+    membership = active_memberships(user=user).filter(tenant_id=tenant_id).first()
+    if membership is None:
+        return None
+    return TenantContext(
+        tenant=membership.tenant, user=user, role=membership.role, membership=membership
+    )
+
+
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
     """Every membership of the tenant (any member may list them)."""
     return Membership.objects.filter(tenant=tenant).select_related("user", "tenant").order_by("id")

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "accounts.middleware.QueryTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -201,8 +202,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.Pagination",
     "DEFAULT_PARSER_CLASSES": [
         "accounts.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "accounts.api.parsers.FormParser",
+        "accounts.api.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -225,6 +226,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Links from list/create responses to item routes (config/openapi.py), after the enums.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_links",
+        "config.openapi.add_error_responses",
+    ],
     # Several models have a "status" / "mode": name each choice set once.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "operations.choices.RunStatus",

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from flows import selectors
 from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
+from flows.services import MAX_EDGES, MAX_NODES
 
 MAX_ID = 2**63 - 1
 
@@ -91,6 +92,12 @@ class FlowWriteSerializer(serializers.Serializer):
     )
 
 
+def position_fields(position) -> dict:
+    """position_x / position_y of the axes given: a partial update (PATCH {"position": {"y":
+    3}}) moves along that axis only."""
+    return {f"position_{axis}": position[axis] for axis in ("x", "y") if axis in (position or {})}
+
+
 class PositionSerializer(serializers.Serializer):
     x = serializers.FloatField()
     y = serializers.FloatField()
@@ -152,9 +159,7 @@ class NodeWriteSerializer(serializers.Serializer):
 
     def service_fields(self) -> dict:
         data = dict(self.validated_data)
-        position = data.pop("position", None)
-        if position is not None:
-            data["position_x"], data["position_y"] = position["x"], position["y"]
+        data.update(position_fields(data.pop("position", None)))
         return data
 
 
@@ -225,16 +230,16 @@ class GraphEdgeInSerializer(serializers.Serializer):
 
 
 class GraphInSerializer(serializers.Serializer):
-    nodes = GraphNodeInSerializer(many=True)
-    edges = GraphEdgeInSerializer(many=True)
+    # The limits are checked on the list's length before any item is read (and again by the
+    # service, for callers without this serializer).
+    nodes = GraphNodeInSerializer(many=True, max_length=MAX_NODES)
+    edges = GraphEdgeInSerializer(many=True, max_length=MAX_EDGES)
 
     def service_nodes(self) -> list[dict]:
         out = []
         for item in self.validated_data["nodes"]:
             data = dict(item)
-            position = data.pop("position", None)
-            if position is not None:
-                data["position_x"], data["position_y"] = position["x"], position["y"]
+            data.update(position_fields(data.pop("position", None)))
             out.append(data)
         return out
 

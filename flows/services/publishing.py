@@ -14,7 +14,7 @@ from ..lineage.services import lineage_record
 from ..models import FlowVersion, TaskFlow
 from ..snapshot import flow_snapshot
 from . import validation as v
-from ._common import FlowProblems, lock_flow, schedule_sync, set_history
+from ._common import FlowProblems, TenantLookups, lock_flow, schedule_sync, set_history
 
 
 def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[str]]:
@@ -35,6 +35,7 @@ def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[s
             for e in edges
         ],
         require_nodes=True,
+        lookups=TenantLookups.for_flow(flow),
     )
     if not tenant_member_users(tenant=flow.tenant).filter(pk=flow.owner_id).exists():
         problems.setdefault(v.FLOW, []).append(

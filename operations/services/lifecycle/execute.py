@@ -20,6 +20,7 @@ from flows.secrets.runtime import (
     render_config_masked,
     render_with_secrets,
 )
+from flows.services.validation import run_validation_context
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
@@ -162,6 +163,18 @@ def run_outcomes_lookup(tenant_id: int, run_id: int):
     return run_outcomes
 
 
+def run_owner_id(run_id: int) -> int | None:
+    """The owner a run acts for: its version's (a published version keeps the owner it was
+    published with), else its flow's."""
+    from django.db.models.functions import Coalesce
+
+    return (
+        FlowRun.objects.filter(pk=run_id)
+        .values_list(Coalesce("version__owner_id", "flow__owner_id"), flat=True)
+        .first()
+    )
+
+
 def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=NO_SECRETS):
     from celery.exceptions import SoftTimeLimitExceeded
 
@@ -186,6 +199,11 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
         cancelled=tracked.cancelled.is_set,
         on_cancel=tracked.on_cancel,
         run_outcomes=run_outcomes_lookup(row["tenant_id"], row["run_id"]),
+        validation=run_validation_context(
+            tenant_id=row["tenant_id"],
+            flow_id=row["run__flow_id"],
+            owner_id=lambda: run_owner_id(row["run_id"]),
+        ),
     )
     monitor.track(tracked)
     try:
