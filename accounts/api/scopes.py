@@ -56,6 +56,11 @@ ROUTES: dict[str, dict[str, Need]] = {
     "service-account-token-list": {"get": AR, "post": AW},
     "service-account-token-detail": {"get": AR, "delete": AW},
     "audit": {"get": AR},
+    # event webhooks: tenant admins (auditors read); a redelivery changes nothing but sends
+    "webhook-list": {"get": AR, "post": AW},
+    "webhook-detail": {"get": AR, "patch": AW, "delete": AW},
+    "webhook-deliveries": {"get": AR},
+    "webhook-redeliver": {"post": AW},
     # flows
     "flow-list": {"get": FR, "post": FW},
     "flow-import-": {"post": FW},

@@ -312,11 +312,15 @@ CELERY_BEAT_SCHEDULE: dict = {
 # runs that the minute's first schedules just started.
 SCHEDULING_QUEUE = "tributary.scheduling"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue(SCHEDULING_QUEUE), Queue("celery"))
+# Webhook deliveries wait on a queue of their own, read after the others: a subscriber that
+# is down or slow never holds back a node (run `-Q tributary.webhooks` workers to isolate them).
+WEBHOOK_QUEUE = "tributary.webhooks"
+CELERY_TASK_QUEUES = (Queue(SCHEDULING_QUEUE), Queue("celery"), Queue(WEBHOOK_QUEUE))
 CELERY_TASK_ROUTES = {
     "scheduling.tasks.*": {"queue": SCHEDULING_QUEUE},
     # Timely like beat's wake-ups: a deadline alert must not wait behind node tasks.
     "operations.deadline_sweep": {"queue": SCHEDULING_QUEUE},
+    "flows.deliver_webhook_event": {"queue": WEBHOOK_QUEUE},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker keeps trying to reconnect however long the outage lasts

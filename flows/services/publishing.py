@@ -13,6 +13,7 @@ from ..choices import FlowStatus
 from ..lineage.services import lineage_record
 from ..models import FlowVersion, TaskFlow
 from ..snapshot import flow_snapshot
+from ..webhooks.services import webhook_event
 from . import validation as v
 from ._common import FlowProblems, TenantLookups, lock_flow, schedule_sync, set_history
 
@@ -72,6 +73,20 @@ def flow_publish(*, flow: TaskFlow, user: User, comment: str = "") -> FlowVersio
         set_history(locked, user, f"published version {version.number}")
         locked.save()
         schedule_sync(locked)
+        webhook_event(
+            tenant=locked.tenant_id,
+            event_type="flow.published",
+            stream=f"flow:{locked.pk}",
+            data=lambda: {
+                "flow": {"id": locked.pk, "name": locked.name, "status": locked.status},
+                "version": {
+                    "number": version.number,
+                    "comment": version.comment,
+                    "published_by": getattr(user, "username", None),
+                    "created_at": version.created_at,
+                },
+            },
+        )
     return version
 
 

@@ -44,6 +44,7 @@ from operations.plan import Plan, plan_for
 from . import store
 from .locking import lock_run
 from .logs import event
+from .webhooks import FINISHED, run_webhook
 
 
 def run_plan(run: FlowRun) -> Plan:
@@ -219,6 +220,8 @@ def finish_run(run: FlowRun, status: str, *, user=None, message: str = "") -> No
         )
         run.error = ("Failed nodes: " + ", ".join(failed)) if failed else "A node failed."
     event(run, EventKind.RUN_FINISHED, message or f"Run {status}.", user=user)
+    if status in FINISHED:
+        run_webhook(run=run, event_type=FINISHED[status])
     run_id = run.pk
     transaction.on_commit(lambda: _alert(run_id))
     if run.batch:

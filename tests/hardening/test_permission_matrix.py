@@ -361,6 +361,15 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("service-account-token-detail", "get"): Rule("admin_read"),
     ("service-account-token-detail", "delete"): Rule("admin_write"),
     ("audit", "get"): Rule("admin_read"),
+    ("webhook-list", "get"): Rule("admin_read"),
+    ("webhook-list", "post"): Rule(
+        "admin_write", lambda w: {"url": "https://hooks.example.com/", "events": ["run.failed"]}
+    ),
+    ("webhook-detail", "get"): Rule("admin_read"),
+    ("webhook-detail", "patch"): Rule("admin_write", lambda w: {"description": "changed"}),
+    ("webhook-detail", "delete"): Rule("admin_write"),
+    ("webhook-deliveries", "get"): Rule("admin_read"),
+    ("webhook-redeliver", "post"): Rule("admin_write"),
     ("flow-list", "get"): Rule("read"),
     ("flow-list", "post"): Rule("create", lambda w: {"name": "new flow"}),
     ("flow-import-", "post"): Rule("create", lambda w: _IMPORT, state_dependent=True),
@@ -432,6 +441,9 @@ def build_tenant_world(tmp_path) -> dict:
     bot_token, _ = account_services.token_issue(
         user=bot.user, actor=users["admin"], name="t", scopes=["flows:read"]
     )
+    from tests.hardening.world import _webhook
+
+    webhook, delivery = _webhook(tenant, users["admin"], "https://hooks.example.com/matrix")
     world["sqlite"] = str(sqlite)
     world["own_tokens"] = {
         key: account_services.token_issue(user=u, actor=u, name="own", scopes=["flows:read"])[0].pk
@@ -444,6 +456,8 @@ def build_tenant_world(tmp_path) -> dict:
             "membership": Membership.objects.get(user=users["member"], tenant=tenant).pk,
             "service_account": bot.pk,
             "service_token": bot_token.pk,
+            "webhook": webhook,
+            "delivery": delivery,
         }
     )
     return world

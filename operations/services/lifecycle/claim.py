@@ -18,6 +18,7 @@ from operations.plan import Plan, plan_for
 from .. import store
 from ..logs import event, log_line
 from ..monitor import Tracked
+from ..webhooks import run_webhook
 from .execute import render_node_config
 from .retry import LOST_PREFIX, node_lost
 
@@ -93,6 +94,7 @@ def claimed(got: dict, now, me: str) -> Claim:
             ):
                 run = FlowRun(pk=row["run_id"], tenant_id=row["tenant_id"])
                 event(run, EventKind.RUN_STARTED, f"Started by node {row['node_name']}.")
+                run_webhook(run=row["run_id"], tenant_id=row["tenant_id"], event_type="run.started")
             else:
                 waiting.update(status=RunStatus.RUNNING)
         info["status"] = RunStatus.RUNNING
