@@ -56,6 +56,9 @@ class ExecutionContext:
     run_outcomes: Callable[[int, datetime, datetime, str | None], dict[datetime, bool]] = (
         lambda _f, _s, _e, _n: {}
     )
+    # child_run(flow_id, parameters, key) -> {"id", "status", "error", "outputs"}: the child
+    # run this node run started under `key` (sub-flows, loops), started on the first call.
+    child_run: Callable[[int, dict, str], dict] = lambda _f, _p, _k: {}
 
 
 @dataclass
