@@ -26,6 +26,7 @@ class RunTrigger(models.TextChoices):
     BACKFILL = "backfill", "Backfill (time range)"
     RERUN = "rerun", "Rerun"
     RESTORE = "restore", "Restore"
+    SUBFLOW = "subflow", "Sub-flow of another run"
 
 
 class RunStatus(models.TextChoices):

@@ -75,6 +75,15 @@ class FlowRun(TenantOwned):
     # A node-scoped test run: the ids of the nodes it runs (the others are not_run), and
     # its dependency checks pass without checking. None: a run of the whole flow.
     node_scope = models.JSONField(null=True, blank=True)
+    # A child run started by a subflow/foreach node of another run (`parent_key`: which
+    # of that node's children, e.g. a loop's item index; "" for a sub-flow).
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_runs"
+    )
+    parent_node_run = models.ForeignKey(
+        "operations.NodeRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent_key = models.CharField(max_length=32, blank=True, default="")
     # When the run should be done (its version's deadline from its fire time); null without
     # one. Set once when the prediction first passes it ({"finish", "nodes"}), and when the
     # run was found still going at its deadline: each alerts once (services.deadlines).
@@ -89,7 +98,13 @@ class FlowRun(TenantOwned):
                 fields=["flow", "fire_time"],
                 condition=models.Q(fire_time__isnull=False),
                 name="flowrun_unique_fire_time",
-            )
+            ),
+            # A node run starts each of its children once (a repeated delivery finds it).
+            models.UniqueConstraint(
+                fields=["parent_node_run", "parent_key"],
+                condition=models.Q(parent_node_run__isnull=False),
+                name="flowrun_unique_child",
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "status"], name="flowrun_tenant_status"),

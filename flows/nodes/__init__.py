@@ -11,6 +11,7 @@ NODE_TYPE_MODULES = [
     "http",
     "wait",
     "dependency_check",
+    "subflow",
 ]
 
 _loaded = False

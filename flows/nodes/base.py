@@ -69,6 +69,9 @@ class ExecutionContext:
     # for what a node checks again when it runs: what the owner may see can change after a
     # save. None: no lookups were given, and a node that needs them fails.
     validation: ValidationContext | None = None
+    # child_run(flow_id, parameters, key) -> {"id", "status", "error", "outputs"}: the child
+    # run this node run started under `key` (sub-flows, loops), started on the first call.
+    child_run: Callable[[int, dict, str], dict] = lambda _f, _p, _k: {}
 
 
 @dataclass

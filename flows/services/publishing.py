@@ -42,7 +42,87 @@ def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[s
         problems.setdefault(v.FLOW, []).append(
             "owner: the owner is no longer an active member of this tenant; change the owner first"
         )
+    else:
+        for label, message in child_flow_problems(flow=flow, nodes=nodes):
+            problems.setdefault(label, []).append(message)
     return problems
+
+
+def _child_targets(nodes) -> list[tuple[str, int]]:
+    """(node name, target flow id) of the nodes that run another flow (sub-flows, loops)."""
+    from ..nodes.subflow import CHILD_FLOW_TYPES
+
+    out = []
+    for node in nodes:
+        ntype, config, name = (
+            (node["type"], node.get("config"), node["name"])
+            if isinstance(node, dict)
+            else (node.type, node.config, node.name)
+        )
+        if ntype in CHILD_FLOW_TYPES and isinstance(config, dict):
+            target = config.get("flow")
+            if isinstance(target, int) and not isinstance(target, bool):
+                out.append((name, target))
+    return out
+
+
+def child_flow_problems(*, flow: TaskFlow, nodes) -> list[tuple[str, str]]:
+    """A flow that runs others: its owner must be allowed to run each, and no cycle of flows
+    may close through sub-flow nodes (the published versions of the others, this flow's draft)."""
+    from accounts.selectors import tenant_context_for
+
+    from ..permissions import flow_rights
+
+    targets = _child_targets(nodes)
+    if not targets:
+        return []
+    found = []
+    flows = {
+        f.pk: f
+        for f in TaskFlow.objects.filter(tenant_id=flow.tenant_id).select_related(
+            "published_version"
+        )
+    }
+    try:
+        ctx = tenant_context_for(user=flow.owner, slug=flow.tenant.slug)
+    except Exception:  # noqa: BLE001 - not a member: reported above
+        ctx = None
+    for name, target in targets:
+        other = flows.get(target)
+        if other is None:
+            continue  # the node's own validation names it
+        if ctx is None or not flow_rights(ctx, other).operate:
+            found.append(
+                (name, f"flow: the flow's owner may not run flow {other.name!r} (operate right)")
+            )
+    graph = {
+        pk: [t for _, t in _child_targets((f.published_version.snapshot or {}).get("nodes") or [])]
+        for pk, f in flows.items()
+        if f.published_version_id and pk != flow.pk
+    }
+    graph[flow.pk] = [t for _, t in targets]
+    for name, target in targets:
+        path = _path(graph, target, flow.pk)
+        if path is not None:
+            names = " → ".join(flows[pk].name for pk in [flow.pk, *path] if pk in flows)
+            found.append((name, f"flow: running it would close the cycle of flows {names}"))
+    return found
+
+
+def _path(graph: dict, start: int, goal: int) -> list[int] | None:
+    """A path of flow ids from `start` to `goal` through the graph, or None."""
+    stack = [(start, [start])]
+    seen = set()
+    while stack:
+        node, path = stack.pop()
+        if node == goal:
+            return path
+        if node in seen:
+            continue
+        seen.add(node)
+        for nxt in graph.get(node, ()):
+            stack.append((nxt, [*path, nxt]))
+    return None
 
 
 def flow_publish(*, flow: TaskFlow, user: User, comment: str = "") -> FlowVersion:

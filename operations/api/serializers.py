@@ -164,6 +164,8 @@ class RunSerializer(serializers.ModelSerializer):
             "nodes_total",
             "nodes_open",
             "node_scope",
+            "parent_run",
+            "parent_node_run",
             "deadline_at",
             "deadline_state",
         ]
@@ -242,13 +244,37 @@ class CriticalStepSerializer(serializers.Serializer):
     duration_s = serializers.FloatField()
 
 
+class ChildRunSerializer(serializers.Serializer):
+    """A child run a subflow or foreach node of this run started."""
+
+    id = serializers.IntegerField()
+    flow = serializers.IntegerField(source="flow_id")
+    flow_name = serializers.CharField(source="flow.name")
+    status = serializers.CharField()
+    parent_node_run = serializers.IntegerField(source="parent_node_run_id")
+    parent_key = serializers.CharField()
+
+
 class RunDetailSerializer(RunSerializer):
     node_runs = serializers.SerializerMethodField()
     critical_path = serializers.SerializerMethodField()
+    child_runs = serializers.SerializerMethodField()
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "node_runs", "critical_path", "deadline_prediction"]
+        fields = [
+            *RunSerializer.Meta.fields,
+            "node_runs",
+            "critical_path",
+            "deadline_prediction",
+            "child_runs",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(ChildRunSerializer(many=True))
+    def get_child_runs(self, run) -> list[dict]:
+        """The runs its sub-flow and loop nodes started (one query)."""
+        children = run.child_runs.select_related("flow").order_by("pk")
+        return ChildRunSerializer(children, many=True).data
 
     def _node_runs(self, run) -> list[NodeRun]:
         from operations.selectors import run_node_runs

@@ -271,6 +271,15 @@ def _record(locked: FlowRun, run: FlowRun, action, after: str, user, reason: str
     )
 
 
+def children_apply(run: FlowRun, action, user=None) -> None:
+    """A stop, pause or resume of a run acts on its active sub-flow children (and theirs)."""
+    for child in FlowRun.objects.filter(parent_run_id=run.pk, status__in=RUN_ACTIVE):
+        try:
+            action(run=child, user=user)
+        except ConflictError:
+            continue  # finished meanwhile, or already in that state
+
+
 def run_stop(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
     """Stop every node at once (running SQL is cancelled by its worker); the run ends stopped."""
     reason = clean_reason(reason)
@@ -287,6 +296,7 @@ def run_stop(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
         decide_full(locked, stopping=True, user=user)
         for pk in active:
             append_log(pk, log_line(f"stopped by {who}"))
+        children_apply(locked, run_stop, user)
     run.refresh_from_db()
     return run
 
@@ -304,6 +314,7 @@ def run_pause(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
         locked.save(update_fields=["status"])
         event(locked, EventKind.RUN_PAUSED, "Paused.", user=user)
         decide_full(locked, user=user)
+        children_apply(locked, run_pause, user)
     run.refresh_from_db()
     return run
 
@@ -321,5 +332,6 @@ def run_resume(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
         locked.save(update_fields=["status"])
         event(locked, EventKind.RUN_RESUMED, "Resumed.", user=user)
         decide_full(locked, user=user)
+        children_apply(locked, run_resume, user)
     run.refresh_from_db()
     return run

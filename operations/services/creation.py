@@ -120,6 +120,7 @@ def _build(
     parallelism: int = 1,
     scope: set | None = None,
     parameters: dict | None = None,
+    parent: tuple | None = None,
 ) -> tuple[FlowRun, list[NodeRun]]:
     """A run and one pending node run per node, not saved yet (not active); in a node-scoped
     run (`scope`), the nodes outside it are not_run from the start.
@@ -148,6 +149,9 @@ def _build(
         nodes_total=len(plan.nodes),
         nodes_open=len(plan.nodes) if scope is None else len(scope),
         node_scope=None if scope is None else sorted(scope),
+        parent_run_id=parent[0] if parent else None,
+        parent_node_run_id=parent[1] if parent else None,
+        parent_key=parent[2] if parent else "",
         deadline_at=run_deadline(
             mode=mode, plan=plan, business_time=business_time, fire_time=fire_time
         ),
@@ -288,6 +292,7 @@ def run_start(
     version=None,
     parameters: dict | None = None,
     reason: str | None = "",
+    parent: tuple | None = None,
 ) -> FlowRun | list[FlowRun]:
     """Start a run of the draft or a published version (`run_version`); a time range
     returns its runs. `parameters`: the values a person or an integration gives (a
@@ -353,6 +358,9 @@ def run_start(
             )
             if scope is not None:
                 fields["scope"] = scope
+            if parent is not None:
+                # A sub-flow's child: (parent run, parent node run, key) (services.subflows).
+                fields["parent"] = parent
             now = timezone.now()
             run = _start(fields, busy=_active_runs(flow.pk).exists(), pending=pending, now=now)
             _insert_activated(pending, now)

@@ -222,10 +222,20 @@ def finish_run(run: FlowRun, status: str, *, user=None, message: str = "") -> No
     event(run, EventKind.RUN_FINISHED, message or f"Run {status}.", user=user)
     if status in FINISHED:
         run_webhook(run=run, event_type=FINISHED[status])
+    wake_parent(run)
     run_id = run.pk
     transaction.on_commit(lambda: _alert(run_id))
     if run.batch:
         dispatch.send_run_task("batch_advance", str(run.batch))
+
+
+def wake_parent(run: FlowRun) -> None:
+    """A sub-flow's child that finished sends its waiting parent node to a worker at once
+    (after commit): the node's next check now. Its scheduled check later finds it claimed
+    or waiting again, which does no harm (a node is claimed once per check)."""
+    pk = run.parent_node_run_id
+    if pk and NodeRun.objects.filter(pk=pk, status=core.DEFERRED).exists():
+        dispatch.send_nodes([(pk, None, None, 3600)])
 
 
 def _alert(run_id: int) -> None:

@@ -107,6 +107,14 @@
     }
     if (run.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(run.error) + "</span>"]);
     if (run.skip_reason) kv.push(["Skipped", T.esc(run.skip_reason)]);
+    // Sub-flows and loops: the run that started this one, and the runs this one started.
+    if (run.parent_run) kv.push(["Parent run", '<a data-testid="parent-run" href="/runs/' + T.esc(run.parent_run) + '/">run ' + T.esc(run.parent_run) + "</a>"]);
+    if (run.child_runs && run.child_runs.length) {
+      kv.push(["Child runs", run.child_runs.map(function (c) {
+        return '<a data-testid="child-run" href="/runs/' + T.esc(c.id) + '/">' + T.esc(c.flow_name) + (c.parent_key ? " #" + T.esc(c.parent_key) : "") +
+          '</a> <span class="badge ' + T.esc(c.status) + '">' + T.esc(c.status) + "</span>";
+      }).join("<br>")]);
+    }
     document.getElementById("run-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
   }
   function renderTable(latest) {

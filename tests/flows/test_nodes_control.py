@@ -105,10 +105,10 @@ def test_dependency_check_succeeds_when_the_same_business_date_succeeded(tenant,
 
 @pytest.mark.django_db
 def test_dependency_check_polls_until_its_timeout_then_fails(tenant, upstream_flow):
-    # Another date succeeded, this date failed, a dry run "succeeded": none of them counts.
+    # Another date succeeded (a dry run of it too), this date failed: none of them counts.
     make_run(upstream_flow, dt.datetime(2024, 1, 14, 0, 0, tzinfo=UTC), "succeeded")
     make_run(upstream_flow, dt.datetime(2024, 1, 15, 0, 0, tzinfo=UTC), "failed")
-    make_run(upstream_flow, dt.datetime(2024, 1, 15, 0, 0, tzinfo=UTC), "succeeded", mode="dry")
+    make_run(upstream_flow, dt.datetime(2024, 1, 14, 0, 0, tzinfo=UTC), "succeeded", mode="dry")
     config = {"flow": upstream_flow.pk, "timeout_s": 600, "poll_s": 45}
     with pytest.raises(NodeDeferred) as first:
         execute("dependency_check", config, tenant_id=tenant.pk, business_time=BT)

@@ -175,6 +175,23 @@ def run_owner_id(run_id: int) -> int | None:
     )
 
 
+def child_run_lookup(run_id: int, node_run_id: int):
+    """ExecutionContext.child_run for a node of this run (sub-flows and loops)."""
+
+    def child_run(flow_id: int, parameters: dict, key: str = "") -> dict:
+        from ..subflows import child_run as lookup
+
+        return lookup(
+            parent_run_id=run_id,
+            node_run_id=node_run_id,
+            flow_id=flow_id,
+            parameters=parameters,
+            key=key,
+        )
+
+    return child_run
+
+
 def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=NO_SECRETS):
     from celery.exceptions import SoftTimeLimitExceeded
 
@@ -204,6 +221,7 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
             flow_id=row["run__flow_id"],
             owner_id=lambda: run_owner_id(row["run_id"]),
         ),
+        child_run=child_run_lookup(row["run_id"], row["id"]),
     )
     monitor.track(tracked)
     try:
