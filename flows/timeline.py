@@ -336,7 +336,13 @@ OBJECT_WORDS = {
 }
 ACTION_WORDS = {"created": "created", "changed": "changed", "deleted": "deleted"}
 ROLE_WORDS = dict(Role.choices)
-PERMISSION_WORDS = {"operate_taskflow": "may test-run the flow and operate its runs"}
+PERMISSION_WORDS = {
+    "view_taskflow": "may see the flow",
+    "change_taskflow": "may change the flow",
+    "delete_taskflow": "may delete the flow",
+    "add_taskflow": "may add flows",
+    "operate_taskflow": "may test-run the flow and operate its runs",
+}
 USER_FIELDS = {"owner", "created_by", "user"}
 FIELD_WORDS = {
     "business_scenario": "business scenario",

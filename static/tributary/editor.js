@@ -327,12 +327,44 @@
       clearBanner();
       setDirty(true);
     });
-    // Double-click a branch edge to flip true / false.
-    cy.on("dbltap", "edge[branch]", function (ev) {
-      const e = ev.target;
-      e.data("branch", e.data("branch") === "true" ? "false" : "true");
-      setDirty(true);
-    });
+    // Click a connection for its settings: the branch of a condition's connection, delete.
+    // (Double-clicking once flipped the branch, hidden and easy to do by accident.)
+    const pop = document.createElement("div");
+    pop.className = "edge-pop";
+    pop.hidden = true;
+    pop.setAttribute("role", "dialog");
+    pop.setAttribute("data-testid", "edge-popover");
+    wrap.appendChild(pop);
+    let popEdge = null;
+    function closeEdgePop() { pop.hidden = true; popEdge = null; }
+    function openEdgePop(edge) {
+      popEdge = edge;
+      const mid = edge.renderedMidpoint();
+      const branch = edge.data("branch");
+      pop.innerHTML = '<div class="edge-pop-title">' + T.esc(edge.source().data("name")) + " → " + T.esc(edge.target().data("name")) + "</div>" +
+        (branch ? '<label for="edge-branch">Runs when the condition is</label><select id="edge-branch" data-testid="edge-branch">' +
+          '<option value="true">true</option><option value="false">false</option></select>' : "") +
+        '<div class="edge-pop-actions"><button type="button" class="small danger" data-testid="edge-delete">Delete connection</button>' +
+        '<button type="button" class="small" data-testid="edge-close">Close</button></div>';
+      if (branch) {
+        const select = pop.querySelector("#edge-branch");
+        select.value = branch;
+        select.addEventListener("change", function () { if (popEdge) { popEdge.data("branch", select.value); setDirty(true); } });
+      }
+      pop.querySelector("[data-testid=edge-delete]").addEventListener("click", function () {
+        if (popEdge) { popEdge.remove(); setDirty(true); }
+        closeEdgePop();
+      });
+      pop.querySelector("[data-testid=edge-close]").addEventListener("click", closeEdgePop);
+      pop.style.left = Math.round(mid.x) + "px";
+      pop.style.top = Math.round(mid.y + 12) + "px";
+      pop.hidden = false;
+    }
+    cy.on("tap", "edge", function (ev) { openEdgePop(ev.target); });
+    cy.on("tap", function (ev) { if (ev.target === cy) closeEdgePop(); });
+    cy.on("pan zoom", closeEdgePop);
+    cy.on("remove", "edge", function (ev) { if (popEdge && ev.target.same(popEdge)) closeEdgePop(); });
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") closeEdgePop(); });
 
     setupPalette();
   }

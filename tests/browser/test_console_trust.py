@@ -370,3 +370,63 @@ def test_one_save_model_without_reloads_and_a_warning_before_losing_work(page, t
     with page.expect_event("dialog") as dialog:
         page.close(run_before_unload=True)
     assert dialog.value.type == "beforeunload"
+
+
+def _edge_point(page, upstream: str, downstream: str) -> dict:
+    return page.evaluate(
+        """([u, d]) => {
+            const ed = window.tributaryEditor.cy.edges().filter(
+                e => e.source().data('name') === u && e.target().data('name') === d)[0];
+            const m = ed.renderedMidpoint(), r = document.getElementById('cy').getBoundingClientRect();
+            return { x: r.left + m.x, y: r.top + m.y };
+        }""",
+        [upstream, downstream],
+    )
+
+
+def test_a_connection_has_a_settings_popover_for_its_branch_and_delete(page, tenant, owner):
+    flow = services.flow_create(tenant=tenant, user=owner, name="branches")
+    services.graph_replace(
+        flow=flow,
+        user=owner,
+        nodes=[
+            {
+                "key": "c",
+                "name": "check",
+                "type": "condition",
+                "position": {"x": 0, "y": 100},
+                "config": {"mode": "expression", "expression": "1 > 0"},
+            },
+            {"key": "y", "name": "yes", "type": "noop", "position": {"x": 320, "y": 0}},
+            {"key": "n", "name": "no", "type": "noop", "position": {"x": 320, "y": 220}},
+        ],
+        edges=[
+            {"upstream": "c", "downstream": "y", "branch": "true"},
+            {"upstream": "c", "downstream": "n", "branch": "false"},
+        ],
+    )
+    sign_in(page, owner)
+    open_editor(page, flow)
+    page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 2")
+    assert "Click a connection for its settings" in page.locator(".palette .hint").inner_text()
+    branch_of = "name => window.tributaryEditor.cy.edges().filter(e => e.target().data('name') === name)[0].data('branch')"
+
+    # A double-click no longer flips the branch by accident
+    point = _edge_point(page, "check", "yes")
+    page.mouse.dblclick(point["x"], point["y"])
+    assert page.evaluate(branch_of, "yes") == "true"
+
+    # A click opens the connection's settings: its branch in words, and delete
+    page.mouse.click(point["x"], point["y"])
+    popover = page.locator("[data-testid=edge-popover]")
+    popover.wait_for()
+    assert "check → yes" in popover.inner_text()
+    page.select_option("[data-testid=edge-branch]", "false")
+    assert page.evaluate(branch_of, "yes") == "false"
+    assert page.locator("#dirty-flag").is_visible()
+    point = _edge_point(page, "check", "no")
+    page.mouse.click(point["x"], point["y"])
+    popover.get_by_text("check → no").wait_for()
+    page.click("[data-testid=edge-delete]")
+    page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 1")
+    assert popover.is_hidden()

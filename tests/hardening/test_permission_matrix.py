@@ -499,3 +499,32 @@ def test_tenant_permission_matrix(role, tmp_path):
                 )
     assert checked >= 30
     assert not mismatches, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------- the audit page
+
+AUDIT_PAGES = ["/audit/", "/audit/export.csv"]
+
+
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_audit_page_and_api_answer_alike(role, tmp_path):
+    """The console's audit page and its CSV follow the API's rule (admin_read): admins and
+    auditors read it, other members get 403 from the page, the export and the API alike."""
+    from django.test import Client
+
+    world = build_tenant_world(tmp_path)
+    user = world["user_objs"][role]
+    expected = TENANT_EXPECTED["admin_read"][TENANT_ROLES.index(role)]
+    pages = Client()
+    pages.force_login(user)
+    api = APIClient()
+    api.force_authenticate(user)
+    api.credentials(HTTP_X_TENANT=world["tenant"].slug)
+    answers = {url: pages.get(url).status_code for url in AUDIT_PAGES}
+    answers["/api/v1/audit/"] = api.get("/api/v1/audit/").status_code
+    want = 200 if expected == OK else 403
+    assert answers == dict.fromkeys(answers, want), answers
+    if expected == OK:
+        # Read-only for everyone who reads it: the page and the API refuse writes.
+        assert pages.post("/audit/").status_code == 405
+        assert api.post("/api/v1/audit/", {}, format="json").status_code in (403, 405)
