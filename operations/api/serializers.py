@@ -102,6 +102,18 @@ class RunCreateSerializer(serializers.Serializer):
         max_value=2**63 - 1,
         help_text="Try mode: run this node and everything downstream of it.",
     )
+    start_nodes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=10_000,
+        help_text="Time-range mode (a backfill): each run runs only these nodes (ids) and, "
+        "with include_downstream, everything downstream of them; the others are not_run.",
+    )
+    include_downstream = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="With start_nodes: also run everything downstream of them (default true).",
+    )
 
 
 # Ids are 64-bit: a larger number is a 400, not a database overflow.

@@ -293,6 +293,8 @@ def run_start(
     parameters: dict | None = None,
     reason: str | None = "",
     parent: tuple | None = None,
+    start_nodes: list | None = None,
+    include_downstream: bool = True,
 ) -> FlowRun | list[FlowRun]:
     """Start a run of the draft or a published version (`run_version`); a time range
     returns its runs. `parameters`: the values a person or an integration gives (a
@@ -300,6 +302,9 @@ def run_start(
 
     `nodes` (ids) or `from_node` (an id: it and its downstream) make a try run of those
     nodes only (the others are not_run; dependency checks pass without checking).
+    `start_nodes` (ids) make each run of a time range run those nodes and, with
+    `include_downstream` (the default), everything downstream of them; the others are
+    not_run (a backfill's dependency checks still check).
 
     A time range (a backfill) is an O&M action: the audit trail records it with `reason`.
     """
@@ -336,7 +341,14 @@ def run_start(
     else:
         snapshot = None
         plan = check_runnable(chosen.snapshot)
-    scope = _node_scope(plan, mode=mode, nodes=nodes, from_node=from_node)
+    scope = _node_scope(
+        plan,
+        mode=mode,
+        nodes=nodes,
+        from_node=from_node,
+        start_nodes=start_nodes,
+        include_downstream=include_downstream,
+    )
     trigger = trigger or (RunTrigger.BACKFILL if mode == RunMode.TIME_RANGE else RunTrigger.MANUAL)
     parameters = {} if parameters is None else parameters
     run_parameters(plan, parameters)  # refused before anything is written, even for 0 runs
@@ -380,6 +392,7 @@ def run_start(
                 parallelism=parallelism,
                 plan=plan,
                 parameters=parameters,
+                scope=scope,
             )
         lock_flow(flow.pk)
         _batch_fill(batch)
@@ -399,23 +412,43 @@ def run_start(
     return runs
 
 
-def _node_scope(plan: Plan, *, mode: str, nodes, from_node) -> set | None:
-    """The nodes a node-scoped test run runs, or None; a 400 naming the field otherwise."""
-    if nodes is None and from_node is None:
+def _node_scope(
+    plan: Plan, *, mode: str, nodes, from_node, start_nodes=None, include_downstream=True
+) -> set | None:
+    """The nodes a node-scoped run runs, or None; a 400 naming the field otherwise.
+
+    A try run takes `nodes` or `from_node`; a time range (a backfill) takes `start_nodes`
+    (with their downstream unless `include_downstream` is false)."""
+    if nodes is None and from_node is None and start_nodes is None:
         return None
-    field = "nodes" if nodes is not None else "from_node"
-    if nodes is not None and from_node is not None:
-        raise ValidationError({"from_node": ["Give nodes or from_node, not both."]})
-    if mode != RunMode.TRY:
-        raise ValidationError({field: ["Only a try run can run some nodes of a flow."]})
-    wanted = list(nodes) if nodes is not None else [from_node]
+    if start_nodes is not None:
+        field, wanted = "start_nodes", list(start_nodes)
+        if mode != RunMode.TIME_RANGE:
+            raise ValidationError(
+                {field: ["Only a time-range run starts from chosen nodes (try: nodes)."]}
+            )
+        if nodes is not None or from_node is not None:
+            raise ValidationError({field: ["Give start_nodes alone, without nodes or from_node."]})
+    else:
+        field = "nodes" if nodes is not None else "from_node"
+        if nodes is not None and from_node is not None:
+            raise ValidationError({"from_node": ["Give nodes or from_node, not both."]})
+        if mode != RunMode.TRY:
+            raise ValidationError(
+                {field: ["Only a try run can run some nodes of a flow (backfill: start_nodes)."]}
+            )
+        wanted = list(nodes) if nodes is not None else [from_node]
     if not wanted:
-        raise ValidationError({"nodes": ["Name at least one node."]})
+        raise ValidationError({field: ["Name at least one node."]})
     unknown = [n for n in wanted if n not in plan.nodes]
     if unknown:
         raise ValidationError(
-            {field: [f"No node {', '.join(map(str, unknown))} in this flow's editing version."]}
+            {field: [f"No node {', '.join(map(str, unknown))} in the version this run executes."]}
         )
+    if start_nodes is not None:
+        if include_downstream:
+            return core.scope_of(plan.dag, from_nodes=wanted)
+        return core.scope_of(plan.dag, nodes=wanted)
     if nodes is not None:
         return core.scope_of(plan.dag, nodes=nodes)
     return core.scope_of(plan.dag, from_node=from_node)

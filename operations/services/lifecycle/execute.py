@@ -21,6 +21,7 @@ from flows.secrets.runtime import (
     render_with_secrets,
 )
 from flows.services.validation import run_validation_context
+from operations.choices import RunMode
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
@@ -61,7 +62,11 @@ def node_run_claimed(claim):
     if claim.dry:
         claim.tracked.log(log_line("dry run: recorded as succeeded without executing"))
         return Success()
-    if claim.info.get("node_scope") is not None and claim.spec.type == "dependency_check":
+    if (
+        claim.info.get("node_scope") is not None
+        and claim.info["mode"] == RunMode.TRY
+        and claim.spec.type == "dependency_check"
+    ):
         # As in DMS: a test run of some nodes does not wait for other flows.
         claim.tracked.log(log_line("node-scoped test run: dependency check skipped"))
         return Success()
