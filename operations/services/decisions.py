@@ -152,6 +152,18 @@ def holds_for(run: FlowRun):
     return held
 
 
+FAIR_REASONS = (WaitingReason.TENANT_LIMIT, WaitingReason.POOL)
+
+
+def _fair_holds(run_id: int) -> dict:
+    """The run's nodes parked by fair share (tenant limit, pool), with their reasons."""
+    return dict(
+        NodeRun.objects.filter(
+            run_id=run_id, is_latest=True, status=WAITING, waiting_reason__in=FAIR_REASONS
+        ).values_list("node_id", "waiting_reason")
+    )
+
+
 def apply_decision(run: FlowRun, plan: Plan, decision: Decision, loader: StateLoader) -> int:
     """Write the decision's transitions, send ready nodes after commit; returns nodes closed.
 
@@ -257,6 +269,10 @@ def decide_full(
     loader.load_all()
     not_queued = {n for n, s in loader.states.items() if s in NOT_QUEUED}
     held = holds_for(run)(not_queued) if not_queued and not stopping else {}
+    if not stopping and any(s == WAITING for s in loader.states.values()):
+        # Nodes parked by fair share stay held (with their reason) until admission sends
+        # them: the concurrency policy's holds come on top.
+        held = {**_fair_holds(run.pk), **held}
     decision = core.decide(
         plan.dag,
         loader.states,
