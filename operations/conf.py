@@ -38,7 +38,7 @@ DEFAULTS = {
     "TRIBUTARY_WORKER_STALE_SECONDS": 60.0,
     # The share of the worker slots no tenant's default limit may take while other tenants
     # have flows (at least one slot).
-    "TRIBUTARY_FAIR_HEADROOM_SHARE": 0.2,
+    "TRIBUTARY_FAIR_HEADROOM_SHARE": 0.25,
     # A worker re-reads limits, pools and the slots up at most this often.
     "TRIBUTARY_FAIR_REFRESH_SECONDS": 1.0,
 }

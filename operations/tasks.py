@@ -54,6 +54,13 @@ def batch_advance(batch: str) -> None:
     reconnecting(services.batch_advance, batch)
 
 
+@shared_task(name="operations.runs_admit", acks_late=True)
+def runs_admit(tenant_id: int) -> None:
+    """Let runs waiting for their tenant's active-run limit join, best first."""
+    close_old_connections()
+    reconnecting(services.runs_admit, tenant_id)
+
+
 @shared_task(name="operations.watchdog", acks_late=True, time_limit=300, soft_time_limit=240)
 def watchdog() -> dict:
     """Periodic: lost workers, parked retries that are due, messages the broker lost."""

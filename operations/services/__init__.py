@@ -28,6 +28,7 @@ from .creation import (
     batch_advance,
     run_create_scheduled,
     run_start,
+    runs_admit,
     runs_create_scheduled,
 )
 from .decisions import run_evaluate
@@ -49,5 +50,6 @@ __all__ = [
     "run_resume",
     "run_start",
     "run_stop",
+    "runs_admit",
     "watchdog_sweep",
 ]

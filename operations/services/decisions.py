@@ -40,7 +40,7 @@ from operations.engine.core import (
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, plan_for
 
-from . import store
+from . import slots, store
 from .locking import lock_run
 from .logs import event
 
@@ -233,6 +233,9 @@ def finish_run(run: FlowRun, status: str, *, user=None, message: str = "") -> No
     transaction.on_commit(lambda: _alert(run_id))
     if run.batch:
         dispatch.send_run_task("batch_advance", str(run.batch))
+    if run.tenant_id in slots.fair_state().run_limits:
+        # A run of a tenant with an active-run limit ended: a waiting one may join.
+        dispatch.send_run_task("runs_admit", run.tenant_id)
 
 
 def _alert(run_id: int) -> None:

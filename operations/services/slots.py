@@ -58,6 +58,7 @@ class FairState:
     slots: int = 0
     tenants_with_flows: int = 0
     own_limits: dict = field(default_factory=dict)  # tenant id -> max_running_nodes
+    run_limits: dict = field(default_factory=dict)  # tenant id -> max_active_runs
     caps: dict = field(default_factory=dict)  # data source id -> max_concurrency
     names: dict = field(default_factory=dict)  # data source id -> name (capped ones)
     default: int | None = None
@@ -93,6 +94,9 @@ def read_state() -> FairState:
         Tenant.objects.filter(max_running_nodes__isnull=False).values_list(
             "pk", "max_running_nodes"
         )
+    )
+    state.run_limits = dict(
+        Tenant.objects.filter(max_active_runs__isnull=False).values_list("pk", "max_active_runs")
     )
     for pk, cap, name in DataSource.objects.filter(max_concurrency__isnull=False).values_list(
         "pk", "max_concurrency", "name"
@@ -156,7 +160,10 @@ def pools_of(text: str) -> tuple[int, ...]:
 
 
 def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
-    """A worker's claim under fair share: (claimed row or None, parked).
+    """A worker's claim under fair share: (claimed row or None, admission due).
+
+    The second value is true when the node was parked although a slot has been released
+    since: the caller then runs the admission.
 
     A deferred node's next check is claimed without a slot check: it was admitted when it
     started, and a check is short.
@@ -211,7 +218,20 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
         else:
             detail = f"tenant limit ({limit} running nodes)"
         parked = store.park(node_run_id, reason=reason, detail=detail, pools=text)
-    return None, parked
+    if parked:
+        # Committed: if a slot was released meanwhile, its releaser's admission may have
+        # looked before our park committed. A count now sees every release committed
+        # before it; a later release admits after its own commit and sees our node.
+        running, on_pools = store.slots_in_use(row["tenant_id"], capped)
+        still = fair.blocked(
+            tenant_running=running,
+            limit=limit,
+            pools=capped,
+            pool_running=on_pools,
+            caps=state.caps,
+        )
+        return None, still is None
+    return None, False
 
 
 def hand_off_allowed(spec) -> bool:
@@ -328,6 +348,16 @@ def limits_changed() -> None:
     are sent after commit."""
     forget_state()
     transaction.on_commit(lambda: admit_quietly(fresh=True))
+    # Runs waiting for an active-run limit (creation.runs_admit, by its task).
+    for tenant_id in (
+        FlowRun.objects.filter(
+            activated_at__isnull=True, batch__isnull=True, status=RunStatus.QUEUED
+        )
+        .order_by()
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    ):
+        dispatch.send_run_task("runs_admit", tenant_id)
 
 
 def admission_due() -> bool:

@@ -13,6 +13,7 @@ from operations.choices import RUN_ACTIVE, EventKind, WaitingReason
 from operations.engine.core import CLAIMABLE, RUNNING, WAITING, sends
 from operations.models import FlowRun, NodeRun
 
+from .creation import runs_admit, runs_waiting_tenants
 from .decisions import is_paused, run_evaluate, run_plan
 from .lifecycle import LOST_PREFIX, node_lost
 from .locking import lock_node_run
@@ -91,4 +92,6 @@ def watchdog_sweep(
     # Fair share: nodes parked for a slot whose release no finishing task noticed (a
     # worker killed while holding it, a limit raised).
     report["admitted"] = admit(fresh=True)
+    for tenant_id in runs_waiting_tenants():
+        report["admitted"] += runs_admit(tenant_id)
     return report

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operations.engine import fair
 from operations.engine.core import HELD_BY_POOL, HELD_BY_TENANT_LIMIT
+from operations.models import NodeRun
 
 
 def test_a_tenant_alone_is_not_capped():
@@ -160,3 +164,46 @@ def test_admission_never_exceeds_a_limit_a_pool_or_the_free_slots(
                 pool_running=pools,
                 caps=caps,
             )
+
+
+# --------------------------------------------------------------------------- active runs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_over_the_active_run_limit_wait_and_join_best_first(
+    engine, tenant, admin_user, superuser
+):
+    from accounts.services import tenant_set_limits
+    from flows.services import flow_publish
+    from operations.models import FlowRun
+    from operations.services import run_create_scheduled, run_start, slots
+    from tests.factories import ScheduleFactory, build_flow
+
+    tenant_set_limits(tenant=tenant, actor=superuser, limits={"active_runs": 1})
+    slots.forget_state()
+    at = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
+    first, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["a"], name="first")
+    backfill, _ = build_flow(
+        tenant=tenant, owner=admin_user, nodes=["b"], name="backfill", concurrency_policy="ignore"
+    )
+    ScheduleFactory(flow=backfill, cron="0 0 * * *", start_date=dt.date(2024, 1, 1))
+    manual, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["m"], name="manual")
+    scheduled, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["s"], name="scheduled")
+    flow_publish(flow=scheduled, user=admin_user)
+    # Given one active run (the limit), later runs wait as queued runs, their nodes pending ...
+    running = engine.call(run_start, flow=first, mode="try", user=admin_user)
+    engine.call(run_start, flow=backfill, mode="time_range", user=admin_user, start=at, end=at)
+    engine.call(run_start, flow=manual, mode="try", user=admin_user)
+    engine.call(run_create_scheduled, flow_id=scheduled.pk, fire_time=at)
+    waiting = FlowRun.objects.filter(tenant=tenant, activated_at__isnull=True)
+    assert waiting.count() == 3
+    assert set(waiting.values_list("status", flat=True)) == {"queued"}
+    assert not NodeRun.objects.filter(run__in=waiting).exclude(status="pending").exists()
+    # ... when runs finish, the waiting ones join one at a time, scheduled, manual, backfill.
+    engine.drain()
+    runs = list(FlowRun.objects.filter(tenant=tenant).order_by("activated_at"))
+    assert [r.flow.name for r in runs] == ["first", "scheduled", "manual", "backfill"]
+    assert all(r.status == "succeeded" for r in runs), [(r.pk, r.status) for r in runs]
+    assert runs[0].pk == running.pk
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert before.finished_at <= after.activated_at

@@ -55,9 +55,9 @@ def node_claim(node_run_id: int) -> Claim | None:
     me = worker_name()
     # Fair share: the slot of the node's tenant and pools is taken by this claim, or the
     # node is parked as waiting (slots.claim_fair).
-    got, parked = slots.claim_fair(node_run_id, now, me)
-    if parked:
-        # A slot may have been released while we parked it: admission decides.
+    got, admit = slots.claim_fair(node_run_id, now, me)
+    if admit:
+        # Parked, and a slot was released meanwhile: admission decides who takes it.
         slots.admit_quietly()
         return None
     if got is None:
