@@ -115,6 +115,18 @@ def tenant_list(*, user: User) -> QuerySet[Tenant]:
     return Tenant.objects.none()
 
 
+def tenant_readable(*, user: User) -> QuerySet[Tenant]:
+    """Tenants whose row (limits, use) the user reads: all for the platform superuser, else
+    the tenants where they are an active admin or auditor."""
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(
+        memberships__user=user,
+        memberships__is_active=True,
+        memberships__role__in=(Role.ADMIN, Role.AUDITOR),
+    ).distinct()
+
+
 def tenant_member_users(*, tenant: Tenant) -> QuerySet[User]:
     """Users who may own or hold a flow: active members of the tenant, auditors excepted.
 

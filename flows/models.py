@@ -1,6 +1,7 @@
 """Task flows, their nodes and edges, published versions, data sources and secrets."""
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
@@ -50,6 +51,13 @@ class DataSource(TenantOwned):
     username = models.CharField(max_length=150, blank=True, default="")
     password_encrypted = models.TextField(blank=True, default="", editable=False)
     options = models.JSONField(default=dict, blank=True)
+    # The data source's pool: nodes running on it at once (null: no cap); more wait.
+    max_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Nodes running on this database at once (empty: no cap).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = IndexedHistoricalRecords(excluded_fields=["password_encrypted"])

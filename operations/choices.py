@@ -83,6 +83,8 @@ class WaitingReason(models.TextChoices):
 
     NONE = "", "Not held back"
     CONCURRENCY_POLICY = core.HELD_BY_CONCURRENCY_POLICY, "The flow's concurrency policy"
+    TENANT_LIMIT = core.HELD_BY_TENANT_LIMIT, "The tenant's limit of running nodes"
+    POOL = core.HELD_BY_POOL, "A data source's pool is full"
 
 
 class EventKind(models.TextChoices):

@@ -149,11 +149,15 @@ class NodeRun(TenantOwned):
     node_name = models.CharField(max_length=128)
     node_type = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
-    # Why a waiting node is held back (empty when it is not): concurrency policy, later a
-    # tenant limit or a pool.
+    # Why a waiting node is held back (empty when it is not): concurrency policy, tenant
+    # limit or a data source's pool; `waiting_detail` says it in words (which pool).
     waiting_reason = models.CharField(
         max_length=32, choices=WaitingReason.choices, blank=True, default=WaitingReason.NONE
     )
+    waiting_detail = models.CharField(max_length=200, blank=True, default="")
+    # The data sources the node runs on (",3,7,"), set when a worker claims it under fair
+    # share: a pool's use is the count of running nodes naming it.
+    pools = models.CharField(max_length=200, blank=True, default="")
     attempt = models.PositiveSmallIntegerField(default=1)
     # The newest attempt of the node in its run: the one whose status is the node's status.
     is_latest = models.BooleanField(default=True)
@@ -324,3 +328,22 @@ class RunRequestKey(TenantOwned):
 
     def __str__(self) -> str:
         return f"idempotency key {self.key!r} of tenant {self.tenant_id}"
+
+
+class WorkerSlots(models.Model):
+    """A Celery worker as it reported itself: its pool size, at start and then periodically.
+
+    The platform's worker slots (the base of the tenants' default limits) are the sum over
+    the workers seen recently; a worker that stops cleanly removes its row.
+    """
+
+    name = models.CharField(max_length=255, unique=True)
+    concurrency = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.concurrency} slots)"

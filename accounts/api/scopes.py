@@ -48,7 +48,8 @@ ROUTES: dict[str, dict[str, Need]] = {
     "me-token-list": {"get": SELF, "post": SELF},
     "me-token-detail": {"get": SELF, "delete": SELF},
     "tenant-list": {"get": PLATFORM_READ, "post": PLATFORM_WRITE},
-    "tenant-detail": {"get": PLATFORM_READ},
+    # Tenant admins and auditors read their own tenant; the superuser sets its limits.
+    "tenant-detail": {"get": PLATFORM_READ, "patch": PLATFORM_WRITE},
     "member-list": {"get": FR, "post": AW},
     "member-detail": {"get": FR, "patch": AW},
     "service-account-list": {"get": AR, "post": AW},

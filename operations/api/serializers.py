@@ -218,7 +218,8 @@ class NodeRunSerializer(serializers.ModelSerializer):
 
     `status` "deferred" is a node that has started and waits without holding a worker until
     its next check (`next_attempt_at`): running, to the user. A "waiting" node says why in
-    `waiting_reason`.
+    `waiting_reason` (concurrency_policy, tenant_limit, pool) and in words in
+    `waiting_detail` (e.g. "pool warehouse full (2 running)").
     """
 
     node = serializers.IntegerField(source="node_id", read_only=True)
@@ -235,6 +236,7 @@ class NodeRunSerializer(serializers.ModelSerializer):
             "node_type",
             "status",
             "waiting_reason",
+            "waiting_detail",
             "attempt",
             "attempts",
             "queued_at",

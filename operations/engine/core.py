@@ -74,6 +74,10 @@ POLICIES = frozenset({COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED})
 
 # Why a node that could start is held back (a node run's waiting_reason).
 HELD_BY_CONCURRENCY_POLICY = "concurrency_policy"
+# Held back by fair share (operations.engine.fair): the tenant's running-node limit, or a
+# data source's pool. A worker's claim decides these, not `step`.
+HELD_BY_TENANT_LIMIT = "tenant_limit"
+HELD_BY_POOL = "pool"
 
 BRANCHES = frozenset({None, "true", "false"})
 

@@ -30,12 +30,12 @@ from operations.choices import (
     RunStatus,
     RunTrigger,
 )
-from operations.engine import core
+from operations.engine import core, fair
 from operations.engine.core import NOT_QUEUED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
-from . import decisions
+from . import decisions, slots
 from .audit import clean_reason, operation_record
 from .deadlines import run_deadline
 from .locking import lock_flow, lock_flows_to_fire, lock_run
@@ -232,10 +232,82 @@ def _activate(run: FlowRun) -> FlowRun:
     return run
 
 
+def _run_limit_reached(tenant_id: int, *, extra: int = 0) -> bool:
+    """Whether the tenant's active runs (plus `extra` about to join) reach its limit."""
+    limit = slots.fair_state().run_limits.get(tenant_id)
+    if limit is None:
+        return False
+    return _active(FlowRun.objects.filter(tenant_id=tenant_id)).count() + extra >= limit
+
+
+def _hold(run: FlowRun) -> FlowRun:
+    """A run over its tenant's active-run limit waits, queued and not activated, until
+    `runs_admit` lets it join (its nodes stay pending)."""
+    event(run, EventKind.RUN_CREATED, "Waiting: the tenant's limit of active runs is reached.")
+    return run
+
+
+def runs_admit(tenant_id: int) -> int:
+    """Activate the tenant's runs that wait for its active-run limit, best first (scheduled,
+    manual, backfill; oldest first); then let its time ranges go on. The number activated."""
+    from accounts.models import Tenant
+
+    limit = Tenant.objects.filter(pk=tenant_id).values_list("max_active_runs", flat=True).first()
+    held = list(
+        FlowRun.objects.filter(
+            tenant_id=tenant_id,
+            activated_at__isnull=True,
+            batch__isnull=True,
+            status=RunStatus.QUEUED,
+        ).values_list("pk", "flow_id", "mode", "created_at")
+    )
+    held.sort(key=lambda r: (fair.rank(r[2]), r[3], r[0]))
+    activated = 0
+    for pk, flow_id, _mode, _at in held:
+        with transaction.atomic():
+            lock_flow(flow_id)
+            if (
+                limit is not None
+                and _active(FlowRun.objects.filter(tenant_id=tenant_id)).count() >= limit
+            ):
+                break
+            run = lock_run(pk)
+            if run is None or run.activated_at is not None or run.status != RunStatus.QUEUED:
+                continue
+            _activate(run)
+            activated += 1
+    for batch in (
+        FlowRun.objects.filter(
+            tenant_id=tenant_id,
+            activated_at__isnull=True,
+            batch__isnull=False,
+            status=RunStatus.QUEUED,
+        )
+        .order_by()
+        .values_list("batch", flat=True)
+        .distinct()
+    ):
+        activated += batch_advance(batch)
+    return activated
+
+
+def runs_waiting_tenants() -> list[int]:
+    """Tenants with runs waiting for their active-run limit (the watchdog's safety net)."""
+    return list(
+        FlowRun.objects.filter(activated_at__isnull=True, status=RunStatus.QUEUED)
+        .exclude(batch__isnull=False, tenant__max_active_runs__isnull=True)
+        .order_by()
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+
+
 def run_create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
     """Create a run and let it join its flow's active runs now (in the caller's transaction)."""
     run = _create(flow=flow, plan=plan, user=user, **fields)
     lock_flow(flow.pk)
+    if _run_limit_reached(flow.tenant_id):
+        return _hold(run)
     return _activate(run)
 
 
@@ -457,10 +529,12 @@ def _node_scope(
 def _batch_fill(batch) -> int:
     """Activate the batch's next runs until `parallelism` of them are active (flow locked)."""
     activated = 0
+    # At most `parallelism` (<= MAX_PARALLELISM) of them start now: lock only those, not
+    # every waiting run of a 500-run backfill each time one of its runs ends.
     waiting = list(
         FlowRun.objects.select_for_update()
         .filter(batch=batch, activated_at__isnull=True, status=RunStatus.QUEUED)
-        .order_by("batch_index")
+        .order_by("batch_index")[:MAX_PARALLELISM]
     )
     if not waiting:
         return 0
@@ -469,7 +543,7 @@ def _batch_fill(batch) -> int:
         batch=batch, activated_at__isnull=False, status__in=RUN_ACTIVE
     ).count()
     for run in waiting:
-        if active >= parallelism:
+        if active >= parallelism or _run_limit_reached(run.tenant_id):
             break
         run = _activate(run)
         activated += 1
@@ -570,6 +644,9 @@ def _start(fields: dict, *, busy: bool, pending: list, now: datetime) -> FlowRun
     that the policy sees them.
     """
     run, nodes = _build(**fields)
+    tenant_id = fields["flow"].tenant_id
+    if _run_limit_reached(tenant_id, extra=sum(1 for p in pending if p[0].tenant_id == tenant_id)):
+        return _hold(_create(**fields))
     # A node-scoped run's first step is not the whole flow's: decided in full.
     first = fields["plan"].first_step(run.error_policy) if run.node_scope is None else None
     if busy or first is None:

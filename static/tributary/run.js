@@ -20,7 +20,7 @@
   // its next check (running to the user); a waiting node says what holds it back.
   function statusText(nr) {
     const label = (page.node_statuses || {})[nr.status] || nr.status.replace("_", " ");
-    const reason = nr.waiting_reason && (page.waiting_reasons || {})[nr.waiting_reason];
+    const reason = nr.waiting_reason && (nr.waiting_detail || (page.waiting_reasons || {})[nr.waiting_reason]);
     return reason ? label + ": held by " + reason.charAt(0).toLowerCase() + reason.slice(1) : label;
   }
   function shortStatus(nr) {

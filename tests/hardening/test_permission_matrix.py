@@ -343,7 +343,9 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("me-token-detail", "delete"): Rule("self"),
     ("tenant-list", "get"): Rule("platform"),
     ("tenant-list", "post"): Rule("platform", lambda w: {"name": "New", "slug": "new-one"}),
-    ("tenant-detail", "get"): Rule("platform"),
+    # A tenant's admins and auditors read its limits and use; only the superuser sets them.
+    ("tenant-detail", "get"): Rule("admin_read"),
+    ("tenant-detail", "patch"): Rule("platform", lambda w: {"limits": {"running_nodes": 3}}),
     ("member-list", "get"): Rule("read"),
     ("member-list", "post"): Rule(
         "admin_write", lambda w: {"username": "fresh", "password": "a-Strong-passw0rd"}

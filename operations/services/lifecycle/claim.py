@@ -15,7 +15,7 @@ from operations.engine.core import RUNNING
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, plan_for
 
-from .. import store
+from .. import slots, store
 from ..logs import event, log_line
 from ..monitor import Tracked
 from ..webhooks import run_webhook
@@ -49,11 +49,18 @@ def node_claim(node_run_id: int) -> Claim | None:
     """queued -> running with one status-guarded UPDATE; None when there is nothing to do.
 
     The node's own status is the guard: stopping a run stops its queued nodes, pausing it
-    puts them back to pending, so a message for them finds nothing to claim.
+    puts them back to pending, so a message for them finds nothing to claim. Under fair
+    share a node whose tenant or pool has no free slot is parked as waiting instead.
     """
     now = timezone.now()
     me = worker_name()
-    got = store.claim(node_run_id, now, me)
+    # Fair share: the slot of the node's tenant and pools is taken by this claim, or the
+    # node is parked as waiting (slots.claim_fair).
+    got, admit = slots.claim_fair(node_run_id, now, me)
+    if admit:
+        # Parked, and a slot was released meanwhile: admission decides who takes it.
+        slots.admit_quietly()
+        return None
     if got is None:
         row = NodeRun.objects.filter(pk=node_run_id).values("run_id", "worker").first()
         if row and _worker_is_dead(row["worker"]):
