@@ -131,6 +131,18 @@ def safe_output_names(type_name: str, config) -> list[str]:
         return []
 
 
+def late_names(type_name: str, config) -> set[str]:
+    """Names the node fills in itself while it runs (NodeType.late_references)."""
+    node_type = node_types.get(type_name)
+    if node_type is None:
+        return set()
+    try:
+        return set(node_type.late_references(config))
+    except Exception:
+        logger.exception("node type %s failed listing its late references", type_name)
+        return set()
+
+
 def has_branches(type_name: str) -> bool:
     node_type = node_types.REGISTRY.get(type_name)
     return bool(node_type and node_type.has_branches)
@@ -290,6 +302,7 @@ def graph_problems(
             for ancestor in upstream_of.get(key, ()):
                 a = by_key[ancestor]
                 defined |= set(safe_output_names(a.type, a.config))
+            defined |= late_names(spec.type, spec.config)
             message = undefined_message(spec.config, defined)
             if message:
                 problems[spec.name or FLOW].append(f"config: {message}")
