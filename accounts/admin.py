@@ -187,9 +187,25 @@ class OperatorOnlyChanges:
 
 @admin.register(Tenant)
 class TenantAdmin(OperatorOnlyChanges, TenantScopedAdmin):
+    """Tenants; the superuser sets their fair-share limits (tenant_set_limits), others read."""
+
     tenant_field = "pk"
-    list_display = ["slug", "name", "is_active", "created_at"]
+    list_display = ["slug", "name", "is_active", "max_running_nodes", "max_active_runs"]
     search_fields = ["slug", "name"]
+    fields = ["name", "slug", "is_active", "max_running_nodes", "max_active_runs"]
+    LIMITS = {"max_running_nodes": "running_nodes", "max_active_runs": "active_runs"}
+
+    def save_model(self, request, obj, form, change):
+        changed = {f: getattr(obj, f) for f in self.LIMITS if change and f in form.changed_data}
+        for name in changed:  # the limits go through their service, with its checks
+            setattr(obj, name, form.initial.get(name))
+        super().save_model(request, obj, form, change)
+        if changed:
+            services.tenant_set_limits(
+                tenant=obj,
+                actor=request.user,
+                limits={self.LIMITS[name]: value for name, value in changed.items()},
+            )
 
 
 class MembershipForm(forms.ModelForm):

@@ -1,7 +1,7 @@
 """Users, tenants and memberships, plus the abstract base every tenant-owned model uses."""
 
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -29,6 +29,20 @@ class Tenant(models.Model):
         ],
     )
     is_active = models.BooleanField(default=True)
+    # Fair share (README "Limits, pools and priorities"): set by the platform superuser only.
+    # Null: the platform's default, a share of the worker slots that are up.
+    max_running_nodes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Nodes of this tenant running at once (empty: the platform's default).",
+    )
+    max_active_runs = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Runs of this tenant active at once; later ones wait (empty: no limit).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

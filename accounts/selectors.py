@@ -84,6 +84,25 @@ def tenant_context_for(*, user: User, slug: str | None) -> TenantContext:
     return TenantContext(tenant=chosen.tenant, user=user, role=chosen.role, membership=chosen)
 
 
+def member_context(*, tenant_id: int, user_id: int | None) -> TenantContext | None:
+    """The context `user_id` would act in inside the tenant (as tenant_context_for resolves
+    it), or None when they may not act there: what a flow's owner sees, without a request."""
+    if user_id is None:
+        return None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    if user.is_superuser:
+        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+        return None if tenant is None else TenantContext(tenant=tenant, user=user, role=Role.ADMIN)
+    membership = active_memberships(user=user).filter(tenant_id=tenant_id).first()
+    if membership is None:
+        return None
+    return TenantContext(
+        tenant=membership.tenant, user=user, role=membership.role, membership=membership
+    )
+
+
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
     """Every membership of the tenant (any member may list them)."""
     return Membership.objects.filter(tenant=tenant).select_related("user", "tenant").order_by("id")
@@ -94,6 +113,18 @@ def tenant_list(*, user: User) -> QuerySet[Tenant]:
     if user.is_superuser:
         return Tenant.objects.all()
     return Tenant.objects.none()
+
+
+def tenant_readable(*, user: User) -> QuerySet[Tenant]:
+    """Tenants whose row (limits, use) the user reads: all for the platform superuser, else
+    the tenants where they are an active admin or auditor."""
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(
+        memberships__user=user,
+        memberships__is_active=True,
+        memberships__role__in=(Role.ADMIN, Role.AUDITOR),
+    ).distinct()
 
 
 def tenant_member_users(*, tenant: Tenant) -> QuerySet[User]:

@@ -9,6 +9,7 @@ api_urlpatterns = [
     path("", include("flows.api.urls")),
     path("", include("flows.datasources.api.urls")),
     path("", include("flows.secrets.api.urls")),
+    path("", include("flows.webhooks.api.urls")),
     path("", include("flows.lineage.api.urls")),
     path("", include("scheduling.api.urls")),
     # Before operations.api.urls: its router would take runs/grid/ for a run's id.

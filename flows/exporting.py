@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from accounts.api.parsers import input_problems
+
 from .choices import TriggerRule
 from .nodes import base as node_types
 from .services.flows import EDITABLE_FIELDS
@@ -221,8 +223,14 @@ def parse(text: str | bytes) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise DocumentError([f"document: not valid YAML or JSON{where}"]) from None
+    except RecursionError:
+        raise DocumentError(["document: nested too deeply"]) from None
     if not isinstance(data, dict):
         raise DocumentError(["document: must be a mapping with name, nodes and edges"])
+    # The same text and depth rules as every request body (NUL, lone surrogates, nesting).
+    problems = input_problems(data)
+    if problems:
+        raise DocumentError([m for messages in problems.values() for m in messages])
     return data
 
 

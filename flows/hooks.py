@@ -14,37 +14,7 @@ the scheduling app has no schedules to keep in step); the others fail loudly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.core.exceptions import ImproperlyConfigured
-
-_MISSING = object()
-
-
-class Hook:
-    """One extension point, called with keyword arguments."""
-
-    def __init__(self, name: str, doc: str, *, default=_MISSING):
-        self.name = name
-        self.__doc__ = doc
-        self._default = default
-        self._impl: Callable | None = None
-
-    def register(self, impl: Callable) -> Callable:
-        """Set the implementation (from an AppConfig.ready()); returns it unchanged."""
-        self._impl = impl
-        return impl
-
-    def __call__(self, **kwargs):
-        if self._impl is not None:
-            return self._impl(**kwargs)
-        if self._default is _MISSING:
-            raise ImproperlyConfigured(f"no installed app implements the {self.name!r} hook")
-        return self._default
-
-    def __repr__(self) -> str:
-        return f"<Hook {self.name}>"
-
+from accounts.hooks import Hook
 
 # --------------------------------------------------------------------------- scheduling
 
@@ -76,6 +46,12 @@ schedule_summary = Hook(
     "the console shows it, or None.",
     default=None,
 )
+schedule_zones = Hook(
+    "schedule_zones",
+    "schedule_zones(flow_ids): {flow id: IANA zone} of those flows' schedules, in one query "
+    "(the console shows a flow's business and fire times in its schedule's zone).",
+    default={},
+)
 fire_times_in_range = Hook(
     "fire_times_in_range",
     "fire_times_in_range(flow, start, end): the flow's schedule fire times in [start, end], "
@@ -92,6 +68,13 @@ fire_times_window = Hook(
 )
 
 # --------------------------------------------------------------------------- operations
+
+audit_sources = Hook(
+    "audit_sources",
+    "audit_sources(tenant_id): more sources (flows.timeline.Source) of the tenant's audit "
+    "trail; operations adds its O&M actions.",
+    default=(),
+)
 
 scheduled_runs_create = Hook(
     "scheduled_runs_create",

@@ -1,6 +1,7 @@
 """Task flows, their nodes and edges, published versions, data sources and secrets."""
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
@@ -50,6 +51,13 @@ class DataSource(TenantOwned):
     username = models.CharField(max_length=150, blank=True, default="")
     password_encrypted = models.TextField(blank=True, default="", editable=False)
     options = models.JSONField(default=dict, blank=True)
+    # The data source's pool: nodes running on it at once (null: no cap); more wait.
+    max_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Nodes running on this database at once (empty: no cap).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = IndexedHistoricalRecords(excluded_fields=["password_encrypted"])
@@ -336,3 +344,88 @@ class LineageEntry(TenantOwned):
     def __str__(self) -> str:
         target = f"{self.schema}.{self.name}" if self.name else self.detail or self.depends_on
         return f"{self.node_name} {self.access} {target}"
+
+
+class WebhookSubscription(TenantOwned):
+    """A tenant's URL subscribed to platform events, signed with its secret (flows.webhooks)."""
+
+    url = models.CharField(max_length=2000)
+    # Event types (flows.webhooks.EVENT_TYPES) this URL receives.
+    events = models.JSONField(default=list)
+    # The signing secret, encrypted like data source passwords; shown once when created.
+    secret_encrypted = models.TextField(editable=False)
+    description = models.CharField(max_length=200, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = IndexedHistoricalRecords(excluded_fields=["secret_encrypted", "updated_at"])
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "is_active"], name="webhook_tenant_active")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt(value)
+
+
+class WebhookDelivery(TenantOwned):
+    """One event for one subscription: the exact body it signs, delivered at least once.
+
+    Deliveries of one `stream` (a run, a flow, a schedule) reach a subscription in the order
+    they were created. Operational records: no history.
+    """
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=32)
+    stream = models.CharField(max_length=64)
+    body = models.TextField()
+    # pending -> sending -> delivered | pending (retry) | failed (attempts exhausted)
+    status = models.CharField(max_length=16, default="pending")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["subscription", "stream", "id"], name="whdelivery_stream"),
+            models.Index(fields=["status", "next_attempt_at"], name="whdelivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to subscription {self.subscription_id} ({self.status})"
+
+
+class WebhookAttempt(TenantOwned):
+    """One POST of a delivery, with what the subscriber answered."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}"

@@ -225,12 +225,19 @@ def flow_history(*, flow: TaskFlow, user_id=None, since=None, until=None) -> tup
     return timeline.timeline_queryset(sources, user_id=user_id, since=since, until=until), sources
 
 
-def tenant_audit(*, ctx: TenantContext, user_id=None, since=None, until=None, object_types=None):
+def tenant_audit(
+    *, ctx: TenantContext, user_id=None, since=None, until=None, object_types=None, flow_id=None
+):
     """The tenant-wide audit timeline; tenant admins and auditors only."""
     if not ctx.can_read_audit:
         raise PermissionDenied("Only tenant admins and auditors read the tenant's audit trail.")
     sources = timeline.tenant_sources(ctx.tenant.pk)
     qs = timeline.timeline_queryset(
-        sources, user_id=user_id, since=since, until=until, object_types=object_types
+        sources,
+        user_id=user_id,
+        since=since,
+        until=until,
+        object_types=object_types,
+        flow_id=flow_id,
     )
     return qs, sources

@@ -3,11 +3,15 @@
 A UNION ALL of (at, history id, source) rows is ordered and sliced by the database; the
 page's rows are then read per source with their predecessors, so a page costs a fixed
 number of queries however long the history is.
+
+Apps built on flows add tables of their own through the `audit_sources` hook (operations:
+the O&M actions): such a source has an `entries` reader that turns a page's ids into entries.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +20,7 @@ from django.contrib.auth.models import Permission
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery, Value
 
+from accounts.choices import Role
 from accounts.models import Membership, User
 
 from . import hooks
@@ -30,20 +35,33 @@ from .models import (
 )
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+# How each source's rows name their flow (for the audit's flow filter).
+FLOW_FIELD = {
+    "flow": "id",
+    "node": "flow_id",
+    "edge": "flow_id",
+    "grant": "content_object_id",
+    "version": "flow_id",
+    "schedule": "flow_id",
+}
 SKIP_FIELDS = {"id", "tenant", "created_at", "updated_at", "content_object", "flow"}
 
 
 @dataclass(frozen=True)
 class Source:
-    """One table feeding the timeline; `model` is a historical model, or FlowVersion."""
+    """One table feeding the timeline: a historical model, FlowVersion, or a table with an
+    `entries` reader ({id: entry without username} for a page's ids; `at`, `id`, `user_id`)."""
 
     tag: str
     model: Any
     where: Q
     historical: bool = True
+    entries: Callable[[list[int]], dict[int, dict]] | None = None
 
     @property
     def date_field(self) -> str:
+        if self.entries is not None:
+            return "at"
         return "history_date" if self.historical else "created_at"
 
     @property
@@ -52,6 +70,8 @@ class Source:
 
     @property
     def user_field(self) -> str:
+        if self.entries is not None:
+            return "user_id"
         return "history_user_id" if self.historical else "created_by_id"
 
 
@@ -93,6 +113,7 @@ def tenant_sources(tenant_id: int) -> list[Source]:
     schedule = _schedule_history()
     if schedule is not None:
         sources.append(Source("schedule", schedule, Q(tenant_id=tenant_id)))
+    sources.extend(hooks.audit_sources(tenant_id=tenant_id))
     return sources
 
 
@@ -103,28 +124,31 @@ def timeline_queryset(
     since: datetime | None = None,
     until: datetime | None = None,
     object_types: set[str] | None = None,
+    flow_id: int | None = None,
 ) -> QuerySet:
     """(at, hid, src) rows of every source, newest first, as one UNION ALL queryset."""
     parts = []
     for source in sources:
         if object_types and source.tag not in object_types:
             continue
+        if flow_id is not None and source.tag not in FLOW_FIELD:
+            continue  # members, data sources, secrets belong to no flow
         qs = source.model.objects.filter(source.where)
+        if flow_id is not None:
+            qs = qs.filter(**{FLOW_FIELD[source.tag]: flow_id})
         if user_id is not None:
             qs = qs.filter(**{source.user_field: user_id})
         if since is not None:
             qs = qs.filter(**{f"{source.date_field}__gte": since})
         if until is not None:
             qs = qs.filter(**{f"{source.date_field}__lte": until})
-        parts.append(
-            qs.order_by()
-            .annotate(
-                at=F(source.date_field),
-                hid=F(source.pk_field),
-                src=Value(source.tag, output_field=CharField()),
-            )
-            .values_list("at", "hid", "src")
-        )
+        columns = {
+            "hid": F(source.pk_field),
+            "src": Value(source.tag, output_field=CharField()),
+        }
+        if source.date_field != "at":  # a table whose date is `at` already names it so
+            columns["at"] = F(source.date_field)
+        parts.append(qs.order_by().annotate(**columns).values_list("at", "hid", "src"))
     if not parts:
         return FlowVersion.objects.none().values_list("created_at", "id", "id")
     first, *rest = parts
@@ -195,8 +219,13 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
 
     loaded: dict[tuple[str, int], Any] = {}
     previous: dict[tuple[str, int], Any] = {}
+    read: dict[tuple[str, int], dict] = {}  # entries of the sources that read their own
     for tag, ids in wanted.items():
         source = by_tag[tag]
+        if source.entries is not None:
+            for pk, entry in source.entries(ids).items():
+                read[(tag, pk)] = entry
+            continue
         if not source.historical:
             for version in FlowVersion.objects.filter(pk__in=ids).only(
                 "id", "number", "flow_id", "comment", "created_at", "created_by_id", "owner_id"
@@ -231,7 +260,7 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
         }
         codenames = dict(Permission.objects.filter(pk__in=perm_ids).values_list("pk", "codename"))
 
-    user_ids = set()
+    user_ids = {entry["user"] for entry in read.values() if entry["user"]}
     for (tag, _hid), row in loaded.items():
         uid = getattr(row, by_tag[tag].user_field)
         if uid:
@@ -242,6 +271,10 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
 
     entries = []
     for at, hid, tag in rows:
+        if (tag, hid) in read:
+            entry = read[(tag, hid)]
+            entries.append({"at": at, **entry, "username": usernames.get(entry["user"])})
+            continue
         row = loaded.get((tag, hid))
         if row is None:
             continue
@@ -259,8 +292,18 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
                 changes.append({"field": "comment", "old": None, "new": row.comment})
             reason = f"published version {row.number}"
             object_id = row.number
+        refs: dict[str, Any] = {}
+        if tag == "edge":
+            refs["_node_refs"] = (row.upstream_id, row.downstream_id)
+        elif tag == "grant":
+            refs["_user_ref"] = row.user_id
+            refs["_codename"] = codenames.get(row.permission_id, row.permission_id)
+        elif tag == "membership":
+            refs["_user_ref"] = row.user_id
+            refs["_role"] = row.role
         entries.append(
             {
+                **refs,
                 "at": at,
                 "user": uid,
                 "username": usernames.get(uid),
@@ -273,4 +316,158 @@ def timeline_entries(rows: list[tuple], sources: list[Source]) -> list[dict]:
                 "changes": changes,
             }
         )
+    return entries_in_words(entries)
+
+
+# --------------------------------------------------------------------------- in words
+# The audit page and its CSV read entries as people do: names instead of row ids, version
+# numbers instead of version rows, a sentence per entry and each field with a label.
+
+OBJECT_WORDS = {
+    "flow": "task flow",
+    "node": "node",
+    "edge": "connection",
+    "grant": "stakeholder right",
+    "version": "version",
+    "schedule": "schedule",
+    "membership": "membership",
+    "datasource": "data source",
+    "secret": "secret",
+}
+ACTION_WORDS = {"created": "created", "changed": "changed", "deleted": "deleted"}
+ROLE_WORDS = dict(Role.choices)
+PERMISSION_WORDS = {
+    "view_taskflow": "may see the flow",
+    "change_taskflow": "may change the flow",
+    "delete_taskflow": "may delete the flow",
+    "add_taskflow": "may add flows",
+    "operate_taskflow": "may test-run the flow and operate its runs",
+}
+USER_FIELDS = {"owner", "created_by", "user"}
+FIELD_WORDS = {
+    "business_scenario": "business scenario",
+    "error_policy": "error handling policy",
+    "concurrency_policy": "concurrency control policy",
+    "is_public": "public",
+    "is_frozen": "frozen",
+    "published_version": "published version",
+    "retry_interval": "retry interval (s)",
+    "timeout": "timeout (s)",
+    "upstream": "from",
+    "downstream": "to",
+    "start_date": "effective from",
+    "end_date": "until",
+    "timezone": "time zone",
+    "is_active": "active",
+    "created_by": "created by",
+}
+
+
+def _latest_names(model, ids: set[int]) -> dict[int, str]:
+    """The latest name each object had (deleted ones too), from its history table."""
+    if not ids:
+        return {}
+    out: dict[int, str] = {}
+    rows = model.objects.filter(id__in=ids).order_by("id", "-history_id").values_list("id", "name")
+    for pk, name in rows:
+        out.setdefault(pk, name)
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def entries_in_words(entries: list[dict]) -> list[dict]:
+    """Add `summary`, `object_name`, `flow_name`, `version` (for a diff link) and, per change,
+    `label`, `old_display` and `new_display` to timeline entries (a fixed number of queries)."""
+    flow_ids, node_ids, user_ids, version_pks = set(), set(), set(), set()
+    for e in entries:
+        if e["flow"]:
+            flow_ids.add(e["flow"])
+        if e["user"]:
+            user_ids.add(e["user"])
+        for c in e["changes"]:
+            for v in (c["old"], c["new"]):
+                if not isinstance(v, int) or isinstance(v, bool):
+                    continue
+                if c["field"] in ("upstream", "downstream"):
+                    node_ids.add(v)
+                elif c["field"] in USER_FIELDS:
+                    user_ids.add(v)
+                elif c["field"] == "published_version":
+                    version_pks.add(v)
+    user_ids |= {e["_user_ref"] for e in entries if e.get("_user_ref")}
+    for e in entries:
+        node_ids |= set(e.get("_node_refs", ()))
+    flows = _latest_names(TaskFlow.history.model, flow_ids)
+    nodes = _latest_names(TaskNode.history.model, node_ids)
+    users = (
+        dict(User.objects.filter(pk__in=user_ids).values_list("pk", "username")) if user_ids else {}
+    )
+    versions = (
+        dict(FlowVersion.objects.filter(pk__in=version_pks).values_list("pk", "number"))
+        if version_pks
+        else {}
+    )
+
+    def display(field: str, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if field in ("upstream", "downstream"):
+                return nodes.get(value, f"a deleted node (#{value})")
+            if field in USER_FIELDS:
+                return users.get(value, f"a removed person (#{value})")
+            if field == "published_version":
+                return f"version {versions[value]}" if value in versions else "a removed version"
+        if field == "permission":
+            return PERMISSION_WORDS.get(value, value)
+        return _show(value)
+
+    for e in entries:
+        tag = e["object_type"]
+        name = e["object_repr"]
+        if tag == "edge":
+            refs = e.pop("_node_refs", (None, None))
+            name = " → ".join(nodes.get(r, f"#{r}") for r in refs)
+        elif tag in ("grant", "membership"):
+            who = users.get(e.pop("_user_ref", None), "someone")
+            if tag == "grant":
+                name = f"{who}: {display('permission', e.pop('_codename', ''))}"
+            else:
+                role = e.pop("_role", "")
+                name = f"{who} as {ROLE_WORDS.get(role, role)}"
+        e.pop("_node_refs", None)
+        e.pop("_user_ref", None)
+        e.pop("_codename", None)
+        e.pop("_role", None)
+        e["object_name"] = name
+        e["flow_name"] = flows.get(e["flow"]) if e["flow"] else None
+        e["version"] = None
+        for c in e["changes"]:
+            c["label"] = FIELD_WORDS.get(c["field"], c["field"].replace("_", " "))
+            c["old_display"] = display(c["field"], c["old"])
+            c["new_display"] = display(c["field"], c["new"])
+        if tag == "version":
+            e["version"] = e["object_id"]
+            e["changes"] = [c for c in e["changes"] if c["field"] != "number"]
+        for c in e["changes"]:
+            if c["field"] == "published_version" and c["new"] in versions:
+                e["version"] = versions[c["new"]]
+        who = e["username"] or "The platform"
+        what = OBJECT_WORDS.get(tag, tag)
+        where = (
+            f" in “{e['flow_name']}”" if e["flow_name"] and tag not in ("flow", "version") else ""
+        )
+        if tag == "version":
+            e["summary"] = f"{who} published version {e['version']} of “{e['flow_name']}”"
+        else:
+            e["summary"] = (
+                f"{who} {ACTION_WORDS.get(e['action'], e['action'])} the {what} “{name}”{where}"
+            )
     return entries

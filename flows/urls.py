@@ -8,6 +8,8 @@ urlpatterns = [
     path("flows/", views.flow_list, name="flow-list"),
     path("flows/<int:pk>/", views.flow_detail, name="flow-detail"),
     path("flows/<int:pk>/history/", views.flow_history, name="flow-history"),
+    path("audit/", views.audit, name="audit"),
+    path("audit/export.csv", views.audit_export, name="audit-export"),
     path("flows/<int:pk>/versions/", views.flow_versions, name="flow-versions"),
     path("flows/<int:pk>/lineage/", lineage_views.flow_lineage, name="flow-lineage"),
     path(

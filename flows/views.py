@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -307,3 +308,118 @@ def datasource_list(request, *, ctx):
             "page_data": {"engines": Engine.choices, "can_manage": datasources.can_manage(ctx)},
         },
     )
+
+
+# --------------------------------------------------------------------------- audit
+
+AUDIT_EXPORT_MAX = 10_000
+AUDIT_KINDS = [
+    ("flow", "Task flow configuration"),
+    ("node", "Nodes"),
+    ("edge", "Connections"),
+    ("grant", "Owner and stakeholders"),
+    ("schedule", "Schedules"),
+    ("version", "Published versions"),
+    ("membership", "Members and roles"),
+    ("datasource", "Data sources"),
+    ("secret", "Secrets (names only)"),
+]
+
+
+def _audit_query(request, ctx):
+    """The audit filters of a request, parsed like the API's (a wrong one is a 400 naming it)."""
+    from .api.serializers import AuditQuerySerializer
+
+    query = AuditQuerySerializer(data=request.GET)
+    if not query.is_valid():
+        return None, query.errors
+    q = query.validated_data
+    types = {t.strip() for t in q.get("object_type", "").split(",") if t.strip()} or None
+    rows, sources = selectors.tenant_audit(
+        ctx=ctx,
+        user_id=q.get("user"),
+        since=q.get("since"),
+        until=q.get("until"),
+        object_types=types,
+        flow_id=q.get("flow"),
+    )
+    return (rows, sources), None
+
+
+@tenant_required
+@require_GET
+def audit(request, *, ctx):
+    """The tenant-wide audit trail for people (tenant admins and auditors; others 403, as the API)."""
+    if not ctx.can_read_audit:
+        raise PermissionDenied("Only tenant admins and auditors read the tenant's audit trail.")
+    members = [
+        {"id": m.user_id, "username": m.user.username}
+        for m in membership_list(tenant=ctx.tenant).select_related("user")
+    ]
+    flows = list(selectors.flow_list(ctx=ctx).order_by("name").values("id", "name"))
+    return render(
+        request,
+        "flows/audit.html",
+        {
+            "members": sorted(members, key=lambda m: m["username"]),
+            "flows": flows,
+            "kinds": AUDIT_KINDS,
+            "page_data": {"api": reverse("v1:audit"), "audit": True},
+        },
+    )
+
+
+@tenant_required
+@require_GET
+def audit_export(request, *, ctx):
+    """The audit trail under the page's filters as CSV (newest first, at most 10,000 entries)."""
+    import csv
+
+    from django.http import HttpResponse
+
+    from .timeline import timeline_entries
+
+    if not ctx.can_read_audit:
+        raise PermissionDenied("Only tenant admins and auditors read the tenant's audit trail.")
+    found, errors = _audit_query(request, ctx)
+    if errors:
+        return JsonResponse(errors, status=400)
+    rows, sources = found
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{ctx.tenant.slug}-{timezone.now():%Y%m%d-%H%M}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "time (UTC)",
+            "who",
+            "action",
+            "kind",
+            "what",
+            "task flow",
+            "version",
+            "summary",
+            "field",
+            "before",
+            "after",
+            "reason",
+        ]
+    )
+    page = list(rows[:AUDIT_EXPORT_MAX])
+    for start in range(0, len(page), 500):
+        for e in timeline_entries(page[start : start + 500], sources):
+            base = [
+                e["at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                e["username"] or "",
+                e["action"],
+                e["object_type"],
+                e["object_name"],
+                e["flow_name"] or "",
+                e["version"] or "",
+                e["summary"],
+            ]
+            for c in e["changes"] or [None]:
+                field = [c["label"], c["old_display"], c["new_display"]] if c else ["", "", ""]
+                writer.writerow([*base, *field, e["reason"]])
+    return response

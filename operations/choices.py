@@ -83,6 +83,8 @@ class WaitingReason(models.TextChoices):
 
     NONE = "", "Not held back"
     CONCURRENCY_POLICY = core.HELD_BY_CONCURRENCY_POLICY, "The flow's concurrency policy"
+    TENANT_LIMIT = core.HELD_BY_TENANT_LIMIT, "The tenant's limit of running nodes"
+    POOL = core.HELD_BY_POOL, "A data source's pool is full"
 
 
 class EventKind(models.TextChoices):
@@ -102,3 +104,27 @@ class EventKind(models.TextChoices):
     NODE_RERUN_FROM = "node_rerun_from", "Rerun from node"
     NODE_MARKED_SUCCEEDED = "node_marked_succeeded", "Node marked succeeded"
     ALERT_SENT = "alert_sent", "Alert sent"
+
+
+class OperationAction(models.TextChoices):
+    """What an operator did, as the tenant's audit trail names it (OperationRecord.action)."""
+
+    STOP = "stop", "Stop"
+    PAUSE = "pause", "Pause"
+    RESUME = "resume", "Resume"
+    RERUN = "rerun", "Rerun"
+    RESTORE = "restore", "Restore"
+    RERUN_FROM = "rerun_from", "Rerun from a node"
+    MARK_SUCCESS = "mark_success", "Mark a node succeeded"
+    BACKFILL = "backfill", "Time-range run (backfill)"
+    BULK = "bulk", "Bulk action"
+
+
+# The run actions a bulk request may apply (POST /api/v1/runs/bulk/).
+BULK_ACTIONS = (
+    OperationAction.STOP,
+    OperationAction.PAUSE,
+    OperationAction.RESUME,
+    OperationAction.RERUN,
+    OperationAction.RESTORE,
+)

@@ -32,6 +32,15 @@ DEFAULTS = {
     # itself when its task's time limit still covers that node's timeout (a chain then
     # skips the broker); the others go through the broker. 0: every node goes through it.
     "TRIBUTARY_HAND_OFF_TO_SELF": 1.0,
+    # Fair share (operations.engine.fair): workers report their pool size at start and this
+    # often; a worker not heard from for TRIBUTARY_WORKER_STALE_SECONDS no longer counts.
+    "TRIBUTARY_WORKER_REPORT_SECONDS": 15.0,
+    "TRIBUTARY_WORKER_STALE_SECONDS": 60.0,
+    # The share of the worker slots no tenant's default limit may take while other tenants
+    # have flows (at least one slot).
+    "TRIBUTARY_FAIR_HEADROOM_SHARE": 0.25,
+    # A worker re-reads limits, pools and the slots up at most this often.
+    "TRIBUTARY_FAIR_REFRESH_SECONDS": 1.0,
 }
 
 

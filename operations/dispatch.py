@@ -21,7 +21,11 @@ logger = logging.getLogger("tributary.engine")
 # The names of operations/tasks.py's tasks.
 NODE_TASK = "operations.node_execute"
 RELAY_TASK = "operations.relay_nodes"
-RUN_TASKS = {"run_evaluate": "operations.run_evaluate", "batch_advance": "operations.batch_advance"}
+RUN_TASKS = {
+    "run_evaluate": "operations.run_evaluate",
+    "batch_advance": "operations.batch_advance",
+    "runs_admit": "operations.runs_admit",
+}
 
 # Seconds of slack above a node's own timeout before Celery's limits step in.
 SOFT_LIMIT_GRACE = 30

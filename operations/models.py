@@ -9,7 +9,15 @@ from django.db import models
 
 from accounts.models import Tenant, TenantOwned
 
-from .choices import EventKind, NodeStatus, RunMode, RunStatus, RunTrigger, WaitingReason
+from .choices import (
+    EventKind,
+    NodeStatus,
+    OperationAction,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    WaitingReason,
+)
 
 LOG_LIMIT = 64 * 1024
 LOG_TRUNCATED = "[log truncated]"
@@ -141,11 +149,15 @@ class NodeRun(TenantOwned):
     node_name = models.CharField(max_length=128)
     node_type = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
-    # Why a waiting node is held back (empty when it is not): concurrency policy, later a
-    # tenant limit or a pool.
+    # Why a waiting node is held back (empty when it is not): concurrency policy, tenant
+    # limit or a data source's pool; `waiting_detail` says it in words (which pool).
     waiting_reason = models.CharField(
         max_length=32, choices=WaitingReason.choices, blank=True, default=WaitingReason.NONE
     )
+    waiting_detail = models.CharField(max_length=200, blank=True, default="")
+    # The data sources the node runs on (",3,7,"), set when a worker claims it under fair
+    # share: a pool's use is the count of running nodes naming it.
+    pools = models.CharField(max_length=200, blank=True, default="")
     attempt = models.PositiveSmallIntegerField(default=1)
     # The newest attempt of the node in its run: the one whose status is the node's status.
     is_latest = models.BooleanField(default=True)
@@ -216,6 +228,57 @@ class RunEvent(TenantOwned):
         return f"{self.kind} on run {self.run_id}"
 
 
+# What an operator may say about an O&M action (the audit trail's "reason").
+REASON_MAX_LENGTH = 500
+
+
+class OperationRecord(TenantOwned):
+    """One O&M action as the tenant's audit trail shows it: who, when, which run(s), why.
+
+    Written by the control and creation services in the action's own transaction (a refused
+    action leaves none). It outlives the runs and flow it names: their ids are kept without
+    a database constraint, and the flow's name as it was.
+    """
+
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=OperationAction.choices)
+    # The run acted on; none for a backfill or a bulk request (their runs are in `detail`).
+    run = models.ForeignKey(
+        FlowRun,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    flow = models.ForeignKey(
+        "flows.TaskFlow",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    flow_name = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True, default="")
+    # What the action did, as field changes: {"status": [old, new], "node": name, ...}.
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The tenant's audit trail reads newest first.
+            models.Index(fields=["tenant", "at"], name="oprecord_tenant_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on run {self.run_id}" if self.run_id else self.action
+
+
 class NotificationAttempt(TenantOwned):
     """One attempt to tell someone about a run (e-mail or webhook), with its outcome."""
 
@@ -237,3 +300,50 @@ class NotificationAttempt(TenantOwned):
             # /metrics counts failed deliveries as they happen.
             models.Index(fields=["at"], name="notifattempt_at"),
         ]
+
+
+class RunRequestKey(TenantOwned):
+    """An `Idempotency-Key` of a request that started runs: the same key from the same tenant
+    within IDEMPOTENCY_WINDOW answers with these runs instead of creating others."""
+
+    key = models.CharField(max_length=255)
+    flow = models.ForeignKey("flows.TaskFlow", on_delete=models.CASCADE, related_name="+")
+    # SHA-256 of the request (flow and validated body): another body under the key is a 409.
+    fingerprint = models.CharField(max_length=64)
+    # The runs the first request created, in its order; `many` for a time range's list.
+    run_ids = models.JSONField(default=list)
+    many = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # What makes concurrent duplicates safe: the second INSERT waits for the first
+            # transaction and then fails, and that request answers with the first's runs.
+            models.UniqueConstraint(fields=["tenant", "key"], name="runrequestkey_unique_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="runrequestkey_created")]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key!r} of tenant {self.tenant_id}"
+
+
+class WorkerSlots(models.Model):
+    """A Celery worker as it reported itself: its pool size, at start and then periodically.
+
+    The platform's worker slots (the base of the tenants' default limits) are the sum over
+    the workers seen recently; a worker that stops cleanly removes its row.
+    """
+
+    name = models.CharField(max_length=255, unique=True)
+    concurrency = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.concurrency} slots)"

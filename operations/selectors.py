@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.selectors import TenantContext
-from flows import permissions
+from flows import permissions, timeline
 from flows.models import TaskFlow
 
-from .models import FlowRun, NodeRun
+from .choices import OperationAction
+from .models import FlowRun, NodeRun, OperationRecord
 
 # Filters run_list understands, each mapped to its lookup.
 RUN_FILTERS = {
@@ -102,4 +103,66 @@ def run_critical_path(*, run: FlowRun, node_runs) -> list[dict]:
             ),
         }
         for n in path
+    ]
+
+
+# --------------------------------------------------------------------------- audit trail
+
+# How each O&M action's detail reads as the audit trail's field changes.
+_DETAIL_FIELDS = ("status", "new_run", "node", "node_run", "nodes", "start", "end", "runs")
+
+
+def _operation_entry(record: OperationRecord) -> dict:
+    detail = record.detail or {}
+    changes = []
+    for key in _DETAIL_FIELDS:
+        if key not in detail:
+            continue
+        value = detail[key]
+        if key == "status" and isinstance(value, list) and len(value) == 2:
+            changes.append({"field": "status", "old": value[0], "new": value[1]})
+        else:
+            changes.append({"field": key, "old": None, "new": value})
+    if record.action == OperationAction.BULK:
+        changes = [
+            {"field": "action", "old": None, "new": detail.get("action")},
+            {"field": "runs", "old": None, "new": detail.get("runs", [])},
+            {"field": "done", "old": None, "new": detail.get("done", [])},
+            {"field": "refused", "old": None, "new": detail.get("refused", {})},
+        ]
+        what = f"{detail.get('action')} of {len(detail.get('runs', []))} run(s)"
+    elif record.run_id:
+        what = (
+            f"run {record.run_id} of {record.flow_name}"
+            if record.flow_name
+            else f"run {record.run_id}"
+        )
+    else:
+        what = f"{len(detail.get('runs', []))} run(s) of {record.flow_name}"
+    return {
+        "user": record.user_id,
+        "object_type": "run",
+        "object_id": record.run_id,
+        "object_repr": what,
+        "flow": record.flow_id,
+        "action": record.action,
+        "reason": record.reason,
+        "changes": changes,
+    }
+
+
+def _operation_entries(ids: list[int]) -> dict[int, dict]:
+    return {r.pk: _operation_entry(r) for r in OperationRecord.objects.filter(pk__in=ids)}
+
+
+def operation_audit_sources(*, tenant_id: int) -> list[timeline.Source]:
+    """The tenant's O&M actions as a source of its audit trail (flows.hooks.audit_sources)."""
+    return [
+        timeline.Source(
+            "run",
+            OperationRecord,
+            Q(tenant_id=tenant_id),
+            historical=False,
+            entries=_operation_entries,
+        )
     ]

@@ -6,11 +6,18 @@ idempotent services run through `reconnecting`, which retries them on a new conn
 not retried that way: a retry could send an e-mail twice.
 """
 
-from celery import shared_task
-from django.db import close_old_connections
+import logging
+import threading
 
-from operations import dispatch, services
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.db import close_old_connections, connection
+
+from operations import conf, dispatch, services
 from operations.reconnect import reconnecting
+from operations.services import slots
+
+logger = logging.getLogger("tributary.engine")
 
 # Seconds kept in hand below the soft time limit when a task goes on with another node.
 SOFT_LIMIT_MARGIN = 20
@@ -47,6 +54,13 @@ def batch_advance(batch: str) -> None:
     reconnecting(services.batch_advance, batch)
 
 
+@shared_task(name="operations.runs_admit", acks_late=True)
+def runs_admit(tenant_id: int) -> None:
+    """Let runs waiting for their tenant's active-run limit join, best first."""
+    close_old_connections()
+    reconnecting(services.runs_admit, tenant_id)
+
+
 @shared_task(name="operations.watchdog", acks_late=True, time_limit=300, soft_time_limit=240)
 def watchdog() -> dict:
     """Periodic: lost workers, parked retries that are due, messages the broker lost."""
@@ -59,6 +73,15 @@ def deadline_sweep() -> dict:
     """Periodic (every second): runs predicted to miss, or still going at, their deadline."""
     close_old_connections()
     return reconnecting(services.deadline_sweep)
+
+
+@shared_task(name="operations.expire_run_request_keys", time_limit=300, soft_time_limit=240)
+def expire_run_request_keys() -> int:
+    """Periodic: forget Idempotency-Keys older than their 24-hour window."""
+    from operations.services.idempotency import run_request_keys_expire
+
+    close_old_connections()
+    return run_request_keys_expire()
 
 
 @shared_task(name="operations.send_alerts", acks_late=True, time_limit=120, soft_time_limit=110)
@@ -90,3 +113,63 @@ def deliver_webhook(
         deliver_webhook.apply_async(
             (run_id, event, url, attempt + 1, channel, detail), countdown=delay
         )
+
+
+# --------------------------------------------------------------------------- worker slots
+# Fair share learns the worker slots that are up from the workers themselves: each worker's
+# main process reports its pool size when it is ready and then every
+# TRIBUTARY_WORKER_REPORT_SECONDS (its heartbeat), and withdraws it when it stops cleanly.
+
+
+@worker_ready.connect(weak=False)
+def report_worker_slots(sender=None, **_kwargs) -> None:
+    name = getattr(sender, "hostname", None) or "worker"
+    controller = getattr(sender, "controller", None)
+    concurrency = int(getattr(controller, "concurrency", 0) or 1)
+    _reporter.start(name, concurrency)
+
+
+@worker_shutdown.connect(weak=False)
+def withdraw_worker_slots(sender=None, **_kwargs) -> None:
+    _reporter.stop()
+
+
+class _Reporter:
+    """The heartbeat thread of a worker's main process (one per process)."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.stopping = threading.Event()
+
+    def start(self, name: str, concurrency: int) -> None:
+        self.name = name
+        self.stopping.clear()
+        self._report(concurrency)
+        threading.Thread(
+            target=self._loop, args=(concurrency,), name="worker-slots", daemon=True
+        ).start()
+
+    def _report(self, concurrency: int) -> None:
+        try:
+            slots.worker_report(name=self.name, concurrency=concurrency)
+        except Exception:  # noqa: BLE001 - the next beat tries again
+            logger.warning("could not report the worker's slots", exc_info=True)
+        finally:
+            close_old_connections()
+
+    def _loop(self, concurrency: int) -> None:
+        while not self.stopping.wait(conf.get("TRIBUTARY_WORKER_REPORT_SECONDS")):
+            self._report(concurrency)
+        connection.close()
+
+    def stop(self) -> None:
+        if not self.name:
+            return
+        self.stopping.set()
+        try:
+            slots.worker_gone(name=self.name)
+        except Exception:  # noqa: BLE001 - it goes stale instead
+            logger.warning("could not withdraw the worker's slots", exc_info=True)
+
+
+_reporter = _Reporter()

@@ -44,6 +44,7 @@ def run_list(request, *, ctx):
             "flow_info": _flow_info(ctx, selected_flow) if selected_flow else None,
             "page_data": {
                 "flows": flows,
+                "zones": hooks.schedule_zones(flow_ids=[f["id"] for f in flows]),
                 "statuses": RunStatus.choices,
                 "modes": RunMode.choices,
                 "triggers": RunTrigger.choices,
@@ -112,6 +113,7 @@ def run_detail(request, pk: int, *, ctx):
                 "type_labels": {t["type"]: t["label"] for t in node_type_catalog()},
                 "modes": dict(RunMode.choices),
                 "triggers": dict(RunTrigger.choices),
+                "zone": hooks.schedule_zones(flow_ids=[flow.pk]).get(flow.pk),
                 "terminal": sorted(RUN_TERMINAL),
                 # How the page names node states and why a node waits (the choices' labels).
                 "node_statuses": dict(NodeStatus.choices),

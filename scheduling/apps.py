@@ -16,5 +16,6 @@ class SchedulingConfig(AppConfig):
         hooks.schedule_import.register(services.schedule_import)
         hooks.schedule_history_model.register(lambda: Schedule.history.model)
         hooks.schedule_summary.register(selectors.schedule_summary)
+        hooks.schedule_zones.register(selectors.schedule_zones)
         hooks.fire_times_in_range.register(selectors.fire_times_in_range)
         hooks.fire_times_window.register(selectors.fire_times_window)

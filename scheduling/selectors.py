@@ -218,6 +218,11 @@ def schedule_summary(*, flow: TaskFlow) -> dict | None:
     }
 
 
+def schedule_zones(*, flow_ids: list[int]) -> dict[int, str]:
+    """The zone of each of these flows' schedules (flows without one are left out)."""
+    return dict(Schedule.objects.filter(flow_id__in=flow_ids).values_list("flow_id", "timezone"))
+
+
 def schedule_lateness(*, since: datetime, flow_ids: list[int] | None = None) -> list[float]:
     """Lateness in seconds (fire time to run created) of the firings since `since`."""
     qs = ScheduleFiring.objects.filter(fire_time__gte=since, lateness__isnull=False)

@@ -96,6 +96,15 @@ def build_spec(
     turned into cron (a `cron` sent along with it must then say the same).
     """
     errors: dict[str, list[str]] = {}
+    # Wrong types (an imported document is not typed by a serializer) are named, not crashed on.
+    for name, value in (("cron", cron), ("kind", kind), ("timezone", timezone)):
+        if value is not None and not isinstance(value, str):
+            errors[name] = ["must be text"]
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+            errors[name] = ["must be a date (YYYY-MM-DD)"]
+    if errors:
+        raise ValidationError(errors)
     zone_name = "UTC" if timezone in (None, "") else timezone
     zone = None
     try:

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from . import services
+from . import missed, services
 
 logger = logging.getLogger("tributary.scheduling")
 
@@ -42,5 +42,7 @@ def fire_schedules(schedule_ids: list[int]) -> None:
     soft_time_limit=290,
 )
 def sweep_due_schedules() -> None:
-    """Housekeeping: fire due fire times that beat skipped (still within the grace window)."""
+    """Housekeeping: fire due fire times that beat skipped (still within the grace window),
+    and report the ones that were missed to the webhooks subscribed to schedule.missed."""
     services.schedule_sweep()
+    missed.schedules_report_missed()

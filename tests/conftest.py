@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.choices import Role
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.integration.receiver import webhook_receiver  # noqa: F401 - fixture
 
 
 @pytest.fixture

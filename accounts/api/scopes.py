@@ -48,7 +48,8 @@ ROUTES: dict[str, dict[str, Need]] = {
     "me-token-list": {"get": SELF, "post": SELF},
     "me-token-detail": {"get": SELF, "delete": SELF},
     "tenant-list": {"get": PLATFORM_READ, "post": PLATFORM_WRITE},
-    "tenant-detail": {"get": PLATFORM_READ},
+    # Tenant admins and auditors read their own tenant; the superuser sets its limits.
+    "tenant-detail": {"get": PLATFORM_READ, "patch": PLATFORM_WRITE},
     "member-list": {"get": FR, "post": AW},
     "member-detail": {"get": FR, "patch": AW},
     "service-account-list": {"get": AR, "post": AW},
@@ -56,6 +57,11 @@ ROUTES: dict[str, dict[str, Need]] = {
     "service-account-token-list": {"get": AR, "post": AW},
     "service-account-token-detail": {"get": AR, "delete": AW},
     "audit": {"get": AR},
+    # event webhooks: tenant admins (auditors read); a redelivery changes nothing but sends
+    "webhook-list": {"get": AR, "post": AW},
+    "webhook-detail": {"get": AR, "patch": AW, "delete": AW},
+    "webhook-deliveries": {"get": AR},
+    "webhook-redeliver": {"post": AW},
     # flows
     "flow-list": {"get": FR, "post": FW},
     "flow-import-": {"post": FW},
@@ -103,6 +109,7 @@ ROUTES: dict[str, dict[str, Need]] = {
     "run-resume": {"post": RW},
     "run-rerun": {"post": RW},
     "run-restore": {"post": RW},
+    "run-bulk": {"post": RW},
     "node-run-detail": {"get": RR},
     "node-run-log": {"get": RR},
     "node-run-mark-success": {"post": RW},

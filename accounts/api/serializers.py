@@ -1,6 +1,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
+from accounts import hooks
 from accounts.choices import Role, Scope
 from accounts.models import ApiToken, Membership, ServiceAccount, Tenant
 
@@ -12,6 +13,39 @@ class TenantSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "is_active", "created_at"]
         # Uniqueness is checked by the service so the message names the slug.
         extra_kwargs = {"slug": {"validators": []}}
+
+
+class TenantLimitsSerializer(serializers.Serializer):
+    """A tenant's own limits (null: the platform's default / no limit)."""
+
+    running_nodes = serializers.IntegerField(min_value=1, allow_null=True, required=False)
+    active_runs = serializers.IntegerField(min_value=1, allow_null=True, required=False)
+
+
+class TenantDetailSerializer(TenantSerializer):
+    """A tenant with its fair-share limits and current use (GET/PATCH /tenants/{id}/)."""
+
+    limits = serializers.SerializerMethodField()
+    use = serializers.SerializerMethodField()
+
+    class Meta(TenantSerializer.Meta):
+        fields = [*TenantSerializer.Meta.fields, "limits", "use"]
+
+    def _use(self, tenant) -> dict:
+        cache = self.context.setdefault("use", {})
+        if tenant.pk not in cache:
+            cache[tenant.pk] = hooks.tenant_use(tenant_id=tenant.pk) or {}
+        return cache[tenant.pk]
+
+    def get_limits(self, tenant) -> dict:
+        return {"running_nodes": tenant.max_running_nodes, "active_runs": tenant.max_active_runs}
+
+    def get_use(self, tenant) -> dict:
+        return self._use(tenant)
+
+
+class TenantUpdateSerializer(serializers.Serializer):
+    limits = TenantLimitsSerializer()
 
 
 class TenantRefSerializer(serializers.ModelSerializer):

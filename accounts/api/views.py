@@ -17,7 +17,9 @@ from .serializers import (
     MembershipSerializer,
     MemberUpdateSerializer,
     MeSerializer,
+    TenantDetailSerializer,
     TenantSerializer,
+    TenantUpdateSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
 )
@@ -29,13 +31,35 @@ class IsSuperuser(permissions.BasePermission):
 
 
 class TenantAPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Tenants: the platform superuser lists and creates them."""
+    """Tenants: the platform superuser lists, creates them and sets their limits; a tenant's
+    admins and auditors read their own tenant (its limits and current use)."""
 
     serializer_class = TenantSerializer
     permission_classes = [permissions.IsAuthenticated, ScopedAccess, IsSuperuser]
     queryset = Tenant.objects.none()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_permissions(self):
+        if self.action == "retrieve":
+            return [permissions.IsAuthenticated(), ScopedAccess()]
+        return super().get_permissions()
+
+    def get_serializer_class(self):
+        if self.action in ("retrieve", "partial_update"):
+            return TenantDetailSerializer
+        return TenantSerializer
 
     def get_queryset(self):
+        if self.action == "retrieve":
+            user = self.request.user
+            if user.is_superuser:
+                return selectors.tenant_list(user=user)
+            # A tenant route for everyone else: a member of the request's tenant (else 403)
+            # who reads its audit trail (admins, auditors; else 403) sees that tenant only.
+            ctx = resolve_request_tenant(self.request)
+            if not ctx.can_read_audit:
+                raise PermissionDenied("Only the tenant's admins and auditors read its limits.")
+            return selectors.tenant_readable(user=user).filter(pk=ctx.tenant.pk)
         return selectors.tenant_list(user=self.request.user)
 
     def create(self, request):
@@ -43,6 +67,16 @@ class TenantAPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         serializer.is_valid(raise_exception=True)
         tenant = services.tenant_create(actor=request.user, **serializer.validated_data)
         return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TenantUpdateSerializer, responses={200: TenantDetailSerializer})
+    def partial_update(self, request, pk=None):
+        tenant = self.get_object()
+        serializer = TenantUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tenant = services.tenant_set_limits(
+            tenant=tenant, actor=request.user, limits=serializer.validated_data["limits"]
+        )
+        return Response(TenantDetailSerializer(tenant).data)
 
 
 class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):

@@ -16,6 +16,7 @@ from .members import (
     member_remove,
     member_update,
     tenant_create,
+    tenant_set_limits,
 )
 from .service_accounts import (
     service_account_create,
@@ -46,6 +47,7 @@ __all__ = [
     "service_account_update",
     "service_account_username",
     "tenant_create",
+    "tenant_set_limits",
     "token_digest",
     "token_issue",
     "token_mark_used",

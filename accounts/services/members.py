@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from .. import hooks
 from ..choices import Role
 from ..models import Membership, ServiceAccount, Tenant, User
 from ._common import set_history
@@ -25,6 +26,35 @@ def tenant_create(*, actor: User, name: str, slug: str) -> Tenant:
     with transaction.atomic():
         set_history(tenant, actor, "tenant created")
         tenant.save()
+    return tenant
+
+
+def tenant_set_limits(*, tenant: Tenant, actor: User, limits: dict) -> Tenant:
+    """Set a tenant's fair-share limits (platform superuser only); null returns to the default.
+
+    `limits` may hold `running_nodes` and `active_runs` (a whole number >= 1, or None).
+    Lowering a limit stops nothing: running nodes finish and new ones wait.
+    """
+    if not actor.is_superuser:
+        raise ValidationError({"limits": ["Only the platform operator sets a tenant's limits."]})
+    fields = {"running_nodes": "max_running_nodes", "active_runs": "max_active_runs"}
+    unknown = sorted(set(limits) - set(fields))
+    if unknown:
+        raise ValidationError(
+            {"limits": [f"Unknown limit {', '.join(unknown)}: use running_nodes, active_runs."]}
+        )
+    for key, value in limits.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValidationError(
+                {"limits": [f"{key} must be a whole number of at least 1, or null (default)."]}
+            )
+        setattr(tenant, fields[key], value)
+    with transaction.atomic():
+        set_history(tenant, actor, "tenant limits changed")
+        tenant.save(update_fields=[fields[key] for key in limits])
+        hooks.limits_changed()
     return tenant
 
 

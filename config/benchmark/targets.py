@@ -34,6 +34,35 @@ CORE: list[Check] = [
 ]
 
 
+def _b_within(r: dict, key: str) -> bool:
+    alone, flooded = r["fairness_b_alone_s"][key], r["fairness_b_flooded_s"][key]
+    return flooded <= 1.5 * alone and flooded <= alone + 1.0
+
+
+FAIRNESS: list[Check] = [
+    (
+        "fairness: B's p50 under A's flood <= 1.5x and <= +1 s of B alone",
+        lambda r: _b_within(r, "p50"),
+    ),
+    (
+        "fairness: B's p99 under A's flood <= 1.5x and <= +1 s of B alone",
+        lambda r: _b_within(r, "p99"),
+    ),
+    (
+        "fairness: B's scheduling lateness p50 <= 0.5 s and p99 <= 2 s",
+        lambda r: (
+            r["fairness_b_lateness_s"]["samples"] > 0
+            and r["fairness_b_lateness_s"]["p50"] <= 0.5
+            and r["fairness_b_lateness_s"]["p99"] <= 2
+        ),
+    ),
+    (
+        "fairness: A holds >= 80% of the slots it may hold while B is idle",
+        lambda r: r["fairness_a_slot_use_ratio"] >= 0.8,
+    ),
+]
+
+
 def verdicts(results: dict) -> list[tuple[str, bool]]:
     """(target, met) for every target of the parts that ran."""
     out: list[tuple[str, bool]] = []
@@ -51,6 +80,8 @@ def verdicts(results: dict) -> list[tuple[str, bool]]:
                 bool(results["scheduling_passed"]),
             )
         )
+    if "fairness_b_flooded_s" in results:
+        out += [(name, check(results)) for name, check in FAIRNESS]
     if "api_p95_target_met" in results:
         out.append(("flow API p95 <= 150 ms at full size", bool(results["api_p95_target_met"])))
         out.append(("flow API query counts constant", bool(results["api_queries_constant"])))

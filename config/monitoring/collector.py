@@ -6,6 +6,10 @@
 | tributary_runs_finished_total | counter | tenant, state |
 | tributary_node_runs | gauge | tenant, state (queued, waiting, running) |
 | tributary_tenant_slots_used | gauge | tenant (nodes running) |
+| tributary_tenant_slots_limit | gauge | tenant (its running-node limit, own or default) |
+| tributary_pool_slots_used | gauge | tenant, pool (nodes running on a capped data source) |
+| tributary_pool_slots_limit | gauge | tenant, pool (its max_concurrency) |
+| tributary_worker_slots | gauge | (the pool sizes of the workers up) |
 | tributary_node_duration_seconds | histogram | node_type, outcome |
 | tributary_queue_depth | gauge | queue |
 | tributary_broker_up | gauge | |
@@ -32,15 +36,7 @@ from . import readings, totals
 
 PREFIX = "tributary_"
 
-# ---------------------------------------------------------------------------------------
-# Pools and tenant limits: not built yet (tenants' `limits` and data sources'
-# `max_concurrency` come with the fair-share issue). When they land, the app that owns
-# them adds a reading here (or registers one from its AppConfig.ready()), computed at scrape
-# time from the database like the others, e.g.
-#     tributary_tenant_slots_limit{tenant}, tributary_pool_slots_used{pool},
-#     tributary_pool_slots_limit{pool}
-# A reading is a callable returning metric families.
-# ---------------------------------------------------------------------------------------
+# Readings other apps add to every scrape (register_reading, from an AppConfig.ready()).
 EXTRA_READINGS: list[Callable[[], Iterable[Metric]]] = []
 
 
@@ -72,6 +68,39 @@ def _counter(name, doc, labels, data) -> CounterMetricFamily:
     return family
 
 
+def _fair_share() -> Iterable[Metric]:
+    """Tenant limits and data-source pools (operations.engine.fair), read at scrape time."""
+    numbers = readings.fair_share()
+    workers = GaugeMetricFamily(
+        PREFIX + "worker_slots", "Worker slots up (pool sizes the workers reported)."
+    )
+    workers.add_metric([], numbers["worker_slots"])
+    yield workers
+    limit = GaugeMetricFamily(
+        PREFIX + "tenant_slots_limit",
+        "Nodes a tenant may run at once (its own limit, else the platform's default).",
+        labels=["tenant"],
+    )
+    for tenant, n in numbers["tenant_limits"]:
+        limit.add_metric([tenant], n)
+    yield limit
+    used = GaugeMetricFamily(
+        PREFIX + "pool_slots_used",
+        "Nodes running on a data source with a pool.",
+        labels=["tenant", "pool"],
+    )
+    cap = GaugeMetricFamily(
+        PREFIX + "pool_slots_limit",
+        "A data source's pool: nodes that may run on it at once.",
+        labels=["tenant", "pool"],
+    )
+    for tenant, pool, n_cap, n_used in numbers["pools"]:
+        used.add_metric([tenant, pool], n_used)
+        cap.add_metric([tenant, pool], n_cap)
+    yield used
+    yield cap
+
+
 class TributaryCollector(Collector):
     """Reads everything at scrape time; holds no state of its own."""
 
@@ -99,6 +128,7 @@ class TributaryCollector(Collector):
                 slots.add_metric([tenant], n)
         yield nodes
         yield slots
+        yield from _fair_share()
 
         depths = readings.queue_depths()
         up = GaugeMetricFamily(PREFIX + "broker_up", "1 when the broker answered this scrape.")

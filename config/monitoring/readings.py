@@ -83,3 +83,27 @@ def queue_depths() -> dict[str, int] | None:
         logger.warning("metrics: the broker is unreachable: %s", exc)
         return None
     return depths
+
+
+def fair_share() -> dict:
+    """Worker slots up, each tenant's effective running-node limit, and each capped data
+    source's pool (tenant slug, name, cap, nodes running) — the fair share's numbers."""
+    from accounts.models import Tenant
+    from flows.models import DataSource
+    from operations.services import slots
+
+    state = slots.read_state()
+    limits = []
+    for slug, own in Tenant.objects.order_by("slug").values_list("slug", "max_running_nodes"):
+        limit = own if own is not None else state.default
+        if limit is not None:
+            limits.append((slug, limit))
+    pools = []
+    for pk, slug, name, cap in (
+        DataSource.objects.filter(max_concurrency__isnull=False)
+        .order_by("tenant__slug", "name")
+        .values_list("pk", "tenant__slug", "name", "max_concurrency")
+    ):
+        used = NodeRun.objects.filter(status=NodeStatus.RUNNING, pools__contains=f",{pk},").count()
+        pools.append((slug, name, cap, used))
+    return {"worker_slots": state.slots, "tenant_limits": limits, "pools": pools}

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "accounts.middleware.QueryTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -201,8 +202,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.Pagination",
     "DEFAULT_PARSER_CLASSES": [
         "accounts.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "accounts.api.parsers.FormParser",
+        "accounts.api.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -225,6 +226,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Links from list/create responses to item routes (config/openapi.py), after the enums.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_links",
+        "config.openapi.add_error_responses",
+    ],
     # Several models have a "status" / "mode": name each choice set once.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "operations.choices.RunStatus",
@@ -293,17 +300,27 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 1.0,
         "options": {"expires": 2},
     },
+    # Idempotency-Keys of run requests are kept 24 hours.
+    "operations-expire-run-request-keys": {
+        "task": "operations.expire_run_request_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 # Beat's wake-ups (and the sweep) travel in a queue of their own, which every worker also
 # consumes, first: a busy minute's fire tasks must not wait behind the node tasks of the
 # runs that the minute's first schedules just started.
 SCHEDULING_QUEUE = "tributary.scheduling"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue(SCHEDULING_QUEUE), Queue("celery"))
+# Webhook deliveries wait on a queue of their own, read after the others: a subscriber that
+# is down or slow never holds back a node (run `-Q tributary.webhooks` workers to isolate them).
+WEBHOOK_QUEUE = "tributary.webhooks"
+CELERY_TASK_QUEUES = (Queue(SCHEDULING_QUEUE), Queue("celery"), Queue(WEBHOOK_QUEUE))
 CELERY_TASK_ROUTES = {
     "scheduling.tasks.*": {"queue": SCHEDULING_QUEUE},
     # Timely like beat's wake-ups: a deadline alert must not wait behind node tasks.
     "operations.deadline_sweep": {"queue": SCHEDULING_QUEUE},
+    "flows.deliver_webhook_event": {"queue": WEBHOOK_QUEUE},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker keeps trying to reconnect however long the outage lasts

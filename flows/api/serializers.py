@@ -7,6 +7,7 @@ from rest_framework import serializers
 from flows import selectors
 from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
+from flows.services import MAX_EDGES, MAX_NODES
 
 MAX_ID = 2**63 - 1
 
@@ -91,6 +92,12 @@ class FlowWriteSerializer(serializers.Serializer):
     )
 
 
+def position_fields(position) -> dict:
+    """position_x / position_y of the axes given: a partial update (PATCH {"position": {"y":
+    3}}) moves along that axis only."""
+    return {f"position_{axis}": position[axis] for axis in ("x", "y") if axis in (position or {})}
+
+
 class PositionSerializer(serializers.Serializer):
     x = serializers.FloatField()
     y = serializers.FloatField()
@@ -152,9 +159,7 @@ class NodeWriteSerializer(serializers.Serializer):
 
     def service_fields(self) -> dict:
         data = dict(self.validated_data)
-        position = data.pop("position", None)
-        if position is not None:
-            data["position_x"], data["position_y"] = position["x"], position["y"]
+        data.update(position_fields(data.pop("position", None)))
         return data
 
 
@@ -225,16 +230,16 @@ class GraphEdgeInSerializer(serializers.Serializer):
 
 
 class GraphInSerializer(serializers.Serializer):
-    nodes = GraphNodeInSerializer(many=True)
-    edges = GraphEdgeInSerializer(many=True)
+    # The limits are checked on the list's length before any item is read (and again by the
+    # service, for callers without this serializer).
+    nodes = GraphNodeInSerializer(many=True, max_length=MAX_NODES)
+    edges = GraphEdgeInSerializer(many=True, max_length=MAX_EDGES)
 
     def service_nodes(self) -> list[dict]:
         out = []
         for item in self.validated_data["nodes"]:
             data = dict(item)
-            position = data.pop("position", None)
-            if position is not None:
-                data["position_x"], data["position_y"] = position["x"], position["y"]
+            data.update(position_fields(data.pop("position", None)))
             out.append(data)
         return out
 
@@ -293,6 +298,12 @@ class FieldChangeSerializer(serializers.Serializer):
     new = serializers.JSONField(allow_null=True)
 
 
+class AuditFieldChangeSerializer(FieldChangeSerializer):
+    label = serializers.CharField(help_text="the field in words")
+    old_display = serializers.CharField(help_text="the old value in words (names, version numbers)")
+    new_display = serializers.CharField(help_text="the new value in words")
+
+
 class DiffNodeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -341,6 +352,9 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 class AuditQuerySerializer(HistoryQuerySerializer):
     object_type = serializers.CharField(required=False, help_text="Comma-separated object types.")
+    flow = IdField(
+        required=False, help_text="Only what concerns this flow (its nodes, versions …)."
+    )
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -348,12 +362,23 @@ class HistoryEntrySerializer(serializers.Serializer):
     user = serializers.IntegerField(allow_null=True)
     username = serializers.CharField(allow_null=True)
     object_type = serializers.CharField()
-    object_id = serializers.IntegerField()
+    # None for an O&M action over several runs (a backfill, a bulk request): see `changes`.
+    object_id = serializers.IntegerField(allow_null=True)
     object_repr = serializers.CharField()
     flow = serializers.IntegerField(allow_null=True)
-    action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
+    action = serializers.CharField(
+        help_text="created, changed or deleted for configuration; for an O&M action on runs "
+        "(object_type run): stop, pause, resume, rerun, restore, rerun_from, mark_success, "
+        "backfill or bulk."
+    )
     reason = serializers.CharField(allow_blank=True)
-    changes = FieldChangeSerializer(many=True)
+    changes = AuditFieldChangeSerializer(many=True)
+    summary = serializers.CharField(help_text="the entry in words, with names")
+    object_name = serializers.CharField(help_text="what changed, by name")
+    flow_name = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField(
+        allow_null=True, help_text="the version number this entry published (a link to its diff)"
+    )
 
 
 class PreviewInSerializer(serializers.Serializer):

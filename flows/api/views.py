@@ -8,11 +8,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.base import TenantViewSet
 from accounts.api.pagination import Pagination
+from accounts.api.parsers import FormParser, JSONParser, MultiPartParser
 from flows import exporting, permissions, selectors, services
 from flows.choices import FlowStatus
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
@@ -277,7 +277,14 @@ class FlowViewSet(FlowProblemsMixin, mixins.ListModelMixin, TenantViewSet):
             if hasattr(data, "get") and "document" in data and "nodes" not in data:
                 raw = data["document"]
                 raw = raw.read() if hasattr(raw, "read") else raw
-                document = exporting.parse(raw)
+                if isinstance(raw, dict):  # the document as an object rather than as text
+                    document = dict(raw)
+                elif isinstance(raw, str | bytes):
+                    document = exporting.parse(raw)
+                else:
+                    raise exporting.DocumentError(
+                        ["document: the flow document as YAML or JSON text, or as an object"]
+                    )
                 name = data.get("name") or name
             elif isinstance(data, dict):
                 document = dict(data)
@@ -432,5 +439,6 @@ class AuditViewSet(TenantViewSet):
             since=q.get("since"),
             until=q.get("until"),
             object_types=types,
+            flow_id=q.get("flow"),
         )
         return paginated_timeline(self, rows, sources)

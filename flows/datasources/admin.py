@@ -26,7 +26,17 @@ class DataSourceAdminForm(forms.ModelForm):
 
     class Meta:
         model = DataSource
-        fields = ["tenant", "name", "engine", "host", "port", "database", "username", "options"]
+        fields = [
+            "tenant",
+            "name",
+            "engine",
+            "host",
+            "port",
+            "database",
+            "username",
+            "options",
+            "max_concurrency",
+        ]
 
     def _post_clean(self):
         super()._post_clean()
@@ -52,6 +62,7 @@ class DataSourceAdmin(TenantScopedAdmin):
         "database",
         "username",
         "has_password",
+        "max_concurrency",
     ]
     list_filter = ["engine"]
     search_fields = ["name", "host", "database"]
@@ -66,6 +77,7 @@ class DataSourceAdmin(TenantScopedAdmin):
         "password",
         "clear_password",
         "options",
+        "max_concurrency",
     ]
 
     @admin.display(boolean=True, description="password set")

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from accounts import hooks
 from accounts.errors import ConflictError
 from accounts.selectors import TenantContext
 from flows.choices import Engine
@@ -19,7 +20,7 @@ from flows.models import DataSource
 from . import connectors, netpolicy
 from .selectors import can_manage, data_source_references
 
-FIELDS = ("name", "engine", "host", "port", "database", "username", "options")
+FIELDS = ("name", "engine", "host", "port", "database", "username", "options", "max_concurrency")
 TEST_TIMEOUT = 10.0
 MAX_PASSWORD_LENGTH = 1024
 
@@ -61,7 +62,11 @@ def data_source_update(
         _prepare(ds)
         ds._history_user = ctx.user
         ds._change_reason = "changed"
+        pool_changed = "max_concurrency" in fields
         ds.save()
+        if pool_changed:
+            # Nodes waiting on this pool may fit now (operations admits them after commit).
+            hooks.limits_changed()
     return ds
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,6 +144,13 @@ def open_connection(ds, ctx: ExecutionContext, field: str) -> Iterator:
 
 def split_statements(sql: str) -> list[str]:
     """The statements of `sql` (sqlparse), without empty or comment-only pieces or the final ';'."""
+    return list(_split_statements(sql or ""))
+
+
+# Validation and output listing split the same text of a node; sqlparse is the costly part of
+# validating a large graph, so the same text is split once.
+@functools.lru_cache(maxsize=2048)
+def _split_statements(sql: str) -> tuple[str, ...]:
     out = []
     for piece in sqlparse.split(sql or ""):
         stripped = piece.strip()
@@ -151,7 +159,14 @@ def split_statements(sql: str) -> list[str]:
         if stripped.endswith(";"):
             stripped = stripped[:-1].rstrip()
         out.append(stripped)
-    return out
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=2048)
+def parsed_statement(statement: str):
+    """sqlparse's tree of one statement, parsed once for validation and output listing
+    (callers read it, never change it)."""
+    return sqlparse.parse(statement)[0]
 
 
 WRITE_TYPES = {
@@ -178,7 +193,7 @@ def single_read_problems(sql, field: str) -> Problems:
         return [(field, "Write one SQL statement.")]
     if len(statements) > 1:
         return [(field, f"Exactly one statement is allowed here; found {len(statements)}.")]
-    kind = sqlparse.parse(statements[0])[0].get_type()
+    kind = parsed_statement(statements[0]).get_type()
     if kind in WRITE_TYPES:
         return [(field, f"This check is read-only: a {kind} statement is not allowed.")]
     return []

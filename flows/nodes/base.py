@@ -27,6 +27,15 @@ class ValidationContext:
     node_names: Callable[[Any], set[str]] = lambda _id: set()
 
 
+def unseen_flow(flow) -> str:
+    """The one answer for a flow a node may not name: it does not exist in the tenant or the
+    owner of the node's flow cannot see it (the same words, so nothing about it leaks)."""
+    return (
+        f"The flow's owner cannot see flow {flow}: it does not exist in this tenant or "
+        "is not visible to them."
+    )
+
+
 @dataclass
 class ExecutionContext:
     """Everything an executor gets; it must not reach into the ORM for other tenants."""
@@ -56,6 +65,10 @@ class ExecutionContext:
     run_outcomes: Callable[[int, datetime, datetime, str | None], dict[datetime, bool]] = (
         lambda _f, _s, _e, _n: {}
     )
+    # The validation lookups in the view of the run's owner (the version's, else the flow's),
+    # for what a node checks again when it runs: what the owner may see can change after a
+    # save. None: no lookups were given, and a node that needs them fails.
+    validation: ValidationContext | None = None
     # child_run(flow_id, parameters, key) -> {"id", "status", "error", "outputs"}: the child
     # run this node run started under `key` (sub-flows, loops), started on the first call.
     child_run: Callable[[int, dict, str], dict] = lambda _f, _p, _k: {}

@@ -34,6 +34,7 @@ from .base import (
     NodeType,
     ValidationContext,
     register,
+    unseen_flow,
 )
 
 CYCLES = ("hour", "day", "week", "month")
@@ -146,10 +147,9 @@ class DependencyCheck(NodeType):
         if problems:
             return problems
         flow = config["flow"]
-        # ctx.flow sees only what the node's owner may see: the answer for a flow that does not
-        # exist and for one the owner cannot see is the same, so nothing about it leaks.
-        if ctx.flow(flow) is None:
-            return [("flow", f"Flow {flow} does not exist in this tenant.")]
+        seen = self.target_problems(config, ctx)
+        if seen:
+            return seen
         node = (config.get("node") or "").strip()
         if node:
             names = ctx.node_names(flow) or set()
@@ -170,6 +170,14 @@ class DependencyCheck(NodeType):
                     "use -1 for its previous cycle.",
                 )
             ]
+        return []
+
+    def target_problems(self, config: dict, ctx: ValidationContext) -> list[tuple[str, str]]:
+        """The flow named must be one the owner of this node's flow can see: checked when the
+        node is saved, when its flow is published and again when it runs. ctx.flow resolves in
+        the owner's view, and a flow that does not exist gets the same answer."""
+        if ctx.flow(config["flow"]) is None:
+            return [("flow", unseen_flow(config["flow"]))]
         return []
 
     def output_names(self, config: dict) -> list[str]:
@@ -201,6 +209,11 @@ class DependencyCheck(NodeType):
         start, end = cycle_window(ctx.business_time, cycle, offset)
         target = f"flow {flow_id}" + (f" node {node!r}" if node else "")
         what = describe_requirement(require, cycle, offset, start, end)
+        if ctx.validation is None:
+            raise NodeFailed(f"{target}: the owner's view of flows was not given; cannot check.")
+        unseen = self.target_problems({"flow": flow_id}, ctx.validation)
+        if unseen:
+            raise NodeFailed(unseen[0][1])
 
         try:
             fire_times = hooks.fire_times_window(flow_id=flow_id, start=start, end=end)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import sqlparse
 from sqlparse import sql as sqlnodes
 from sqlparse import tokens as T
 
@@ -18,6 +17,7 @@ from ._support import (
     DATASOURCE_PROPERTY,
     SQL_PROPERTY,
     datasource_problems,
+    parsed_statement,
     run_single_read,
     schema_problems,
     single_read_problems,
@@ -160,7 +160,7 @@ def select_items(sql: str) -> list[str | None] | None:
     statements = split_statements(sql) if isinstance(sql, str) else []
     if len(statements) != 1:
         return None
-    parsed = sqlparse.parse(statements[0])[0]
+    parsed = parsed_statement(statements[0])
     tokens = [t for t in parsed.tokens if not t.is_whitespace]
     for index, token in enumerate(tokens):
         if token.ttype is T.DML and token.normalized == "SELECT":

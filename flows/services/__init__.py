@@ -3,7 +3,7 @@ transaction.atomic with the acting user on every history row, and answers errors
 name the field and node.
 """
 
-from ._common import FlowProblems, history_actor, schedule_sync
+from ._common import MAX_EDGES, MAX_NODES, FlowProblems, history_actor, schedule_sync
 from .flows import (
     flow_create,
     flow_delete,
@@ -28,6 +28,8 @@ from .porting import flow_import
 from .publishing import flow_freeze, flow_problems, flow_publish, flow_unfreeze, flow_unpublish
 
 __all__ = [
+    "MAX_EDGES",
+    "MAX_NODES",
     "FlowProblems",
     "edge_create",
     "edge_delete",

@@ -9,13 +9,18 @@ from types import SimpleNamespace
 from django.core.exceptions import ValidationError
 from simple_history.models import HistoricalRecords
 
+from accounts.selectors import member_context
+
 from .. import hooks
 from ..models import DataSource, TaskFlow
+from ..permissions import visibility_filter
 
 # Oversized input is refused with a 400, not stored.
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_VARIABLES = 200
 MAX_NODES = 500
+# Edges of one flow; a DAG of MAX_NODES nodes rarely needs more than a few per node.
+MAX_EDGES = 4 * MAX_NODES
 
 
 class FlowProblems(ValidationError):
@@ -76,6 +81,9 @@ def schedule_sync(flow: TaskFlow) -> None:
     hooks.schedule_sync(flow=flow)
 
 
+_UNSET = object()
+
+
 def _int_or_none(value):
     if isinstance(value, bool):
         return None
@@ -86,14 +94,36 @@ def _int_or_none(value):
 
 
 class TenantLookups:
-    """Cached same-tenant lookups of data sources, flows and secret names for node validation."""
+    """Cached same-tenant lookups of data sources, flows and secret names for node validation.
 
-    def __init__(self, tenant_id: int):
+    Flows resolve in the view of `owner_id`, the owner of the flow being validated (an id, or
+    a callable giving it when first needed): a node may only name a flow its flow's owner can
+    see (the permission table's visibility), so a dependency never tells a member whether a
+    private flow succeeded. A flow they cannot see resolves to None, like one that does not
+    exist, and an owner who is no longer an active member sees none.
+    """
+
+    def __init__(self, tenant_id: int, *, owner_id):
         self.tenant_id = tenant_id
+        self._owner_id = owner_id
+        self._visibility = _UNSET
         self._datasources: dict = {}
         self._flows: dict = {}
         self._node_names: dict = {}
         self._secrets: dict = {}
+
+    @classmethod
+    def for_flow(cls, flow: TaskFlow) -> TenantLookups:
+        """Lookups for validating a node of `flow`, in its owner's view."""
+        return cls(flow.tenant_id, owner_id=flow.owner_id)
+
+    def _owner_visibility(self):
+        """False when the owner sees no flow, None when every flow, else a filter on TaskFlow."""
+        if self._visibility is _UNSET:
+            owner_id = self._owner_id() if callable(self._owner_id) else self._owner_id
+            ctx = member_context(tenant_id=self.tenant_id, user_id=owner_id)
+            self._visibility = False if ctx is None else visibility_filter(ctx)
+        return self._visibility
 
     def secret_names(self, flow_id: int | None) -> set[str]:
         """Names of the secrets a node of this flow (None: a new flow) may reference."""
@@ -118,7 +148,13 @@ class TenantLookups:
         if pk is None:
             return None
         if pk not in self._flows:
-            self._flows[pk] = TaskFlow.objects.filter(tenant_id=self.tenant_id, pk=pk).first()
+            visible = self._owner_visibility()
+            qs = TaskFlow.objects.filter(tenant_id=self.tenant_id, pk=pk)
+            if visible is False:
+                qs = qs.none()
+            elif visible is not None:
+                qs = qs.filter(visible)
+            self._flows[pk] = qs.first()
         return self._flows[pk]
 
     def node_names(self, ref) -> set[str]:

@@ -77,7 +77,7 @@ def _defined_anywhere(flow: TaskFlow, exclude_pk: int | None = None) -> set[str]
 
 def node_validate(*, flow: TaskFlow, node: TaskNode, lookups: TenantLookups | None = None) -> None:
     """Raise a ValidationError naming the field (and node) for anything wrong with one node."""
-    lookups = lookups or TenantLookups(flow.tenant_id)
+    lookups = lookups or TenantLookups.for_flow(flow)
     errors: dict[str, list[str]] = {}
     name = (node.name or "").strip()
     if not name:
@@ -130,7 +130,7 @@ def node_create(*, flow: TaskFlow, user: User, **fields) -> TaskNode:
     with transaction.atomic():
         locked = lock_flow(flow)
         node = TaskNode(tenant_id=locked.tenant_id, flow=locked, **fields)
-        node_validate(flow=locked, node=node, lookups=TenantLookups(locked.tenant_id))
+        node_validate(flow=locked, node=node, lookups=TenantLookups.for_flow(locked))
         set_history(node, user, "node created")
         node.save()
         bump_revision(locked, locked=locked)
@@ -152,7 +152,7 @@ def node_update(*, node: TaskNode, user: User, **fields) -> TaskNode:
         for key, value in changed.items():
             setattr(node, key, value)
         node.config = v.normalized_config(node.type, node.config)
-        node_validate(flow=locked, node=node, lookups=TenantLookups(locked.tenant_id))
+        node_validate(flow=locked, node=node, lookups=TenantLookups.for_flow(locked))
         if "type" in changed and v.has_branches(old_type) != v.has_branches(node.type):
             if node.out_edges.exists():
                 raise ValidationError(
@@ -271,6 +271,9 @@ def graph_replace(
     Nodes with an `id` update that node, others are created (a client `key` lets edges
     refer to them); stored nodes absent from `nodes` are deleted. Returns {key: new id}.
     """
+    too_big = v.size_problems(nodes=nodes, edges=edges)
+    if too_big:
+        raise ValidationError(too_big)
     with transaction.atomic():
         locked = lock_flow(flow)
         stored = {n.pk: n for n in locked.nodes.all()}
@@ -365,6 +368,7 @@ def graph_replace(
             parameters=locked.parameters,
             nodes=specs,
             edges=edge_specs,
+            lookups=TenantLookups.for_flow(locked),
         )
         for label, messages in found.items():
             problems.setdefault(label, []).extend(messages)

@@ -26,8 +26,9 @@ NODE_DEFAULTS = {
 }
 
 
-def _resolve_names(tenant: Tenant, doc: dict, problems: dict) -> list[dict]:
-    """Nodes of the document with `{"$datasource": name}` markers turned into this tenant's ids."""
+def _resolve_names(tenant: Tenant, doc: dict, problems: dict, lookups: TenantLookups) -> list[dict]:
+    """Nodes of the document with `{"$datasource": name}` markers turned into this tenant's ids;
+    a `{"$flow": name}` only names a flow the importing owner can see (else as if none)."""
     nodes = [copy.deepcopy(n) for n in doc.get("nodes", [])]
     wanted: dict[str, set] = {"datasources": set(), "flows": set()}
     for node in nodes:
@@ -50,6 +51,8 @@ def _resolve_names(tenant: Tenant, doc: dict, problems: dict) -> list[dict]:
         config = node.setdefault("config", {})
         for path, kind, name in exporting.named_references(config):
             pk = ids[kind].get(name) if isinstance(name, str) else None
+            if kind == "flows" and pk is not None and lookups.flow(pk) is None:
+                pk = None
             if pk is None:
                 where = ".".join(str(p) for p in path)
                 problems.setdefault(node["name"], []).append(
@@ -63,6 +66,9 @@ def _resolve_names(tenant: Tenant, doc: dict, problems: dict) -> list[dict]:
 
 def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None = None) -> TaskFlow:
     """Create a new draft flow from a document; refuses with every problem, writes nothing then."""
+    too_big = v.size_problems(nodes=document.get("nodes"), edges=document.get("edges"))
+    if too_big:
+        raise ValidationError(too_big)
     errors = exporting.check_structure(document)
     if errors:
         raise ValidationError({"document": errors})
@@ -80,7 +86,8 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
     except ValidationError as exc:
         problems.setdefault(v.FLOW, []).extend(exc.message_dict["deadline"])
         deadline = None
-    nodes = _resolve_names(tenant, document, problems)
+    lookups = TenantLookups(tenant.pk, owner_id=user.pk)
+    nodes = _resolve_names(tenant, document, problems, lookups)
     origin = document.get("origin")
     variables = exporting.imported_variables(document.get("variables") or [], origin)
     for node in nodes:
@@ -109,7 +116,7 @@ def flow_import(*, tenant: Tenant, user: User, document: dict, name: str | None 
             v.EdgeSpec(upstream=e["upstream"], downstream=e["downstream"], branch=e.get("branch"))
             for e in document.get("edges", [])
         ],
-        lookups=TenantLookups(tenant.pk),
+        lookups=lookups,
     )
     for key, messages in found.items():
         problems.setdefault(key, []).extend(messages)

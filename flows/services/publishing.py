@@ -13,8 +13,9 @@ from ..choices import FlowStatus
 from ..lineage.services import lineage_record
 from ..models import FlowVersion, TaskFlow
 from ..snapshot import flow_snapshot
+from ..webhooks.services import webhook_event
 from . import validation as v
-from ._common import FlowProblems, lock_flow, schedule_sync, set_history
+from ._common import FlowProblems, TenantLookups, lock_flow, schedule_sync, set_history
 
 
 def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[str]]:
@@ -35,6 +36,7 @@ def flow_problems(*, flow: TaskFlow, nodes=None, edges=None) -> dict[str, list[s
             for e in edges
         ],
         require_nodes=True,
+        lookups=TenantLookups.for_flow(flow),
     )
     if not tenant_member_users(tenant=flow.tenant).filter(pk=flow.owner_id).exists():
         problems.setdefault(v.FLOW, []).append(
@@ -151,6 +153,20 @@ def flow_publish(*, flow: TaskFlow, user: User, comment: str = "") -> FlowVersio
         set_history(locked, user, f"published version {version.number}")
         locked.save()
         schedule_sync(locked)
+        webhook_event(
+            tenant=locked.tenant_id,
+            event_type="flow.published",
+            stream=f"flow:{locked.pk}",
+            data=lambda: {
+                "flow": {"id": locked.pk, "name": locked.name, "status": locked.status},
+                "version": {
+                    "number": version.number,
+                    "comment": version.comment,
+                    "published_by": getattr(user, "username", None),
+                    "created_at": version.created_at,
+                },
+            },
+        )
     return version
 
 

@@ -16,7 +16,14 @@ from .. import parameters as params
 from ..nodes import base as node_types
 from ..secrets import references as secret_refs
 from ..variables import BUILTIN_NAMES, UndefinedVariables, find_references, validate_definitions
-from ._common import MAX_CONFIG_BYTES, MAX_NODES, MAX_VARIABLES, TenantLookups, json_size
+from ._common import (
+    MAX_CONFIG_BYTES,
+    MAX_EDGES,
+    MAX_NODES,
+    MAX_VARIABLES,
+    TenantLookups,
+    json_size,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,14 @@ class EdgeSpec:
     upstream: Any
     downstream: Any
     branch: str | None = None
+
+
+def run_validation_context(*, tenant_id: int, flow_id: int, owner_id) -> Any:
+    """The validation lookups a running node checks again (ExecutionContext.validation): in
+    the view of the run's owner (`owner_id`, or a callable resolving it when first needed)."""
+    return validation_context(
+        tenant_id=tenant_id, flow_id=flow_id, lookups=TenantLookups(tenant_id, owner_id=owner_id)
+    )
 
 
 def validation_context(*, tenant_id: int, flow_id: int | None, lookups: TenantLookups):
@@ -101,7 +116,7 @@ def node_config_problems(
             found.append(("config", f"data source {ds} does not exist in this tenant"))
     for other in refs.get("flows", []):
         if lookups.flow(other) is None:
-            found.append(("config", f"flow {other} does not exist in this tenant"))
+            found.append(("config", node_types.unseen_flow(other)))
     # ${secret.NAME}: known to the flow (tenant-wide or its own), named by field.
     for fld, msg in secret_refs.problems(config, lookups.secret_names(flow_id)):
         found.append((f"config.{fld}" if fld else "config", msg))
@@ -209,13 +224,13 @@ def graph_problems(
     variables,
     nodes: list[NodeSpec],
     edges: list[EdgeSpec],
-    lookups: TenantLookups | None = None,
+    lookups: TenantLookups,
     require_nodes: bool = False,
     parameters=None,
 ) -> dict[str, list[str]]:
     """Every problem of a flow's graph: names, types, configs, edges, cycles, variables,
-    parameters (declared, and not named like a variable)."""
-    lookups = lookups or TenantLookups(tenant_id)
+    parameters (declared, and not named like a variable). `lookups` resolve in the view of
+    the flow's owner (TenantLookups.for_flow)."""
     problems: dict[str, list[str]] = defaultdict(list)
     # Load the registry up front so REGISTRY lookups below see every type.
     try:
@@ -233,8 +248,8 @@ def graph_problems(
         problems[FLOW].append(message)
     if require_nodes and not nodes:
         problems[FLOW].append("the flow has no nodes; add at least one")
-    if len(nodes) > MAX_NODES:
-        problems[FLOW].append(f"a flow has at most {MAX_NODES} nodes")
+    for messages in size_problems(nodes=nodes, edges=edges).values():
+        problems[FLOW].extend(messages)
 
     by_key: dict[Any, NodeSpec] = {}
     seen_names: set[str] = set()
@@ -296,14 +311,67 @@ def graph_problems(
         problems[FLOW].append(f"cycle: {dag.format_cycle(cycle, names)}; remove one of these edges")
     else:
         base = set(BUILTIN_NAMES) | variable_names(variables) | params.names(parameters)
-        upstream_of = dag.ancestors(by_key.keys(), pairs)
-        for key, spec in by_key.items():
-            defined = base | variable_names(spec.variables)
-            for ancestor in upstream_of.get(key, ()):
-                a = by_key[ancestor]
-                defined |= set(safe_output_names(a.type, a.config))
-            defined |= late_names(spec.type, spec.config)
-            message = undefined_message(spec.config, defined)
-            if message:
-                problems[spec.name or FLOW].append(f"config: {message}")
+        for key, message in _undefined_by_node(by_key, pairs, base):
+            problems[by_key[key].name or FLOW].append(f"config: {message}")
     return {key: msgs for key, msgs in problems.items() if msgs}
+
+
+def _undefined_by_node(by_key: dict, pairs: list, base: set[str]):
+    """(node key, message) for each node referencing a name that neither `base`, its own
+    variables nor any node upstream of it defines.
+
+    Linear in nodes + edges: each node's outputs are listed once, and what is defined
+    upstream travels down the graph in topological order as a bit set over the names that
+    some node leaves unresolved (not a set of names per node, nor a walk per node).
+    """
+    wanted: dict[Any, set[str]] = {}
+    for key, spec in by_key.items():
+        refs = {n for n in find_references(spec.config) if not secret_refs.is_reference(n)}
+        missing = refs - base - variable_names(spec.variables) - late_names(spec.type, spec.config)
+        if missing:
+            wanted[key] = missing
+    if not wanted:
+        return []
+    bit = {name: 1 << i for i, name in enumerate(sorted(set().union(*wanted.values())))}
+    produces: dict[Any, int] = {}
+    for key, spec in by_key.items():
+        mask = 0
+        for name in safe_output_names(spec.type, spec.config):
+            mask |= bit.get(name, 0)
+        produces[key] = mask
+    parents: dict[Any, list] = defaultdict(list)
+    children: dict[Any, list] = defaultdict(list)
+    for up, down in pairs:
+        parents[down].append(up)
+        children[up].append(down)
+    upstream: dict[Any, int] = {}
+    indegree = {key: len(parents[key]) for key in by_key}
+    ready = [key for key, count in indegree.items() if count == 0]
+    while ready:  # Kahn's order: every parent is done before its child (the graph is acyclic)
+        key = ready.pop()
+        mask = 0
+        for parent in parents[key]:
+            mask |= upstream[parent] | produces[parent]
+        upstream[key] = mask
+        for child in children[key]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    found = []
+    for key, missing in wanted.items():
+        defined = upstream.get(key, 0)
+        still = {name for name in missing if not defined & bit[name]}
+        if still:
+            found.append((key, UndefinedVariables(still).message))
+    return found
+
+
+def size_problems(*, nodes: Any, edges: Any) -> dict[str, list[str]]:
+    """{"nodes"/"edges": [message]} for a graph over the limits: asked before any other work
+    on a graph PUT or import, so an oversized graph costs nothing but its count."""
+    found: dict[str, list[str]] = {}
+    if isinstance(nodes, list | tuple) and len(nodes) > MAX_NODES:
+        found["nodes"] = [f"a flow has at most {MAX_NODES} nodes; this graph has {len(nodes)}"]
+    if isinstance(edges, list | tuple) and len(edges) > MAX_EDGES:
+        found["edges"] = [f"a flow has at most {MAX_EDGES} edges; this graph has {len(edges)}"]
+    return found

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from operations.choices import (
+    BULK_ACTIONS,
     USER_MODE_CHOICES,
     DeadlineState,
     NodeStatus,
@@ -12,7 +13,48 @@ from operations.choices import (
     RunTrigger,
     WaitingReason,
 )
-from operations.models import FlowRun, NodeRun
+from operations.models import REASON_MAX_LENGTH, FlowRun, NodeRun
+
+
+@extend_schema_field({"type": "string", "maxLength": REASON_MAX_LENGTH})
+class ReasonField(serializers.Field):
+    """The operator's optional reason, passed as sent: the service checks it (one rule)."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class ReasonSerializer(serializers.Serializer):
+    """The body of an O&M action: an optional reason for the audit trail."""
+
+    reason = ReasonField(required=False, help_text="Why (kept in the audit trail).")
+
+
+class BulkSerializer(serializers.Serializer):
+    """POST /runs/bulk/ (documentation: services.bulk checks the values, naming the field)."""
+
+    action = serializers.ChoiceField(choices=[str(a) for a in BULK_ACTIONS])
+    runs = serializers.ListField(child=serializers.IntegerField(), max_length=100)
+    reason = ReasonField(required=False)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    result = serializers.ChoiceField(choices=["done", "refused"])
+    status = serializers.IntegerField(help_text="The HTTP status the action had alone.")
+    run_status = serializers.CharField(required=False, help_text="The run's status after it.")
+    new_run = serializers.IntegerField(required=False, help_text="rerun: the new run.")
+    errors = serializers.DictField(required=False, help_text="What it answered alone.")
+
+
+class BulkAnswerSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    done = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    results = BulkResultSerializer(many=True)
 
 
 @extend_schema_field(
@@ -47,6 +89,7 @@ class RunCreateSerializer(serializers.Serializer):
     end = serializers.DateTimeField(required=False, allow_null=True)
     parallelism = serializers.IntegerField(required=False, default=1)
     order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="asc")
+    reason = ReasonField(required=False, help_text="A time range's reason, for the audit trail.")
     nodes = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
@@ -58,6 +101,18 @@ class RunCreateSerializer(serializers.Serializer):
         min_value=1,
         max_value=2**63 - 1,
         help_text="Try mode: run this node and everything downstream of it.",
+    )
+    start_nodes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=10_000,
+        help_text="Time-range mode (a backfill): each run runs only these nodes (ids) and, "
+        "with include_downstream, everything downstream of them; the others are not_run.",
+    )
+    include_downstream = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="With start_nodes: also run everything downstream of them (default true).",
     )
 
 
@@ -163,7 +218,8 @@ class NodeRunSerializer(serializers.ModelSerializer):
 
     `status` "deferred" is a node that has started and waits without holding a worker until
     its next check (`next_attempt_at`): running, to the user. A "waiting" node says why in
-    `waiting_reason`.
+    `waiting_reason` (concurrency_policy, tenant_limit, pool) and in words in
+    `waiting_detail` (e.g. "pool warehouse full (2 running)").
     """
 
     node = serializers.IntegerField(source="node_id", read_only=True)
@@ -180,6 +236,7 @@ class NodeRunSerializer(serializers.ModelSerializer):
             "node_type",
             "status",
             "waiting_reason",
+            "waiting_detail",
             "attempt",
             "attempts",
             "queued_at",

@@ -10,6 +10,8 @@ router.register("runs", views.RunViewSet, basename="run")
 router.register("node-runs", views.NodeRunViewSet, basename="node-run")
 
 urlpatterns = [
+    # Before the router, which would read `runs/bulk/` as the run "bulk".
+    path("runs/bulk/", actions.RunBulkViewSet.as_view({"post": "create"}), name="run-bulk"),
     *router.urls,
     path(
         "flows/<int:flow_id>/runs/",

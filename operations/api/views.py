@@ -1,6 +1,11 @@
 """Thin API views for runs: parse, call a selector or a service, shape the answer."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,16 +15,25 @@ from flows import permissions
 from flows.selectors import flow_get
 from operations import selectors, services
 from operations.models import FlowRun, NodeRun
+from operations.services import bulk, idempotency
 
 from .serializers import (
     NodeRunLogSerializer,
     NodeRunSerializer,
+    ReasonSerializer,
     RunCreateSerializer,
     RunDetailSerializer,
     RunFilterSerializer,
     RunSerializer,
     TimeRangeRunsSerializer,
 )
+
+
+def reason_of(request) -> str | None:
+    """The `reason` of an O&M action's body (the service checks it, naming the field)."""
+    serializer = ReasonSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data.get("reason", "")
 
 
 def _filters(request) -> dict:
@@ -48,17 +62,51 @@ class FlowRunViewSet(mixins.ListModelMixin, TenantViewSet):
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=RunCreateSerializer, responses={201: RunDetailSerializer})
+    @extend_schema(
+        request=RunCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                idempotency.HEADER,
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="Makes a retried request harmless: the same key from the same "
+                "tenant within 24 hours answers 200 with the runs the first request created "
+                "(and creates nothing); the same key with a different body is a 409.",
+            )
+        ],
+        responses={
+            201: PolymorphicProxySerializer(
+                "RunCreated", [RunDetailSerializer, TimeRangeRunsSerializer], None
+            ),
+            200: PolymorphicProxySerializer(
+                "RunReplayed", [RunDetailSerializer, TimeRangeRunsSerializer], None
+            ),
+            409: OpenApiResponse(description="The Idempotency-Key was used for another request."),
+        },
+    )
     def create(self, request, flow_id=None):
         flow = flow_get(ctx=self.ctx, flow_id=flow_id, action=permissions.OPERATE)
         serializer = RunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.run_start(flow=flow, user=request.user, **serializer.validated_data)
+        data = {"reason": "", **serializer.validated_data}
+
+        def start():
+            return services.run_start(flow=flow, user=request.user, **data)
+
+        key = request.headers.get(idempotency.HEADER)
+        replayed = False
+        if key is None:
+            result = start()
+        else:
+            result, replayed = idempotency.run_start_once(
+                key=key, flow=flow, user=request.user, body=data, start=start
+            )
         if isinstance(result, list):
             body = TimeRangeRunsSerializer({"runs": result}).data
         else:
             body = RunDetailSerializer(result).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -77,26 +125,30 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    def _act(self, service):
-        run = self.get_object()
-        selectors.check_flow_action(self.ctx, run.flow, permissions.OPERATE)
-        run = service(run=run, user=self.request.user)
+    def _act(self, name: str):
+        run = bulk.run_act(
+            ctx=self.ctx,
+            run_id=self.kwargs["pk"],
+            action=name,
+            user=self.request.user,
+            reason=reason_of(self.request),
+        )
         return Response(RunDetailSerializer(run).data)
 
-    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @extend_schema(request=ReasonSerializer, responses={200: RunDetailSerializer})
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
-        return self._act(services.run_stop)
+        return self._act("stop")
 
-    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @extend_schema(request=ReasonSerializer, responses={200: RunDetailSerializer})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        return self._act(services.run_pause)
+        return self._act("pause")
 
-    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @extend_schema(request=ReasonSerializer, responses={200: RunDetailSerializer})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        return self._act(services.run_resume)
+        return self._act("resume")
 
 
 class NodeRunViewSet(mixins.RetrieveModelMixin, TenantViewSet):

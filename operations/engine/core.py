@@ -74,6 +74,10 @@ POLICIES = frozenset({COMPLETE_RUNNING, STOP_ALL, COMPLETE_UNRELATED})
 
 # Why a node that could start is held back (a node run's waiting_reason).
 HELD_BY_CONCURRENCY_POLICY = "concurrency_policy"
+# Held back by fair share (operations.engine.fair): the tenant's running-node limit, or a
+# data source's pool. A worker's claim decides these, not `step`.
+HELD_BY_TENANT_LIMIT = "tenant_limit"
+HELD_BY_POOL = "pool"
 
 BRANCHES = frozenset({None, "true", "false"})
 
@@ -534,12 +538,13 @@ def decide(
     return decision
 
 
-def scope_of(dag: Dag, *, nodes: Iterable = (), from_node=None) -> set:
-    """The nodes a node-scoped test run runs: the given ones, or one node and everything
-    downstream of it; the others are NOT_RUN from the start."""
+def scope_of(dag: Dag, *, nodes: Iterable = (), from_node=None, from_nodes: Iterable = ()) -> set:
+    """The nodes a node-scoped run runs: the given ones, or some nodes (`from_node`,
+    `from_nodes`) and everything downstream of them; the others are NOT_RUN from the start."""
     scope = set(nodes)
-    if from_node is not None:
-        scope |= descendants_closure(dag, [from_node])
+    starts = [*([] if from_node is None else [from_node]), *from_nodes]
+    if starts:
+        scope |= descendants_closure(dag, starts)
     return scope
 
 

@@ -30,6 +30,7 @@ from .creation import (
     batch_advance,
     run_create_scheduled,
     run_start,
+    runs_admit,
     runs_create_scheduled,
 )
 from .deadlines import deadline_state, deadline_sweep
@@ -54,5 +55,6 @@ __all__ = [
     "run_resume",
     "run_start",
     "run_stop",
+    "runs_admit",
     "watchdog_sweep",
 ]

@@ -15,6 +15,7 @@ from operations.choices import (
     RUN_ACTIVE,
     RUN_TERMINAL,
     EventKind,
+    OperationAction,
     RunStatus,
     RunTrigger,
 )
@@ -22,6 +23,7 @@ from operations.engine import core
 from operations.engine.core import ACTIVE, FAILED, PENDING, SUCCEEDED
 from operations.models import FlowRun, NodeRun, RunEvent
 
+from .audit import clean_reason, operation_record
 from .creation import check_runnable, run_create
 from .decisions import decide_full, run_plan
 from .locking import lock_node_run, lock_run
@@ -90,8 +92,9 @@ def _refuse_active(run: FlowRun, action: str) -> None:
         )
 
 
-def run_rerun(*, run: FlowRun, user) -> FlowRun:
+def run_rerun(*, run: FlowRun, user, reason: str | None = "") -> FlowRun:
     """A new run of the same flow with the version (or snapshot) the run used; policy applies."""
+    reason = clean_reason(reason)
     source = run.version.snapshot if run.version_id else FlowRun.objects.get(pk=run.pk).snapshot
     plan = check_runnable(source or {})
     with transaction.atomic():
@@ -107,12 +110,20 @@ def run_rerun(*, run: FlowRun, user) -> FlowRun:
             parameters=run.parameters,
         )
         event(run, RUN_RERUN, f"Rerun as run {new.pk} by {_who(user)}.", user=user)
+        operation_record(
+            action=OperationAction.RERUN,
+            user=user,
+            run=run,
+            reason=reason,
+            detail={"new_run": new.pk},
+        )
     new.refresh_from_db()
     return new
 
 
-def run_restore(*, run: FlowRun, user) -> FlowRun:
+def run_restore(*, run: FlowRun, user, reason: str | None = "") -> FlowRun:
     """Rerun the failed, upstream-failed, stopped and not-run nodes of a finished run in place."""
+    reason = clean_reason(reason)
     with transaction.atomic():
         locked = _locked(run.pk)
         if locked.status == RunStatus.SUCCEEDED:
@@ -125,16 +136,25 @@ def run_restore(*, run: FlowRun, user) -> FlowRun:
         if not nodes:
             raise ConflictError("Every node of the run succeeded: nothing to restore.", "status")
         who = _who(user)
+        before = locked.status
         _new_attempts(locked, latest, nodes, f"restored by {who}")
         _reopen(locked)
         event(locked, RUN_RESTORED, f"Restored by {who}: {len(nodes)} node(s) rerun.", user=user)
+        operation_record(
+            action=OperationAction.RESTORE,
+            user=user,
+            run=run,
+            reason=reason,
+            detail={"status": [before, locked.status], "nodes": len(nodes)},
+        )
         decide_full(locked, user=user)
     run.refresh_from_db()
     return run
 
 
-def node_rerun_from(*, node_run: NodeRun, user) -> FlowRun:
+def node_rerun_from(*, node_run: NodeRun, user, reason: str | None = "") -> FlowRun:
     """Rerun a node and every node downstream of it in its finished run."""
+    reason = clean_reason(reason)
     with transaction.atomic():
         locked = _locked(node_run.run_id)
         _refuse_active(locked, "rerun from a node")
@@ -143,10 +163,23 @@ def node_rerun_from(*, node_run: NodeRun, user) -> FlowRun:
             raise ConflictError("The node is not part of the run's flow version.", "node")
         nodes = core.nodes_to_rerun_from(dag, node_run.node_id)
         who = _who(user)
+        before = locked.status
         _new_attempts(
             locked, _latest(locked.pk), nodes, f"rerun from {node_run.node_name} by {who}"
         )
         _reopen(locked)
+        operation_record(
+            action=OperationAction.RERUN_FROM,
+            user=user,
+            run=node_run.run,
+            reason=reason,
+            detail={
+                "status": [before, locked.status],
+                "node": node_run.node_name,
+                "node_run": node_run.pk,
+                "nodes": len(nodes),
+            },
+        )
         event(
             locked,
             NODE_RERUN_FROM,
@@ -158,8 +191,9 @@ def node_rerun_from(*, node_run: NodeRun, user) -> FlowRun:
     return FlowRun.objects.get(pk=node_run.run_id)
 
 
-def node_mark_success(*, node_run: NodeRun, user) -> FlowRun:
+def node_mark_success(*, node_run: NodeRun, user, reason: str | None = "") -> FlowRun:
     """A failed node counts as succeeded; what its failure blocked runs again."""
+    reason = clean_reason(reason)
     with transaction.atomic():
         locked = _locked(node_run.run_id)
         nr = lock_node_run(node_run.pk)
@@ -183,6 +217,13 @@ def node_mark_success(*, node_run: NodeRun, user) -> FlowRun:
             f"{nr.node_name}: marked succeeded by {who}.",
             node_run=nr,
             user=user,
+        )
+        operation_record(
+            action=OperationAction.MARK_SUCCESS,
+            user=user,
+            run=node_run.run,
+            reason=reason,
+            detail={"node": nr.node_name, "node_run": nr.pk},
         )
         latest = _latest(locked.pk)
         # Nodes another failed node still blocks stay upstream-failed (no pointless attempt);
@@ -219,6 +260,17 @@ def _locked_active(run: FlowRun, action: str) -> FlowRun:
     return locked
 
 
+def _record(locked: FlowRun, run: FlowRun, action, after: str, user, reason: str) -> None:
+    """The audit record of an action on an active run (its status before and after)."""
+    operation_record(
+        action=action,
+        user=user,
+        run=run,
+        reason=reason,
+        detail={"status": [locked.status, str(after)]},
+    )
+
+
 def children_apply(run: FlowRun, action, user=None) -> None:
     """A stop, pause or resume of a run acts on its active sub-flow children (and theirs)."""
     for child in FlowRun.objects.filter(parent_run_id=run.pk, status__in=RUN_ACTIVE):
@@ -228,10 +280,12 @@ def children_apply(run: FlowRun, action, user=None) -> None:
             continue  # finished meanwhile, or already in that state
 
 
-def run_stop(*, run: FlowRun, user=None) -> FlowRun:
+def run_stop(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
     """Stop every node at once (running SQL is cancelled by its worker); the run ends stopped."""
+    reason = clean_reason(reason)
     with transaction.atomic():
         locked = _locked_active(run, "stop")
+        _record(locked, run, OperationAction.STOP, RunStatus.STOPPED, user, reason)
         active = list(
             NodeRun.objects.filter(run_id=run.pk, is_latest=True, status__in=ACTIVE).values_list(
                 "pk", flat=True
@@ -247,13 +301,15 @@ def run_stop(*, run: FlowRun, user=None) -> FlowRun:
     return run
 
 
-def run_pause(*, run: FlowRun, user=None) -> FlowRun:
+def run_pause(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
     """No new node starts; started nodes finish (a deferred one its wait too), and the
     queued ones go back to pending (the engine's decision for a paused run)."""
+    reason = clean_reason(reason)
     with transaction.atomic():
         locked = _locked_active(run, "pause")
         if locked.status == RunStatus.PAUSED:
             raise ConflictError("The run is already paused.", "status")
+        _record(locked, run, OperationAction.PAUSE, RunStatus.PAUSED, user, reason)
         locked.status = RunStatus.PAUSED
         locked.save(update_fields=["status"])
         event(locked, EventKind.RUN_PAUSED, "Paused.", user=user)
@@ -263,13 +319,16 @@ def run_pause(*, run: FlowRun, user=None) -> FlowRun:
     return run
 
 
-def run_resume(*, run: FlowRun, user=None) -> FlowRun:
+def run_resume(*, run: FlowRun, user=None, reason: str | None = "") -> FlowRun:
     """Let nodes start again: whatever became ready while paused is queued now."""
+    reason = clean_reason(reason)
     with transaction.atomic():
         locked = _locked_active(run, "resume")
         if locked.status != RunStatus.PAUSED:
             raise ConflictError("The run is not paused.", "status")
-        locked.status = RunStatus.RUNNING if locked.started_at else RunStatus.QUEUED
+        after = RunStatus.RUNNING if locked.started_at else RunStatus.QUEUED
+        _record(locked, run, OperationAction.RESUME, after, user, reason)
+        locked.status = after
         locked.save(update_fields=["status"])
         event(locked, EventKind.RUN_RESUMED, "Resumed.", user=user)
         decide_full(locked, user=user)

@@ -25,16 +25,18 @@ from operations.choices import (
     RUN_ACTIVE,
     EventKind,
     NodeStatus,
+    OperationAction,
     RunMode,
     RunStatus,
     RunTrigger,
 )
-from operations.engine import core
+from operations.engine import core, fair
 from operations.engine.core import NOT_QUEUED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versions, seed_plan
 
-from . import decisions
+from . import decisions, slots
+from .audit import clean_reason, operation_record
 from .deadlines import run_deadline
 from .locking import lock_flow, lock_flows_to_fire, lock_run
 from .logs import event, event_row
@@ -235,10 +237,82 @@ def _activate(run: FlowRun) -> FlowRun:
     return run
 
 
+def _run_limit_reached(tenant_id: int, *, extra: int = 0) -> bool:
+    """Whether the tenant's active runs (plus `extra` about to join) reach its limit."""
+    limit = slots.fair_state().run_limits.get(tenant_id)
+    if limit is None:
+        return False
+    return _active(FlowRun.objects.filter(tenant_id=tenant_id)).count() + extra >= limit
+
+
+def _hold(run: FlowRun) -> FlowRun:
+    """A run over its tenant's active-run limit waits, queued and not activated, until
+    `runs_admit` lets it join (its nodes stay pending)."""
+    event(run, EventKind.RUN_CREATED, "Waiting: the tenant's limit of active runs is reached.")
+    return run
+
+
+def runs_admit(tenant_id: int) -> int:
+    """Activate the tenant's runs that wait for its active-run limit, best first (scheduled,
+    manual, backfill; oldest first); then let its time ranges go on. The number activated."""
+    from accounts.models import Tenant
+
+    limit = Tenant.objects.filter(pk=tenant_id).values_list("max_active_runs", flat=True).first()
+    held = list(
+        FlowRun.objects.filter(
+            tenant_id=tenant_id,
+            activated_at__isnull=True,
+            batch__isnull=True,
+            status=RunStatus.QUEUED,
+        ).values_list("pk", "flow_id", "mode", "created_at")
+    )
+    held.sort(key=lambda r: (fair.rank(r[2]), r[3], r[0]))
+    activated = 0
+    for pk, flow_id, _mode, _at in held:
+        with transaction.atomic():
+            lock_flow(flow_id)
+            if (
+                limit is not None
+                and _active(FlowRun.objects.filter(tenant_id=tenant_id)).count() >= limit
+            ):
+                break
+            run = lock_run(pk)
+            if run is None or run.activated_at is not None or run.status != RunStatus.QUEUED:
+                continue
+            _activate(run)
+            activated += 1
+    for batch in (
+        FlowRun.objects.filter(
+            tenant_id=tenant_id,
+            activated_at__isnull=True,
+            batch__isnull=False,
+            status=RunStatus.QUEUED,
+        )
+        .order_by()
+        .values_list("batch", flat=True)
+        .distinct()
+    ):
+        activated += batch_advance(batch)
+    return activated
+
+
+def runs_waiting_tenants() -> list[int]:
+    """Tenants with runs waiting for their active-run limit (the watchdog's safety net)."""
+    return list(
+        FlowRun.objects.filter(activated_at__isnull=True, status=RunStatus.QUEUED)
+        .exclude(batch__isnull=False, tenant__max_active_runs__isnull=True)
+        .order_by()
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+
+
 def run_create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
     """Create a run and let it join its flow's active runs now (in the caller's transaction)."""
     run = _create(flow=flow, plan=plan, user=user, **fields)
     lock_flow(flow.pk)
+    if _run_limit_reached(flow.tenant_id):
+        return _hold(run)
     return _activate(run)
 
 
@@ -294,14 +368,24 @@ def run_start(
     from_node: int | None = None,
     version=None,
     parameters: dict | None = None,
+    reason: str | None = "",
     parent: tuple | None = None,
+    start_nodes: list | None = None,
+    include_downstream: bool = True,
 ) -> FlowRun | list[FlowRun]:
     """Start a run of the draft or a published version (`run_version`); a time range
     returns its runs. `parameters`: the values a person or an integration gives (a
     required parameter without a default must be among them).
 
     `nodes` (ids) or `from_node` (an id: it and its downstream) make a try run of those
-    nodes only (the others are not_run; dependency checks pass without checking)."""
+    nodes only (the others are not_run; dependency checks pass without checking).
+    `start_nodes` (ids) make each run of a time range run those nodes and, with
+    `include_downstream` (the default), everything downstream of them; the others are
+    not_run (a backfill's dependency checks still check).
+
+    A time range (a backfill) is an O&M action: the audit trail records it with `reason`.
+    """
+    reason = clean_reason(reason)
     if mode not in (RunMode.TRY, RunMode.DRY, RunMode.POINT_IN_TIME, RunMode.TIME_RANGE):
         raise ValidationError(
             {"mode": [f"Unknown mode {mode!r}: use try, dry, point_in_time or time_range."]}
@@ -334,7 +418,14 @@ def run_start(
     else:
         snapshot = None
         plan = check_runnable(chosen.snapshot)
-    scope = _node_scope(plan, mode=mode, nodes=nodes, from_node=from_node)
+    scope = _node_scope(
+        plan,
+        mode=mode,
+        nodes=nodes,
+        from_node=from_node,
+        start_nodes=start_nodes,
+        include_downstream=include_downstream,
+    )
     trigger = trigger or (RunTrigger.BACKFILL if mode == RunMode.TIME_RANGE else RunTrigger.MANUAL)
     parameters = {} if parameters is None else parameters
     run_parameters(plan, parameters)  # refused before anything is written, even for 0 runs
@@ -378,29 +469,63 @@ def run_start(
                 parallelism=parallelism,
                 plan=plan,
                 parameters=parameters,
+                scope=scope,
             )
         lock_flow(flow.pk)
         _batch_fill(batch)
-    return list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
+        runs = list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
+        operation_record(
+            action=OperationAction.BACKFILL,
+            user=user,
+            flow=flow,
+            reason=reason,
+            detail={
+                "runs": [r.pk for r in runs],
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "batch": str(batch),
+            },
+        )
+    return runs
 
 
-def _node_scope(plan: Plan, *, mode: str, nodes, from_node) -> set | None:
-    """The nodes a node-scoped test run runs, or None; a 400 naming the field otherwise."""
-    if nodes is None and from_node is None:
+def _node_scope(
+    plan: Plan, *, mode: str, nodes, from_node, start_nodes=None, include_downstream=True
+) -> set | None:
+    """The nodes a node-scoped run runs, or None; a 400 naming the field otherwise.
+
+    A try run takes `nodes` or `from_node`; a time range (a backfill) takes `start_nodes`
+    (with their downstream unless `include_downstream` is false)."""
+    if nodes is None and from_node is None and start_nodes is None:
         return None
-    field = "nodes" if nodes is not None else "from_node"
-    if nodes is not None and from_node is not None:
-        raise ValidationError({"from_node": ["Give nodes or from_node, not both."]})
-    if mode != RunMode.TRY:
-        raise ValidationError({field: ["Only a try run can run some nodes of a flow."]})
-    wanted = list(nodes) if nodes is not None else [from_node]
+    if start_nodes is not None:
+        field, wanted = "start_nodes", list(start_nodes)
+        if mode != RunMode.TIME_RANGE:
+            raise ValidationError(
+                {field: ["Only a time-range run starts from chosen nodes (try: nodes)."]}
+            )
+        if nodes is not None or from_node is not None:
+            raise ValidationError({field: ["Give start_nodes alone, without nodes or from_node."]})
+    else:
+        field = "nodes" if nodes is not None else "from_node"
+        if nodes is not None and from_node is not None:
+            raise ValidationError({"from_node": ["Give nodes or from_node, not both."]})
+        if mode != RunMode.TRY:
+            raise ValidationError(
+                {field: ["Only a try run can run some nodes of a flow (backfill: start_nodes)."]}
+            )
+        wanted = list(nodes) if nodes is not None else [from_node]
     if not wanted:
-        raise ValidationError({"nodes": ["Name at least one node."]})
+        raise ValidationError({field: ["Name at least one node."]})
     unknown = [n for n in wanted if n not in plan.nodes]
     if unknown:
         raise ValidationError(
-            {field: [f"No node {', '.join(map(str, unknown))} in this flow's editing version."]}
+            {field: [f"No node {', '.join(map(str, unknown))} in the version this run executes."]}
         )
+    if start_nodes is not None:
+        if include_downstream:
+            return core.scope_of(plan.dag, from_nodes=wanted)
+        return core.scope_of(plan.dag, nodes=wanted)
     if nodes is not None:
         return core.scope_of(plan.dag, nodes=nodes)
     return core.scope_of(plan.dag, from_node=from_node)
@@ -409,10 +534,12 @@ def _node_scope(plan: Plan, *, mode: str, nodes, from_node) -> set | None:
 def _batch_fill(batch) -> int:
     """Activate the batch's next runs until `parallelism` of them are active (flow locked)."""
     activated = 0
+    # At most `parallelism` (<= MAX_PARALLELISM) of them start now: lock only those, not
+    # every waiting run of a 500-run backfill each time one of its runs ends.
     waiting = list(
         FlowRun.objects.select_for_update()
         .filter(batch=batch, activated_at__isnull=True, status=RunStatus.QUEUED)
-        .order_by("batch_index")
+        .order_by("batch_index")[:MAX_PARALLELISM]
     )
     if not waiting:
         return 0
@@ -421,7 +548,7 @@ def _batch_fill(batch) -> int:
         batch=batch, activated_at__isnull=False, status__in=RUN_ACTIVE
     ).count()
     for run in waiting:
-        if active >= parallelism:
+        if active >= parallelism or _run_limit_reached(run.tenant_id):
             break
         run = _activate(run)
         activated += 1
@@ -522,6 +649,9 @@ def _start(fields: dict, *, busy: bool, pending: list, now: datetime) -> FlowRun
     that the policy sees them.
     """
     run, nodes = _build(**fields)
+    tenant_id = fields["flow"].tenant_id
+    if _run_limit_reached(tenant_id, extra=sum(1 for p in pending if p[0].tenant_id == tenant_id)):
+        return _hold(_create(**fields))
     # A node-scoped run's first step is not the whole flow's: decided in full.
     first = fields["plan"].first_step(run.error_policy) if run.node_scope is None else None
     if busy or first is None:

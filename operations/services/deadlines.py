@@ -66,9 +66,9 @@ def run_deadline(
     if mode not in DEADLINE_MODES or not plan.deadline:
         return None
     at = deadline_for(plan.deadline, fire_time or business_time, plan.zone or ZoneInfo("UTC"))
-    # A point-in-time run for a date whose deadline is long past (a manual re-run of an old
-    # date) is not late: it has none. A scheduled run created late is late.
-    if at is not None and mode == RunMode.POINT_IN_TIME and at <= timezone.now():
+    # A run for a date whose deadline has passed (a point-in-time run or a rerun of an old
+    # date) is not late: it has none. A schedule's run created late (beat down) is late.
+    if at is not None and fire_time is None and at <= timezone.now():
         return None
     return at
 
@@ -176,7 +176,11 @@ def deadline_sweep(*, now: datetime | None = None) -> dict:
         claimed = FlowRun.objects.filter(
             pk=run.pk, deadline_prediction__isnull=True, finished_at__isnull=True
         ).update(
-            deadline_prediction={"finish": detail["predicted_finish"], "nodes": detail["nodes"]}
+            deadline_prediction={
+                "finish": detail["predicted_finish"],
+                "nodes": detail["nodes"],
+                "at": now.isoformat(),
+            }
         )
         if claimed:
             report["at_risk"] += 1

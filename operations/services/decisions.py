@@ -41,9 +41,10 @@ from operations.engine.core import (
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, plan_for
 
-from . import store
+from . import slots, store
 from .locking import lock_run
 from .logs import event
+from .webhooks import FINISHED, run_webhook
 
 
 def run_plan(run: FlowRun) -> Plan:
@@ -153,6 +154,18 @@ def holds_for(run: FlowRun):
     return held
 
 
+FAIR_REASONS = (WaitingReason.TENANT_LIMIT, WaitingReason.POOL)
+
+
+def _fair_holds(run_id: int) -> dict:
+    """The run's nodes parked by fair share (tenant limit, pool), with their reasons."""
+    return dict(
+        NodeRun.objects.filter(
+            run_id=run_id, is_latest=True, status=WAITING, waiting_reason__in=FAIR_REASONS
+        ).values_list("node_id", "waiting_reason")
+    )
+
+
 def apply_decision(run: FlowRun, plan: Plan, decision: Decision, loader: StateLoader) -> int:
     """Write the decision's transitions, send ready nodes after commit; returns nodes closed.
 
@@ -219,11 +232,16 @@ def finish_run(run: FlowRun, status: str, *, user=None, message: str = "") -> No
         )
         run.error = ("Failed nodes: " + ", ".join(failed)) if failed else "A node failed."
     event(run, EventKind.RUN_FINISHED, message or f"Run {status}.", user=user)
+    if status in FINISHED:
+        run_webhook(run=run, event_type=FINISHED[status])
     wake_parent(run)
     run_id = run.pk
     transaction.on_commit(lambda: _alert(run_id))
     if run.batch:
         dispatch.send_run_task("batch_advance", str(run.batch))
+    if run.tenant_id in slots.fair_state().run_limits:
+        # A run of a tenant with an active-run limit ended: a waiting one may join.
+        dispatch.send_run_task("runs_admit", run.tenant_id)
 
 
 def wake_parent(run: FlowRun) -> None:
@@ -269,6 +287,10 @@ def decide_full(
     loader.load_all()
     not_queued = {n for n, s in loader.states.items() if s in NOT_QUEUED}
     held = holds_for(run)(not_queued) if not_queued and not stopping else {}
+    if not stopping and any(s == WAITING for s in loader.states.values()):
+        # Nodes parked by fair share stay held (with their reason) until admission sends
+        # them: the concurrency policy's holds come on top.
+        held = {**_fair_holds(run.pk), **held}
     decision = core.decide(
         plan.dag,
         loader.states,

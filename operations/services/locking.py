@@ -2,11 +2,14 @@
 
 The order: flows (by primary key), then runs (by primary key), then node runs (by primary
 key). A transaction may skip a level, never go back up one: a service holding a run's lock
-may lock its node runs, never a flow. The statements of the store that lock implicitly
+may lock its node runs, never a flow. Fair share's slot locks (PostgreSQL advisory locks:
+the admission's, then a tenant's, then pools by id) come before any row lock. The statements of the store that lock implicitly
 (store.complete_in_one updates the run row before its node rows) follow the same order.
 """
 
 from __future__ import annotations
+
+from django.db import connection
 
 from flows.models import TaskFlow
 from operations.models import FlowRun, NodeRun
@@ -48,3 +51,27 @@ def lock_node_run(node_run_id: int, *fields: str) -> NodeRun | None:
     if fields:
         rows = rows.only(*fields)
     return rows.filter(pk=node_run_id).first()
+
+
+# Namespaces of the slot locks (pg_advisory_xact_lock(namespace, key)).
+_ADMISSION, _TENANT, _POOL = 7301, 7302, 7303
+
+
+def lock_slots(*, tenant_id: int | None = None, pools=(), admission: bool = False) -> None:
+    """Serialise the claims that count a tenant's and these pools' slots until commit.
+
+    PostgreSQL only: SQLite's transactions are IMMEDIATE, so writers are serial already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    keys = [(_ADMISSION, 0)] if admission else []
+    if tenant_id is not None:
+        keys.append((_TENANT, int(tenant_id)))
+    keys += [(_POOL, int(pool)) for pool in sorted(set(pools))]
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join("pg_advisory_xact_lock(%s, %s)" for _ in keys),
+            [value for key in keys for value in key],
+        )

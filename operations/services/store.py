@@ -20,7 +20,15 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 from operations.choices import RunStatus, WaitingReason
-from operations.engine.core import CLAIMABLE, NOT_QUEUED, OPEN, QUEUED, RUNNING, SUCCEEDED
+from operations.engine.core import (
+    CLAIMABLE,
+    NOT_QUEUED,
+    OPEN,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    WAITING,
+)
 from operations.models import FlowRun, NodeRun
 
 NR = NodeRun._meta.db_table
@@ -106,7 +114,7 @@ CLAIMED = (
 )
 
 
-def claim(node_run_id: int, now, worker: str) -> dict | None:
+def claim(node_run_id: int, now, worker: str, *, pools: str | None = None) -> dict | None:
     """queued (or deferred) -> running for this worker; the node run's fields, or None.
 
     PostgreSQL: one statement. Its locking CTE waits while the transaction that queued the
@@ -114,8 +122,10 @@ def claim(node_run_id: int, now, worker: str) -> dict | None:
     still pending, without waiting); the start time is read from the clock at that moment,
     and the commit does not wait for the disk (a lost claim only means the node is sent
     again by the watchdog). A deferred node keeps the start time of its first check.
+    `pools` (fair share): the data sources the node runs on, recorded in the same statement.
     """
     claimable = sorted(CLAIMABLE)
+    extra, extra_params = ("", []) if pools is None else (", pools = %s", [pools])
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -124,18 +134,20 @@ def claim(node_run_id: int, now, worker: str) -> dict | None:
                 f" UPDATE {_q(NR)} n SET status = %s,"
                 " started_at = COALESCE(n.started_at, clock_timestamp()),"
                 " heartbeat_at = clock_timestamp(), worker = %s, next_attempt_at = NULL"
-                f" FROM cur WHERE n.id = cur.id AND cur.status IN ({_marks(claimable)})"
+                + extra
+                + f" FROM cur WHERE n.id = cur.id AND cur.status IN ({_marks(claimable)})"
                 " RETURNING " + ", ".join(f"n.{c}" for c in CLAIMED) + ", LENGTH(n.log)",
-                [node_run_id, RUNNING, worker, *claimable],
+                [node_run_id, RUNNING, worker, *extra_params, *claimable],
             )
         else:
             cursor.execute(
                 f"UPDATE {_q(NR)} SET status = %s, started_at = COALESCE(started_at, %s),"
                 " heartbeat_at = %s, worker = %s, next_attempt_at = NULL"
-                f" WHERE id = %s AND status IN ({_marks(claimable)}) RETURNING "
+                + extra
+                + f" WHERE id = %s AND status IN ({_marks(claimable)}) RETURNING "
                 + ", ".join(CLAIMED)
                 + ", LENGTH(log)",
-                [RUNNING, _dt(now), _dt(now), worker, node_run_id, *claimable],
+                [RUNNING, _dt(now), _dt(now), worker, *extra_params, node_run_id, *claimable],
             )
         row = cursor.fetchone()
     if row is None:
@@ -144,6 +156,34 @@ def claim(node_run_id: int, now, worker: str) -> dict | None:
     out["defer_state"] = _load_json(row[7]) or {}
     out["log_length"] = row[8] or 0
     return out
+
+
+def slots_in_use(tenant_id: int, pools: list[int]) -> tuple[int, dict]:
+    """Nodes running now: the tenant's, and on each of these pools (one statement).
+
+    Read after the slot locks (locking.lock_slots) in its own statement, so it sees every
+    claim committed before them.
+    """
+    parts = [f"(SELECT count(*) FROM {_q(NR)} WHERE tenant_id = %s AND status = %s)"]
+    params: list = [tenant_id, RUNNING]
+    for pool in pools:
+        parts.append(f"(SELECT count(*) FROM {_q(NR)} WHERE status = %s AND pools LIKE %s)")
+        params += [RUNNING, f"%,{int(pool)},%"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return row[0], dict(zip(pools, row[1:], strict=True))
+
+
+def park(node_run_id: int, *, reason: str, detail: str, pools: str) -> bool:
+    """queued -> waiting, held back by fair share; False when it was no longer queued."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_q(NR)} SET status = %s, waiting_reason = %s, waiting_detail = %s,"
+            " pools = %s, queued_at = NULL WHERE id = %s AND status = %s",
+            [WAITING, reason, detail[:200], pools, node_run_id, QUEUED],
+        )
+        return cursor.rowcount == 1
 
 
 def run_info(run_id: int) -> dict:

@@ -1,4 +1,5 @@
-"""The watchdog (a periodic task): lost workers, parked attempts that are due, lost messages."""
+"""The watchdog (a periodic task): lost workers, parked attempts that are due, lost messages,
+and nodes waiting for a fair-share slot that is free."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from operations import conf, dispatch
-from operations.choices import RUN_ACTIVE, EventKind
+from operations.choices import RUN_ACTIVE, EventKind, WaitingReason
 from operations.engine.core import CLAIMABLE, RUNNING, WAITING, sends
 from operations.models import FlowRun, NodeRun
 
+from .creation import runs_admit, runs_waiting_tenants
 from .decisions import is_paused, run_evaluate, run_plan
 from .lifecycle import LOST_PREFIX, node_lost
 from .locking import lock_node_run
 from .logs import event
+from .slots import admit
 from .store import RUN_FIELDS
 
 
@@ -75,10 +78,20 @@ def watchdog_sweep(
 
     # A safety net for gates: runs holding waiting nodes whose previous run may have moved.
     for run_id in (
-        NodeRun.objects.filter(status=WAITING, run__status__in=RUN_ACTIVE)
+        NodeRun.objects.filter(
+            status=WAITING,
+            waiting_reason=WaitingReason.CONCURRENCY_POLICY,
+            run__status__in=RUN_ACTIVE,
+        )
         .values_list("run_id", flat=True)
         .distinct()[:200]
     ):
         run_evaluate(run_id)
         report["evaluated"] += 1
+
+    # Fair share: nodes parked for a slot whose release no finishing task noticed (a
+    # worker killed while holding it, a limit raised).
+    report["admitted"] = admit(fresh=True)
+    for tenant_id in runs_waiting_tenants():
+        report["admitted"] += runs_admit(tenant_id)
     return report

@@ -163,14 +163,87 @@
     return el ? JSON.parse(el.textContent) : null;
   }
 
-  function fmtTime(iso, withSeconds) {
+  // ---------------------------------------------------------------- time zones
+  // Every time the console shows names its zone. Times of a scheduled flow (business and fire
+  // times) are shown in its schedule's zone by default; the switch in the top bar shows every
+  // time in the viewer's zone or in UTC instead (kept in localStorage).
+  const ZONE_KEY = "tributary.zone";
+  const browserZone = (Intl.DateTimeFormat().resolvedOptions().timeZone) || "UTC";
+  function zoneChoice() {
+    let v = null;
+    try { v = window.localStorage.getItem(ZONE_KEY); } catch (e) { v = null; }
+    return v === "local" || v === "utc" ? v : "schedule";
+  }
+  function zoneFor(scheduleZone) {
+    const choice = zoneChoice();
+    if (choice === "utc") return "UTC";
+    if (choice === "local") return browserZone;
+    return scheduleZone || browserZone;
+  }
+  const formatters = {};
+  function parts(d, zone) {
+    let f = formatters[zone];
+    if (!f) {
+      try {
+        f = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+          weekday: "short", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+      } catch (e) { return parts(d, "UTC"); }
+      formatters[zone] = f;
+    }
+    const out = {};
+    f.formatToParts(d).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
+  /** "2026-12-07 Mon 00:00:00 Asia/Shanghai": the instant in `scheduleZone` (or the viewer's choice). */
+  function fmtTime(iso, withSeconds, scheduleZone) {
     if (!iso) return "—";
     const d = new Date(iso);
     if (isNaN(d)) return iso;
-    const pad = function (n) { return String(n).padStart(2, "0"); };
-    let s = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
-    if (withSeconds !== false) s += ":" + pad(d.getSeconds());
-    return s;
+    const zone = zoneFor(scheduleZone);
+    const p = parts(d, zone);
+    let s = p.year + "-" + p.month + "-" + p.day + " " + p.weekday + " " + p.hour + ":" + p.minute;
+    if (withSeconds !== false) s += ":" + p.second;
+    return s + ' <span class="tz muted small">' + esc(zone) + "</span>";
+  }
+  function setupZoneSwitch() {
+    const bar = document.querySelector(".topbar");
+    if (!bar || !document.querySelector("meta[name=tenant]")) return;
+    const select = document.createElement("select");
+    select.id = "tz-switch";
+    select.className = "tz-switch";
+    select.setAttribute("aria-label", "Show times in");
+    select.setAttribute("data-testid", "tz-switch");
+    select.title = "Show times in the schedule's zone, your zone or UTC";
+    [["schedule", "Times: schedule's zone"], ["local", "Times: my zone (" + browserZone + ")"], ["utc", "Times: UTC"]].forEach(function (o) {
+      const opt = document.createElement("option");
+      opt.value = o[0]; opt.textContent = o[1];
+      select.appendChild(opt);
+    });
+    select.value = zoneChoice();
+    select.addEventListener("change", function () {
+      try { window.localStorage.setItem(ZONE_KEY, select.value); } catch (e) { /* private mode: this page only */ }
+      refreshTimes();
+      document.dispatchEvent(new CustomEvent("tributary:zone"));
+    });
+    const nav = bar.querySelector("nav");
+    if (nav && nav.nextSibling) bar.insertBefore(select, nav.nextSibling); else bar.appendChild(select);
+  }
+  /** Server-rendered <time data-fmt datetime="…" data-zone="…"> follow the switch too. */
+  function refreshTimes() {
+    document.querySelectorAll("time[data-fmt]").forEach(function (el) {
+      el.innerHTML = fmtTime(el.getAttribute("datetime"), false, el.getAttribute("data-zone") || null);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { setupZoneSwitch(); refreshTimes(); });
+  else { setupZoneSwitch(); refreshTimes(); }
+
+  // A run against its deadline (API deadline_state): a badge, or "—" without a deadline.
+  const DEADLINE_BADGES = { on_time: ["ok", "on time"], at_risk: ["warn", "at risk"], missed: ["bad", "missed"] };
+  function deadlineBadge(run) {
+    const b = DEADLINE_BADGES[run.deadline_state];
+    if (!b) return '<span class="muted">—</span>';
+    return '<span class="badge ' + b[0] + '" data-deadline-state="' + esc(run.deadline_state) + '" title="deadline ' +
+      esc(fmtTime(run.deadline_at)) + '">' + b[1] + "</span>";
   }
 
   function fmtDuration(startIso, endIso) {
@@ -219,7 +292,9 @@
     toast: toast,
     jsonScript: jsonScript,
     fmtTime: fmtTime,
+    zoneFor: zoneFor,
     fmtDuration: fmtDuration,
+    deadlineBadge: deadlineBadge,
     localInputToIso: localInputToIso,
     nowLocalInput: nowLocalInput,
   };

@@ -30,12 +30,14 @@
   });
 
   // ------------------------------------------------------------------ state helpers
+  function panelDirty() { return !!(window.TributaryPanel && window.TributaryPanel.isDirty()); }
   function setDirty(value) {
     dirty = !!value;
-    if (dirtyFlag) dirtyFlag.hidden = !dirty;
+    if (dirtyFlag) dirtyFlag.hidden = !(dirty || panelDirty());
   }
+  document.addEventListener("tributary:dirty", function () { setDirty(dirty); });
   window.addEventListener("beforeunload", function (ev) {
-    if (dirty) { ev.preventDefault(); ev.returnValue = ""; return ""; }
+    if (dirty || panelDirty()) { ev.preventDefault(); ev.returnValue = ""; return ""; }
   });
 
   function showBanner(html, kind, ms) {
@@ -158,11 +160,19 @@
     button.disabled = true;
     saving = (async function () {
       try {
-        const result = await T.api.put(flowUrl + "graph/", payload());
-        cy.nodes().removeClass("problem").data("problems", null);
-        if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); }
-        else await load(true);
-        clearBanner();
+        // One Save for the page: the canvas (when changed), then every changed panel form.
+        if (dirty) {
+          const result = await T.api.put(flowUrl + "graph/", payload());
+          cy.nodes().removeClass("problem").data("problems", null);
+          if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); }
+          else await load(true);
+          clearBanner();
+        }
+        if (window.TributaryPanel && !(await window.TributaryPanel.saveDirty())) {
+          T.toast("Not saved: see the highlighted field in the configuration panel.", "error");
+          return false;
+        }
+        setDirty(false);
         T.toast("Saved.", "success");
         return true;
       } catch (err) {
@@ -317,12 +327,44 @@
       clearBanner();
       setDirty(true);
     });
-    // Double-click a branch edge to flip true / false.
-    cy.on("dbltap", "edge[branch]", function (ev) {
-      const e = ev.target;
-      e.data("branch", e.data("branch") === "true" ? "false" : "true");
-      setDirty(true);
-    });
+    // Click a connection for its settings: the branch of a condition's connection, delete.
+    // (Double-clicking once flipped the branch, hidden and easy to do by accident.)
+    const pop = document.createElement("div");
+    pop.className = "edge-pop";
+    pop.hidden = true;
+    pop.setAttribute("role", "dialog");
+    pop.setAttribute("data-testid", "edge-popover");
+    wrap.appendChild(pop);
+    let popEdge = null;
+    function closeEdgePop() { pop.hidden = true; popEdge = null; }
+    function openEdgePop(edge) {
+      popEdge = edge;
+      const mid = edge.renderedMidpoint();
+      const branch = edge.data("branch");
+      pop.innerHTML = '<div class="edge-pop-title">' + T.esc(edge.source().data("name")) + " → " + T.esc(edge.target().data("name")) + "</div>" +
+        (branch ? '<label for="edge-branch">Runs when the condition is</label><select id="edge-branch" data-testid="edge-branch">' +
+          '<option value="true">true</option><option value="false">false</option></select>' : "") +
+        '<div class="edge-pop-actions"><button type="button" class="small danger" data-testid="edge-delete">Delete connection</button>' +
+        '<button type="button" class="small" data-testid="edge-close">Close</button></div>';
+      if (branch) {
+        const select = pop.querySelector("#edge-branch");
+        select.value = branch;
+        select.addEventListener("change", function () { if (popEdge) { popEdge.data("branch", select.value); setDirty(true); } });
+      }
+      pop.querySelector("[data-testid=edge-delete]").addEventListener("click", function () {
+        if (popEdge) { popEdge.remove(); setDirty(true); }
+        closeEdgePop();
+      });
+      pop.querySelector("[data-testid=edge-close]").addEventListener("click", closeEdgePop);
+      pop.style.left = Math.round(mid.x) + "px";
+      pop.style.top = Math.round(mid.y + 12) + "px";
+      pop.hidden = false;
+    }
+    cy.on("tap", "edge", function (ev) { openEdgePop(ev.target); });
+    cy.on("tap", function (ev) { if (ev.target === cy) closeEdgePop(); });
+    cy.on("pan zoom", closeEdgePop);
+    cy.on("remove", "edge", function (ev) { if (popEdge && ev.target.same(popEdge)) closeEdgePop(); });
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") closeEdgePop(); });
 
     setupPalette();
   }
@@ -519,7 +561,7 @@
 
   // ------------------------------------------------------------------ runs
   async function startRun(body, dialogForm) {
-    if (canEdit && dirty) {
+    if (canEdit && (dirty || panelDirty())) {
       const ok = await save();
       if (!ok) { if (dialogForm) T.showFormErrors(dialogForm, { status: 400, body: { detail: ["Save the canvas first: it has problems."] } }); return; }
     }
@@ -661,7 +703,7 @@
     const dlg = document.getElementById("dlg-publish");
     const form = document.getElementById("form-publish");
     publishBtn.addEventListener("click", async function () {
-      if (dirty) { const ok = await save(); if (!ok) return; }
+      if (dirty || panelDirty()) { const ok = await save(); if (!ok) return; }
       T.clearFormErrors(form);
       document.getElementById("publish-diff").innerHTML = "Loading what changed…";
       dlg.showModal();

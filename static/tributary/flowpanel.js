@@ -95,12 +95,28 @@
     info.elements.owner.disabled = !rights.change_owner;
     info.querySelector("[data-save]").hidden = !(rights.edit || rights.change_owner || rights.manage_stakeholders);
   }
-  info.addEventListener("submit", async function (ev) {
-    ev.preventDefault();
+  /** The page's header follows a saved name, scenario and owner (no reload). */
+  function refreshHeader() {
+    const h1 = document.querySelector("[data-testid=flow-name]");
+    if (h1) { h1.textContent = flow.name; h1.title = flow.name; }
+    const crumbs = document.querySelector(".editor-head .crumbs");
+    if (crumbs) {
+      crumbs.title = flow.business_scenario || "";
+      const link = crumbs.querySelector("a");
+      crumbs.textContent = "";
+      if (link) crumbs.appendChild(link);
+      if (flow.business_scenario) crumbs.appendChild(document.createTextNode(" / " + flow.business_scenario));
+    }
+    const owner = document.querySelector("[data-testid=owner-name]");
+    const m = members.filter(function (x) { return x.id === flow.owner; })[0];
+    if (owner && m) owner.textContent = m.username;
+    document.title = flow.name + " · Tributary";
+  }
+  async function saveInfo() {
     T.clearFormErrors(info);
     const button = info.querySelector("[data-save]");
     button.disabled = true;
-    let reload = false;
+    let ownerChanged = false;
     try {
       if (rights.edit) {
         flow = await T.api.patch(flowUrl, {
@@ -118,16 +134,24 @@
       const owner = Number(info.elements.owner.value);
       if (rights.change_owner && owner !== flow.owner) {
         await T.api.post(flowUrl + "owner/", { owner: owner });
-        reload = true;
+        ownerChanged = true;
       }
-      T.toast(reload ? "Saved. The new owner takes effect in production at the next publish." : "Saved.", "success");
-      if (reload || rights.edit) { setTimeout(function () { window.location.reload(); }, reload ? 900 : 300); }
-      else await loadFlow();
+      flow = await T.api.get(flowUrl);
+      fillInfo();
+      refreshHeader();
+      markDirty(info, false);
+      if (ownerChanged) T.toast("The new owner takes effect in production at the next publish.", "info");
+      return true;
     } catch (err) {
       T.showFormErrors(info, err);
+      return false;
     } finally {
       button.disabled = false;
     }
+  }
+  info.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (await saveInfo()) T.toast("Information saved.", "success");
   });
 
   // ------------------------------------------------------------------ variables
@@ -168,17 +192,22 @@
   const variablesPreviewSoon = debounce(variablesPreview, 350);
   document.getElementById("var-preview").addEventListener("click", variablesPreview);
   document.getElementById("var-bt").addEventListener("change", variablesPreviewSoon);
-  varForm.addEventListener("submit", async function (ev) {
-    ev.preventDefault();
+  async function saveVariables() {
     T.clearFormErrors(varForm);
     try {
       flow = await T.api.patch(flowUrl, { variables: currentVariables() });
       fillVariables();
-      T.toast("Variables saved.", "success");
+      markDirty(varForm, false);
+      return true;
     } catch (err) {
       markVariableErrors(err);
       T.showFormErrors(varForm, err);
+      return false;
     }
+  }
+  varForm.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (await saveVariables()) T.toast("Variables saved.", "success");
   });
 
   // ------------------------------------------------------------------ run parameters
@@ -203,6 +232,7 @@
 
   // ------------------------------------------------------------------ notifications
   const ntForm = document.getElementById("form-notifications");
+  const CHATS = ["slack", "dingtalk", "feishu", "wecom"];
   function lines(text) { return text.split(/[\n,]/).map(function (s) { return s.trim(); }).filter(Boolean); }
   function fillNotifications() {
     const n = flow.notifications || {};
@@ -211,24 +241,55 @@
     ntForm.elements.max_duration_s.value = n.max_duration_s == null ? "" : n.max_duration_s;
     ntForm.elements.emails.value = (n.emails || []).join("\n");
     ntForm.elements.webhooks.value = (n.webhooks || []).join("\n");
+    ntForm.elements.on_node_failure.checked = !!n.on_node_failure;
+    ntForm.elements.on_node_retry.checked = !!n.on_node_retry;
+    CHATS.forEach(function (c) { ntForm.elements[c].value = (n[c] || []).join("\n"); });
+    const d = flow.deadline || {};
+    ntForm.elements.deadline_kind.value = d.after_fire_s != null ? "after_fire_s" : (d.at ? "at" : "");
+    ntForm.elements.deadline_after.value = d.after_fire_s != null ? d.after_fire_s : "";
+    ntForm.elements.deadline_at.value = d.at || "";
+    showDeadline();
     lock(ntForm, rights.edit);
   }
-  ntForm.addEventListener("submit", async function (ev) {
-    ev.preventDefault();
+  function showDeadline() {
+    const kind = ntForm.elements.deadline_kind.value;
+    ntForm.elements.deadline_after.hidden = kind !== "after_fire_s";
+    ntForm.elements.deadline_at.hidden = kind !== "at";
+  }
+  ntForm.elements.deadline_kind.addEventListener("change", showDeadline);
+  function deadlineBody() {
+    const kind = ntForm.elements.deadline_kind.value;
+    if (kind === "after_fire_s") {
+      const v = ntForm.elements.deadline_after.value.trim();
+      return { after_fire_s: v === "" ? null : Number(v) };
+    }
+    if (kind === "at") return { at: ntForm.elements.deadline_at.value };
+    return null;
+  }
+  async function saveNotifications() {
     T.clearFormErrors(ntForm);
     const maxDur = ntForm.elements.max_duration_s.value.trim();
     const body = {
       on_failure: ntForm.elements.on_failure.checked, on_success: ntForm.elements.on_success.checked,
       emails: lines(ntForm.elements.emails.value), webhooks: lines(ntForm.elements.webhooks.value),
       max_duration_s: maxDur === "" ? null : Number(maxDur),
+      on_node_failure: ntForm.elements.on_node_failure.checked,
+      on_node_retry: ntForm.elements.on_node_retry.checked,
     };
+    CHATS.forEach(function (c) { body[c] = lines(ntForm.elements[c].value); });
     try {
-      flow = await T.api.patch(flowUrl, { notifications: body });
+      flow = await T.api.patch(flowUrl, { notifications: body, deadline: deadlineBody() });
       fillNotifications();
-      T.toast("Notifications saved.", "success");
+      markDirty(ntForm, false);
+      return true;
     } catch (err) {
       T.showFormErrors(ntForm, err);
+      return false;
     }
+  }
+  ntForm.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (await saveNotifications()) T.toast("Notifications saved.", "success");
   });
 
   // ------------------------------------------------------------------ scheduling
@@ -354,18 +415,53 @@
   const schedulePreviewSoon = debounce(schedulePreview, 250);
   sc.addEventListener("input", schedulePreviewSoon);
   sc.addEventListener("change", function (ev) { if (ev.target === sc.elements.kind) showKind(); schedulePreviewSoon(); });
-  sc.addEventListener("submit", async function (ev) {
-    ev.preventDefault();
+  async function saveSchedule() {
     T.clearFormErrors(sc);
     try {
       const saved = await T.api.put(flowUrl + "schedule/", scheduleBody());
       fillSchedule(saved);
-      T.toast("Schedule saved.", "success");
+      markDirty(sc, false);
+      return true;
     } catch (err) {
       if (err.status === 400 && err.body && err.body.days && sc.elements.kind.value === "monthly") err.body.monthdays = err.body.days;
       T.showFormErrors(sc, err);
+      return false;
     }
+  }
+  sc.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (await saveSchedule()) T.toast("Schedule saved.", "success");
   });
+
+  // ------------------------------------------------------------------ one save model
+  // Every form of the panel marks its tab (and the page's "unsaved changes" badge) when the
+  // user changes it; the top Save saves the canvas and every changed form, its own Save button
+  // only that form, and leaving the page with anything unsaved asks first.
+  const savers = new Map([[info, saveInfo], [varForm, saveVariables], [ntForm, saveNotifications], [sc, saveSchedule]]);
+  const dirtyForms = new Set();
+  function markDirty(form, value) {
+    if (value) dirtyForms.add(form); else dirtyForms.delete(form);
+    const tab = panel.querySelector('.tab[data-tab="' + form.getAttribute("data-pane") + '"]');
+    if (tab) tab.classList.toggle("dirty", !!value);
+    document.dispatchEvent(new CustomEvent("tributary:dirty"));
+  }
+  savers.forEach(function (_save, form) {
+    const onEdit = function (ev) { if (!ev.target.closest("[data-no-dirty]")) markDirty(form, true); };
+    form.addEventListener("input", onEdit);
+    form.addEventListener("change", onEdit);
+    form.addEventListener("click", function (ev) {
+      const b = ev.target.closest("button[type=button]");
+      if (b && !b.closest("[data-no-dirty]")) markDirty(form, true);  // add / remove a row
+    });
+  });
+  /** Save every changed form; on a refusal open its tab and answer false. */
+  async function saveDirty() {
+    for (const [form, save] of savers) {
+      if (!dirtyForms.has(form)) continue;
+      if (!(await save())) { openTab(form.getAttribute("data-pane")); return false; }
+    }
+    return true;
+  }
 
   // ------------------------------------------------------------------ load
   async function loadFlow() {
@@ -380,5 +476,8 @@
   // Marks the panel filled (the forms are not overwritten after this), for tests and scripts.
   Promise.all([loadingFlow, loadingSchedule]).then(function () { panel.setAttribute("data-loaded", ""); });
 
-  window.TributaryPanel = { currentVariables: currentVariables, openTab: openTab };
+  window.TributaryPanel = {
+    currentVariables: currentVariables, openTab: openTab, saveDirty: saveDirty,
+    isDirty: function () { return dirtyForms.size > 0; },
+  };
 })();

@@ -20,7 +20,7 @@
   // its next check (running to the user); a waiting node says what holds it back.
   function statusText(nr) {
     const label = (page.node_statuses || {})[nr.status] || nr.status.replace("_", " ");
-    const reason = nr.waiting_reason && (page.waiting_reasons || {})[nr.waiting_reason];
+    const reason = nr.waiting_reason && (nr.waiting_detail || (page.waiting_reasons || {})[nr.waiting_reason]);
     return reason ? label + ": held by " + reason.charAt(0).toLowerCase() + reason.slice(1) : label;
   }
   function shortStatus(nr) {
@@ -82,6 +82,7 @@
     };
     document.querySelectorAll("[data-run-action]").forEach(function (b) { b.hidden = !show[b.getAttribute("data-run-action")]; });
   }
+  document.addEventListener("tributary:zone", function () { if (run) renderHeader(); });
   function renderHeader() {
     const badge = document.getElementById("run-status");
     badge.className = "badge " + run.status;
@@ -90,11 +91,20 @@
     const kv = [
       ["Status", '<span class="badge ' + T.esc(run.status) + '">' + T.esc(run.status) + "</span>"],
       ["Mode", T.esc((page.modes || {})[run.mode] || run.mode)], ["Trigger", T.esc((page.triggers || {})[run.trigger] || run.trigger || "—") + (run.triggered_by_name ? " (" + T.esc(run.triggered_by_name) + ")" : "")],
-      ["Business time", T.fmtTime(run.business_time)], ["Created", T.fmtTime(run.created_at)],
-      ["Started", T.fmtTime(run.started_at)], ["Finished", T.fmtTime(run.finished_at)],
+      ["Business time", T.fmtTime(run.business_time, true, page.zone)], ["Created", T.fmtTime(run.created_at, true, page.zone)],
+      ["Started", T.fmtTime(run.started_at, true, page.zone)], ["Finished", T.fmtTime(run.finished_at, true, page.zone)],
       ["Duration", T.fmtDuration(run.started_at, run.finished_at)],
     ];
     if (run.version != null) kv.splice(3, 0, ["Version", "v" + T.esc(run.version)]);
+    if (run.deadline_at) {
+      let text = T.deadlineBadge(run) + " " + T.fmtTime(run.deadline_at);
+      const p = run.deadline_prediction;
+      if (p && p.finish) {
+        text += ' <span class="muted small">predicted finish ' + T.fmtTime(p.finish) + " (" +
+          (p.nodes || []).map(function (n) { return T.esc(n.node_name); }).join(" → ") + ")</span>";
+      }
+      kv.push(["Deadline", text]);
+    }
     if (run.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(run.error) + "</span>"]);
     if (run.skip_reason) kv.push(["Skipped", T.esc(run.skip_reason)]);
     // Sub-flows and loops: the run that started this one, and the runs this one started.
@@ -159,8 +169,8 @@
       return;
     }
     const kv = [["Status", badge(nr)], ["Attempt", T.esc(nr.attempt || 1)],
-      ["Started", T.fmtTime(nr.started_at)], ["Finished", T.fmtTime(nr.finished_at)], ["Duration", T.fmtDuration(nr.started_at, nr.finished_at)]];
-    if (nr.status === "deferred" && nr.next_attempt_at) kv.push(["Next check", T.fmtTime(nr.next_attempt_at)]);
+      ["Started", T.fmtTime(nr.started_at, true, page.zone)], ["Finished", T.fmtTime(nr.finished_at, true, page.zone)], ["Duration", T.fmtDuration(nr.started_at, nr.finished_at)]];
+    if (nr.status === "deferred" && nr.next_attempt_at) kv.push(["Next check", T.fmtTime(nr.next_attempt_at, true, page.zone)]);
     if (nr.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(nr.error) + "</span>"]);
     document.getElementById("np-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
     const out = nr.output;

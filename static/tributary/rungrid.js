@@ -1,5 +1,6 @@
 /* The run grid: flows by business date from GET /api/v1/runs/grid/, and tomorrow's fire times
-   per hour from GET /api/v1/schedules/distribution/. */
+   per hour from GET /api/v1/schedules/distribution/. In select mode a click on a date picks its
+   latest run for a bulk action (bulk.js) instead of opening it. */
 (function () {
   "use strict";
   const T = window.Tributary;
@@ -11,6 +12,20 @@
   const STATUS_LABELS = {};
   page.statuses.forEach(function (s) { STATUS_LABELS[s[0]] = s[1]; });
   let current = 1;
+  const selectMode = document.getElementById("gf-select");
+  const selected = new Set();
+  function syncPicks() {
+    rows.querySelectorAll("[data-testid=grid-cell]").forEach(function (a) {
+      const on = selected.has(Number(a.getAttribute("data-run")));
+      a.classList.toggle("picked", on);
+      a.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+  }
+  const bulk = T.bulk({
+    selected: function () { return Array.from(selected); },
+    clear: function () { selected.clear(); syncPicks(); },
+    after: function () { load(current); },
+  });
 
   function options(select, items, anyLabel) {
     select.innerHTML = '<option value="">' + anyLabel + "</option>" + items.map(function (i) {
@@ -45,7 +60,7 @@
     const title = flow.flow_name + " · " + dateIso + ": " + (STATUS_LABELS[c.status] || c.status) +
       " (latest of " + c.runs.length + " run" + (c.runs.length === 1 ? "" : "s") + ")";
     return '<td class="cell"><a class="sq st-' + T.esc(c.status) + '" href="/runs/' + c.latest_run + '/" title="' + T.esc(title) +
-      '" data-testid="grid-cell" data-flow="' + flow.flow + '" data-date="' + dateIso + '" data-status="' + T.esc(c.status) + '"></a>' +
+      '" data-testid="grid-cell" data-run="' + c.latest_run + '" data-flow="' + flow.flow + '" data-date="' + dateIso + '" data-status="' + T.esc(c.status) + '"></a>' +
       (c.runs.length > 1 ? '<span class="count">' + c.runs.length + "</span>" : "") + "</td>";
   }
 
@@ -75,6 +90,7 @@
           body.dates.map(function (d) { return cell(f, d, byDate[d]); }).join("") + "</tr>";
       }).join("");
     }
+    syncPicks();
     pager.innerHTML = (body.previous ? '<a href="#" data-page="' + (current - 1) + '">← Previous</a> ' : "") +
       body.count + " task flow(s)" + (body.next ? ' <a href="#" data-page="' + (current + 1) + '">Next →</a>' : "");
     history.replaceState(null, "", "?" + query(1).toString());
@@ -102,6 +118,15 @@
 
   form.addEventListener("submit", function (ev) { ev.preventDefault(); load(1); });
   form.addEventListener("change", function (ev) { if (ev.target.tagName === "SELECT") load(1); });
+  rows.addEventListener("click", function (ev) {
+    const cellLink = ev.target.closest("[data-testid=grid-cell]");
+    if (!cellLink || !selectMode || !selectMode.checked) return;
+    ev.preventDefault();
+    const id = Number(cellLink.getAttribute("data-run"));
+    if (selected.has(id)) selected.delete(id); else selected.add(id);
+    syncPicks();
+    bulk.refresh();
+  });
   pager.addEventListener("click", function (ev) {
     const p = ev.target.getAttribute("data-page");
     if (p) { ev.preventDefault(); load(Number(p)); }

@@ -1,4 +1,5 @@
-/* The O&M runs list: filters in the query string, rows from GET /api/v1/runs/, live while runs are active. */
+/* The O&M runs list: filters in the query string, rows from GET /api/v1/runs/, live while runs are
+   active; runs ticked in the first column take bulk actions (bulk.js). */
 (function () {
   "use strict";
   const T = window.Tributary;
@@ -11,6 +12,20 @@
   const ACTIVE = ["queued", "waiting", "running", "paused"];
   let current = 1;
   let timer = null;
+  // Selection survives the live refresh and paging: it is kept here, not in the checkboxes.
+  const selectAll = document.getElementById("run-select-all");
+  const selected = new Set();
+  const cols = selectAll ? 11 : 10;
+  function syncChecks() {
+    const boxes = rows.querySelectorAll("input[data-run]");
+    boxes.forEach(function (b) { b.checked = selected.has(Number(b.getAttribute("data-run"))); });
+    if (selectAll) selectAll.checked = boxes.length > 0 && Array.prototype.every.call(boxes, function (b) { return b.checked; });
+  }
+  const bulk = T.bulk({
+    selected: function () { return Array.from(selected); },
+    clear: function () { selected.clear(); syncChecks(); },
+    after: function () { load(current); },
+  });
 
   function options(select, choices, anyLabel) {
     select.innerHTML = '<option value="">' + anyLabel + "</option>" + choices.map(function (c) {
@@ -40,21 +55,24 @@
       const body = await T.api.get("/api/v1/runs/?" + params.toString());
       const list = body.results || body;
       if (!list.length) {
-        rows.innerHTML = '<tr><td colspan="9" class="empty">No runs match.</td></tr>';
+        rows.innerHTML = '<tr><td colspan="' + cols + '" class="empty">No runs match.</td></tr>';
       } else {
         rows.innerHTML = list.map(function (r) {
           const flowName = r.flow_name || flowNames[r.flow] || ("flow " + r.flow);
-          return "<tr><td><a href=\"/runs/" + r.id + "/\">#" + r.id + "</a></td>" +
+          const box = selectAll ? '<td class="select"><input type="checkbox" data-run="' + r.id + '" data-testid="select-run" aria-label="Select run #' + r.id + '"></td>' : "";
+          return '<tr data-testid="run-row" data-run="' + r.id + '" data-status="' + T.esc(r.status) + '">' + box + "<td><a href=\"/runs/" + r.id + "/\">#" + r.id + "</a></td>" +
             "<td><a href=\"/flows/" + r.flow + "/\">" + T.esc(flowName) + "</a></td>" +
             '<td><span class="badge ' + T.esc(r.status) + '">' + T.esc(r.status) + "</span></td>" +
             "<td>" + T.esc(label(page.modes, r.mode)) + "</td>" +
             "<td>" + T.esc(label(page.triggers, r.trigger)) + (r.triggered_by_name ? ' <span class="muted small">' + T.esc(r.triggered_by_name) + "</span>" : "") + "</td>" +
-            '<td class="nowrap">' + T.fmtTime(r.business_time) + "</td>" +
+            '<td class="nowrap">' + T.fmtTime(r.business_time, false, (page.zones || {})[r.flow]) + "</td>" +
             "<td>" + (r.version != null ? "v" + T.esc(r.version) : '<span class="muted">editing</span>') + "</td>" +
-            '<td class="nowrap">' + T.fmtTime(r.started_at) + "</td>" +
-            '<td class="nowrap">' + T.fmtDuration(r.started_at, r.finished_at) + "</td></tr>";
+            '<td class="nowrap">' + T.fmtTime(r.started_at, false, (page.zones || {})[r.flow]) + "</td>" +
+            '<td class="nowrap">' + T.fmtDuration(r.started_at, r.finished_at) + "</td>" +
+            "<td>" + T.deadlineBadge(r) + "</td></tr>";
         }).join("");
       }
+      syncChecks();
       const total = body.count != null ? body.count : list.length;
       pager.innerHTML = (body.previous ? '<a href="#" data-page="' + (current - 1) + '">← Newer</a> ' : "") +
         total + " run(s)" + (body.next ? ' <a href="#" data-page="' + (current + 1) + '">Older →</a>' : "");
@@ -63,7 +81,7 @@
         timer = setTimeout(function () { load(current); }, 3000);
       }
     } catch (err) {
-      rows.innerHTML = '<tr><td colspan="9"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
+      rows.innerHTML = '<tr><td colspan="' + cols + '"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
     }
   }
   form.addEventListener("submit", function (ev) { ev.preventDefault(); load(1); });
@@ -73,9 +91,24 @@
     if (ev.target.name === "flow") { window.location.search = query(1).toString(); return; }
     load(1);
   });
+  rows.addEventListener("change", function (ev) {
+    const id = ev.target.getAttribute && ev.target.getAttribute("data-run");
+    if (!id) return;
+    if (ev.target.checked) selected.add(Number(id)); else selected.delete(Number(id));
+    syncChecks();
+    bulk.refresh();
+  });
+  if (selectAll) selectAll.addEventListener("change", function () {
+    rows.querySelectorAll("input[data-run]").forEach(function (b) {
+      if (selectAll.checked) selected.add(Number(b.getAttribute("data-run"))); else selected.delete(Number(b.getAttribute("data-run")));
+    });
+    syncChecks();
+    bulk.refresh();
+  });
   pager.addEventListener("click", function (ev) {
     const p = ev.target.getAttribute("data-page");
     if (p) { ev.preventDefault(); load(Number(p)); }
   });
+  document.addEventListener("tributary:zone", function () { load(current); });
   load(1);
 })();

@@ -4,6 +4,8 @@ layouts that hold, messages in words. One test per defect, each failing before i
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from flows import services
@@ -200,3 +202,231 @@ def test_labels_are_words_and_the_condition_form_follows_its_mode(page, tenant, 
     page.goto(f"/runs/{run.pk}/")
     page.locator("#run-kv").get_by_text("Run at a point in time").wait_for()
     assert "point_in_time" not in page.locator("#run-kv").inner_text()
+
+
+def test_times_carry_their_zone_and_follow_the_schedule_with_a_switch(
+    browser, live_server, tenant, owner
+):
+    # Given a Mon/Thu 00:00 Asia/Shanghai schedule, a run at its first fire time (Mon 00:00 in
+    # Shanghai, Sunday 16:00 UTC), and a viewer in New York
+    from datetime import datetime
+
+    from operations.models import FlowRun
+    from scheduling import services as scheduling_services
+
+    flow = services.flow_create(tenant=tenant, user=owner, name="zones")
+    scheduling_services.schedule_save(
+        flow=flow,
+        user=owner,
+        kind="weekly",
+        time="00:00",
+        days=["mon", "thu"],
+        timezone="Asia/Shanghai",
+    )
+    two_nodes(flow, owner)
+    services.flow_publish(flow=flow, user=owner)
+    FlowRun.objects.create(
+        tenant=tenant,
+        flow=flow,
+        mode="time_range",
+        status="succeeded",
+        business_time=datetime(2026, 12, 6, 16, 0, tzinfo=UTC),
+        error_policy="complete_running",
+        concurrency_policy="skip",
+        snapshot={"nodes": [], "edges": []},
+    )
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1440, "height": 900},
+        timezone_id="America/New_York",
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, owner)
+        # When the O&M centre lists the flow's runs
+        page.goto(f"/runs/?flow={flow.pk}")
+        cell = page.locator("[data-testid=run-table] tbody tr").first.locator("td").nth(5)
+        cell.get_by_text("Asia/Shanghai").wait_for()
+        # Then the business time is the schedule's wall time, a Monday, with its zone
+        assert cell.inner_text().startswith("2026-12-07 Mon 00:00"), cell.inner_text()
+        # ... the next fire time is in the schedule's zone, at 00:00, and says so
+        next_fire = page.locator("time[data-fmt]").first
+        assert "Asia/Shanghai" in next_fire.inner_text() and " 00:00" in next_fire.inner_text()
+
+        # When the viewer switches to UTC, every time follows, named UTC
+        page.select_option("[data-testid=tz-switch]", "utc")
+        cell.get_by_text("UTC").wait_for()
+        assert cell.inner_text().startswith("2026-12-06 Sun 16:00"), cell.inner_text()
+        assert "UTC" in next_fire.inner_text() and " 16:00" in next_fire.inner_text()
+        # ... and to their own zone (remembered across pages)
+        page.select_option("[data-testid=tz-switch]", "local")
+        cell.get_by_text("America/New_York").wait_for()
+        assert cell.inner_text().startswith("2026-12-06 Sun 11:00"), cell.inner_text()
+    finally:
+        context.close()
+
+
+LONG_NAME = ("Quarterly revenue reconciliation across every regional warehouse " * 3)[:128]
+LONG_SCENARIO = ("Finance and controlling, month-end close and audit preparation " * 3)[:128]
+
+
+def _no_horizontal_overflow(page) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page is {width[0]} px wide in a {width[1]} px window"
+
+
+def test_long_names_truncate_with_hover_and_the_editor_keeps_one_toolbar_row(
+    browser, live_server, tenant, owner, artifacts
+):
+    # Given a flow whose name and scenario have the allowed 128 characters
+    flow = services.flow_create(
+        tenant=tenant, user=owner, name=LONG_NAME, business_scenario=LONG_SCENARIO
+    )
+    two_nodes(flow, owner)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, owner)
+        # The flow list keeps its columns on screen, the name cut with an ellipsis and whole on hover
+        page.goto("/flows/")
+        _no_horizontal_overflow(page)
+        row = page.locator("[data-testid=flow-table] tbody tr").first
+        for what, cell in (
+            ("owner", row.locator("td").nth(2)),
+            ("edit", row.get_by_role("link", name="Edit")),
+        ):
+            box = cell.bounding_box()
+            assert box["x"] + box["width"] <= 1440, f"the {what} column is off-screen: {box}"
+        name = row.locator("[data-testid=flow-name-cell]")
+        assert name.get_attribute("title") == LONG_NAME
+        assert name.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+        assert name.evaluate("e => e.scrollWidth > e.clientWidth")
+        page.screenshot(path=str(artifacts / "flow-list-long-name.png"))
+
+        # The O&M centre's filter fits too
+        page.goto(f"/runs/?flow={flow.pk}")
+        _no_horizontal_overflow(page)
+
+        # The editor: one toolbar row, the title cut with its full text on hover
+        open_editor(page, flow)
+        _no_horizontal_overflow(page)
+        title = page.locator("[data-testid=flow-name]")
+        assert title.get_attribute("title") == LONG_NAME
+        tops = page.eval_on_selector_all(
+            ".editor-head .actions > *",
+            "els => els.map(e => Math.round(e.getBoundingClientRect().top))",
+        )
+        assert max(tops) - min(tops) <= 4, f"the toolbar wraps: {tops}"
+        canvas_top = page.locator("#cy").bounding_box()["y"]
+        # ... and the unsaved-changes badge does not move the canvas
+        page.evaluate("() => window.tributaryEditor.setDirty(true)")
+        page.locator("#dirty-flag").wait_for()
+        assert page.locator("#cy").bounding_box()["y"] == canvas_top
+        page.evaluate("() => window.tributaryEditor.setDirty(false)")
+        page.screenshot(path=str(artifacts / "editor-long-name.png"))
+    finally:
+        context.close()
+
+
+def test_one_save_model_without_reloads_and_a_warning_before_losing_work(page, tenant, owner):
+    flow = services.flow_create(tenant=tenant, user=owner, name="save model")
+    two_nodes(flow, owner)
+    sign_in(page, owner)
+    open_editor(page, flow)
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+    # Editing the description marks its tab and the page as unsaved
+    page.click(".tab[data-tab=info]")
+    page.fill("#fi-description", "Loads the day's orders")
+    assert page.locator(".tab[data-tab=info].dirty").count() == 1
+    page.locator("#dirty-flag").wait_for()
+    # ... and the top Save saves it, without reloading the page
+    page.click("[data-testid=save]")
+    page.locator("#dirty-flag").wait_for(state="hidden")
+    flow.refresh_from_db()
+    assert flow.description == "Loads the day's orders"
+    assert page.locator(".tab[data-tab=info].dirty").count() == 0
+
+    # "Save information" with unsaved canvas edits keeps the canvas as it is
+    page.click("[data-testid=palette-noop]")
+    page.wait_for_function("() => window.tributaryEditor.cy.nodes().length === 3")
+    page.fill("#fi-name", "save model, renamed")
+    page.click("#form-info [data-save]")
+    page.get_by_text("Information saved.").wait_for()
+    page.locator("[data-testid=flow-name]", has_text="save model, renamed").wait_for()
+    assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
+    assert page.evaluate("() => window.tributaryEditor.cy.nodes().length") == 3
+    assert page.locator("#dirty-flag").is_visible()  # the canvas is still unsaved
+    flow.refresh_from_db()
+    assert flow.name == "save model, renamed" and flow.nodes.count() == 2
+
+    # Leaving with an unsaved panel edit (the canvas saved) asks first
+    page.click("[data-testid=save]")
+    page.locator("#dirty-flag").wait_for(state="hidden")
+    assert flow.nodes.count() == 3
+    page.click(".tab[data-tab=notifications]")
+    page.fill("#nt-emails", "ops@example.com")
+    page.on("dialog", lambda dialog: dialog.dismiss())
+    with page.expect_event("dialog") as dialog:
+        page.close(run_before_unload=True)
+    assert dialog.value.type == "beforeunload"
+
+
+def _edge_point(page, upstream: str, downstream: str) -> dict:
+    return page.evaluate(
+        """([u, d]) => {
+            const ed = window.tributaryEditor.cy.edges().filter(
+                e => e.source().data('name') === u && e.target().data('name') === d)[0];
+            const m = ed.renderedMidpoint(), r = document.getElementById('cy').getBoundingClientRect();
+            return { x: r.left + m.x, y: r.top + m.y };
+        }""",
+        [upstream, downstream],
+    )
+
+
+def test_a_connection_has_a_settings_popover_for_its_branch_and_delete(page, tenant, owner):
+    flow = services.flow_create(tenant=tenant, user=owner, name="branches")
+    services.graph_replace(
+        flow=flow,
+        user=owner,
+        nodes=[
+            {
+                "key": "c",
+                "name": "check",
+                "type": "condition",
+                "position": {"x": 0, "y": 100},
+                "config": {"mode": "expression", "expression": "1 > 0"},
+            },
+            {"key": "y", "name": "yes", "type": "noop", "position": {"x": 320, "y": 0}},
+            {"key": "n", "name": "no", "type": "noop", "position": {"x": 320, "y": 220}},
+        ],
+        edges=[
+            {"upstream": "c", "downstream": "y", "branch": "true"},
+            {"upstream": "c", "downstream": "n", "branch": "false"},
+        ],
+    )
+    sign_in(page, owner)
+    open_editor(page, flow)
+    page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 2")
+    assert "Click a connection for its settings" in page.locator(".palette .hint").inner_text()
+    branch_of = "name => window.tributaryEditor.cy.edges().filter(e => e.target().data('name') === name)[0].data('branch')"
+
+    # A double-click no longer flips the branch by accident
+    point = _edge_point(page, "check", "yes")
+    page.mouse.dblclick(point["x"], point["y"])
+    assert page.evaluate(branch_of, "yes") == "true"
+
+    # A click opens the connection's settings: its branch in words, and delete
+    page.mouse.click(point["x"], point["y"])
+    popover = page.locator("[data-testid=edge-popover]")
+    popover.wait_for()
+    assert "check → yes" in popover.inner_text()
+    page.select_option("[data-testid=edge-branch]", "false")
+    assert page.evaluate(branch_of, "yes") == "false"
+    assert page.locator("#dirty-flag").is_visible()
+    point = _edge_point(page, "check", "no")
+    page.mouse.click(point["x"], point["y"])
+    popover.get_by_text("check → no").wait_for()
+    page.click("[data-testid=edge-delete]")
+    page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 1")
+    assert popover.is_hidden()

@@ -5,9 +5,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from flows.models import TaskFlow
 from flows.nodes import base
 from flows.nodes.base import NodeDeferred, NodeFailed, NodeResult
 from flows.nodes.condition import ExpressionError, evaluate
+from flows.services.validation import run_validation_context
 from operations.services.lifecycle.execute import run_outcomes_lookup
 from tests.factories import FlowFactory
 from tests.factories.datasources import Recorder
@@ -19,6 +21,14 @@ def execute(type_name, config, **kwargs):
     rec = Recorder(tenant_id=kwargs.pop("tenant_id", 1), config=config, **kwargs)
     # The run lookups a worker's engine gives every executor.
     rec.ctx.run_outcomes = run_outcomes_lookup(rec.ctx.tenant_id, rec.ctx.run_id)
+    # and the owner's view: here the run acts for the owner of the flow it waits on, if any.
+    if type_name == "dependency_check":
+        target = TaskFlow.objects.filter(pk=config["flow"], tenant_id=rec.ctx.tenant_id).first()
+        rec.ctx.validation = run_validation_context(
+            tenant_id=rec.ctx.tenant_id,
+            flow_id=rec.ctx.flow_id,
+            owner_id=target.owner_id if target else None,
+        )
     return base.get(type_name).execute(rec.ctx), rec
 
 
@@ -137,7 +147,8 @@ def test_dependency_check_offset_looks_at_an_earlier_business_date(tenant, upstr
 def test_dependency_check_never_sees_runs_of_another_tenant(tenant, other_tenant, outsider):
     theirs = FlowFactory(tenant=other_tenant, owner=outsider)
     make_run(theirs, BT, "succeeded")
-    with pytest.raises(NodeDeferred):
+    # Another tenant's flow is one nobody here can see: the node fails at once, saying so.
+    with pytest.raises(NodeFailed, match="cannot see flow"):
         execute("dependency_check", {"flow": theirs.pk}, tenant_id=tenant.pk, business_time=BT)
 
 

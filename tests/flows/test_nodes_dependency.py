@@ -6,10 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flows.models import TaskFlow
 from flows.nodes import base
 from flows.nodes.base import NodeDeferred, NodeFailed
 from flows.nodes.dependency_check import cycle_window, describe_window, judge
 from flows.services._common import TenantLookups
+from flows.services.validation import run_validation_context
 from operations.models import FlowRun, NodeRun
 from operations.services.lifecycle.execute import run_outcomes_lookup
 from tests.factories import FlowFactory
@@ -126,9 +128,9 @@ def test_the_older_form_becomes_cycle_day_offset_require_any():
 
 
 @pytest.fixture
-def vctx(tenant):
+def vctx(tenant, member_user):
     def make(flow_id=None):
-        lookups = TenantLookups(tenant.pk)
+        lookups = TenantLookups(tenant.pk, owner_id=member_user.pk)
         return base.ValidationContext(
             tenant_id=tenant.pk,
             flow_id=flow_id,
@@ -195,11 +197,16 @@ def make_run(flow, business_time, status, *, mode="scheduled", nodes=None):
     return run
 
 
-def execute(config, *, tenant, business_time, run_id=987_654_321, state=None):
+def execute(config, *, tenant, business_time, run_id=987_654_321, state=None, owner_id=None):
     rec = Recorder(
         tenant_id=tenant.pk, config=config, business_time=business_time, run_id=run_id, state=state
     )
     rec.ctx.run_outcomes = run_outcomes_lookup(tenant.pk, run_id)
+    if owner_id is None:  # the run acts for an owner who sees the target: its own owner
+        owner_id = TaskFlow.objects.get(pk=config["flow"]).owner_id
+    rec.ctx.validation = run_validation_context(
+        tenant_id=tenant.pk, flow_id=rec.ctx.flow_id, owner_id=owner_id
+    )
     return DEP.execute(rec.ctx), rec
 
 

@@ -5,6 +5,7 @@ from jsonschema import Draft202012Validator
 
 from flows.models import DataSource, TaskFlow
 from flows.nodes import base
+from flows.nodes.base import unseen_flow
 from tests.factories import DataSourceFactory, FlowFactory
 
 pytestmark = pytest.mark.django_db
@@ -197,7 +198,7 @@ def test_dependency_check_refuses_flows_of_other_tenants_and_waiting_on_itself(
     theirs = FlowFactory(tenant=other_tenant, owner=outsider)
     assert problems("dependency_check", {"flow": mine.pk}, vctx()) == []
     assert problems("dependency_check", {"flow": theirs.pk}, vctx()) == [
-        ("flow", f"Flow {theirs.pk} does not exist in this tenant.")
+        ("flow", unseen_flow(theirs.pk))
     ]
     assert problems("dependency_check", {"flow": mine.pk}, vctx(flow_id=mine.pk))[0][0] == "offset"
     assert (

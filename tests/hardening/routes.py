@@ -147,6 +147,7 @@ KWARG_OBJECTS = {
     "node_run_id": "node_run",
     "datasource_id": "datasource",
     "service_account_id": "service_account",
+    "delivery_id": "delivery",
 }
 # A generic `pk`/`id` names the object of the static segment just before it (nodes/{pk}).
 SEGMENT_OBJECTS = {
@@ -163,6 +164,7 @@ SEGMENT_OBJECTS = {
     "secrets": "secret",
     "service-accounts": "service_account",
     "tokens": "token",
+    "webhooks": "webhook",
 }
 
 

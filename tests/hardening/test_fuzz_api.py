@@ -42,6 +42,7 @@ ADMIN_PREFIXES = (
     "/api/v1/secrets/",
     "/api/v1/audit/",
     "/api/v1/service-accounts/",
+    "/api/v1/webhooks/",
 )
 
 

@@ -519,3 +519,36 @@ def test_the_tenant_wide_reads_have_tenant_a_data_to_hide(victim):
     assert grid["results"][0]["cells"][0]["runs"] == [victim.ids["run"]]
     graph = client.get(f"/api/v1/flows/{victim.ids['flow']}/lineage/").json()
     assert {f["id"] for f in graph["flows"]} == {victim.ids["flow"], victim.ids["private_flow"]}
+
+
+def test_bulk_answers_another_tenants_runs_as_missing_and_the_audit_hides_them(
+    victim, prober, b_admin_api
+):
+    """B's admin naming A's run in a bulk request gets "not found", exactly as for an id that
+    exists nowhere, A's rows stay as they were, and A's O&M actions never reach B's audit."""
+    from operations.choices import BULK_ACTIONS
+    from operations.models import FlowRun
+    from operations.services import run_pause
+
+    # A's owner pauses A's run, with a reason naming the marker
+    run = FlowRun.objects.get(pk=victim.ids["run"])
+    run_pause(run=run, user=victim.users["owner"], reason=f"{world.MARKER} paused by A")
+    before = fingerprint(victim)
+    for action in BULK_ACTIONS:
+        res = b_admin_api.post(
+            "/api/v1/runs/bulk/",
+            {"action": action, "runs": [victim.ids["run"], MISSING], "reason": "probe"},
+            format="json",
+        )
+        assert res.status_code == 200, res.content
+        theirs, missing = res.json()["results"]
+        assert (theirs["result"], theirs["status"]) == ("refused", 404), theirs
+        assert {k: v for k, v in theirs.items() if k != "run"} == {
+            k: v for k, v in missing.items() if k != "run"
+        }
+        assert not world.leaks(res.content, victim), res.content
+    assert fingerprint(victim) == before
+    audit = b_admin_api.get("/api/v1/audit/", {"page_size": 200})
+    assert audit.status_code == 200
+    assert not world.leaks(audit.content, victim), audit.content
+    assert "probe" in audit.content.decode()  # B's own bulk requests are there

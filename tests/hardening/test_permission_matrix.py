@@ -343,7 +343,9 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("me-token-detail", "delete"): Rule("self"),
     ("tenant-list", "get"): Rule("platform"),
     ("tenant-list", "post"): Rule("platform", lambda w: {"name": "New", "slug": "new-one"}),
-    ("tenant-detail", "get"): Rule("platform"),
+    # A tenant's admins and auditors read its limits and use; only the superuser sets them.
+    ("tenant-detail", "get"): Rule("admin_read"),
+    ("tenant-detail", "patch"): Rule("platform", lambda w: {"limits": {"running_nodes": 3}}),
     ("member-list", "get"): Rule("read"),
     ("member-list", "post"): Rule(
         "admin_write", lambda w: {"username": "fresh", "password": "a-Strong-passw0rd"}
@@ -361,6 +363,15 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("service-account-token-detail", "get"): Rule("admin_read"),
     ("service-account-token-detail", "delete"): Rule("admin_write"),
     ("audit", "get"): Rule("admin_read"),
+    ("webhook-list", "get"): Rule("admin_read"),
+    ("webhook-list", "post"): Rule(
+        "admin_write", lambda w: {"url": "https://hooks.example.com/", "events": ["run.failed"]}
+    ),
+    ("webhook-detail", "get"): Rule("admin_read"),
+    ("webhook-detail", "patch"): Rule("admin_write", lambda w: {"description": "changed"}),
+    ("webhook-detail", "delete"): Rule("admin_write"),
+    ("webhook-deliveries", "get"): Rule("admin_read"),
+    ("webhook-redeliver", "post"): Rule("admin_write"),
     ("flow-list", "get"): Rule("read"),
     ("flow-list", "post"): Rule("create", lambda w: {"name": "new flow"}),
     ("flow-import-", "post"): Rule("create", lambda w: _IMPORT, state_dependent=True),
@@ -376,6 +387,12 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("datasource-history", "get"): Rule("read"),
     ("datasource-test", "post"): Rule("read"),
     ("run-list", "get"): Rule("read"),
+    # Every member may send a bulk request (auditors not): each run then answers what its
+    # single action would (tests/operations/test_bulk.py), so a run outside one's rights is
+    # refused inside a 200.
+    ("run-bulk", "post"): Rule(
+        "create", lambda w: {"action": "pause", "runs": [w["ids"]["run"]], "reason": "matrix"}
+    ),
     ("dashboard", "get"): Rule("read"),
     ("run-grid", "get"): Rule("read"),
     ("lineage", "get"): Rule("read", query={"table": "orders"}),
@@ -426,6 +443,9 @@ def build_tenant_world(tmp_path) -> dict:
     bot_token, _ = account_services.token_issue(
         user=bot.user, actor=users["admin"], name="t", scopes=["flows:read"]
     )
+    from tests.hardening.world import _webhook
+
+    webhook, delivery = _webhook(tenant, users["admin"], "https://hooks.example.com/matrix")
     world["sqlite"] = str(sqlite)
     world["own_tokens"] = {
         key: account_services.token_issue(user=u, actor=u, name="own", scopes=["flows:read"])[0].pk
@@ -438,6 +458,8 @@ def build_tenant_world(tmp_path) -> dict:
             "membership": Membership.objects.get(user=users["member"], tenant=tenant).pk,
             "service_account": bot.pk,
             "service_token": bot_token.pk,
+            "webhook": webhook,
+            "delivery": delivery,
         }
     )
     return world
@@ -479,3 +501,32 @@ def test_tenant_permission_matrix(role, tmp_path):
                 )
     assert checked >= 30
     assert not mismatches, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------- the audit page
+
+AUDIT_PAGES = ["/audit/", "/audit/export.csv"]
+
+
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_audit_page_and_api_answer_alike(role, tmp_path):
+    """The console's audit page and its CSV follow the API's rule (admin_read): admins and
+    auditors read it, other members get 403 from the page, the export and the API alike."""
+    from django.test import Client
+
+    world = build_tenant_world(tmp_path)
+    user = world["user_objs"][role]
+    expected = TENANT_EXPECTED["admin_read"][TENANT_ROLES.index(role)]
+    pages = Client()
+    pages.force_login(user)
+    api = APIClient()
+    api.force_authenticate(user)
+    api.credentials(HTTP_X_TENANT=world["tenant"].slug)
+    answers = {url: pages.get(url).status_code for url in AUDIT_PAGES}
+    answers["/api/v1/audit/"] = api.get("/api/v1/audit/").status_code
+    want = 200 if expected == OK else 403
+    assert answers == dict.fromkeys(answers, want), answers
+    if expected == OK:
+        # Read-only for everyone who reads it: the page and the API refuse writes.
+        assert pages.post("/audit/").status_code == 405
+        assert api.post("/api/v1/audit/", {}, format="json").status_code in (403, 405)

@@ -21,8 +21,9 @@ LIST_QUERIES = 4
 # ctx + the flow + its stakeholders.
 DETAIL_QUERIES = 3
 # ctx + the flow + COUNT + page of (at, id, source) + the page's rows and their
-# predecessors (2 per source on the page) + their users.
-HISTORY_QUERIES = 7
+# predecessors (2 per source on the page) + their users + the names the entries are told
+# in (flows, and the people named in changes; at most 4 more, one per kind of name).
+HISTORY_QUERIES = 9
 
 
 @pytest.fixture

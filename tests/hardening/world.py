@@ -79,6 +79,29 @@ def _runs(flow, user) -> tuple[int, int]:
     return run.pk, node_run.pk
 
 
+def _webhook(tenant, user, url: str) -> tuple[int, int]:
+    """A webhook subscription of the tenant and one delivery of it."""
+    from flows.models import WebhookDelivery
+    from flows.webhooks.services import webhook_create
+
+    subscription, _ = webhook_create(
+        tenant=tenant,
+        user=user,
+        url=url,
+        events=["flow.published"],
+        secret=f"{MARKER}-whsecret-value",
+    )
+    delivery = WebhookDelivery.objects.create(
+        tenant=tenant,
+        subscription=subscription,
+        event_id="00000000-0000-0000-0000-000000000001",
+        event_type="flow.published",
+        stream="flow:0",
+        body='{"id": "00000000-0000-0000-0000-000000000001"}',
+    )
+    return subscription.pk, delivery.pk
+
+
 def _schedule(flow, user) -> int:
     from scheduling.services import schedule_save
 
@@ -148,6 +171,7 @@ def build_victim() -> Victim:
     )
     version = services.flow_publish(flow=flow, user=owner, comment=f"{MARKER} first")
     run, node_run = _runs(flow, owner)
+    webhook, delivery = _webhook(tenant, users["admin"], f"https://{MARKER}-hooks.victim.example/")
     robot = account_services.service_account_create(
         tenant=tenant, actor=users["admin"], name=f"{MARKER}-robot", role=Role.MEMBER
     )
@@ -171,9 +195,12 @@ def build_victim() -> Victim:
         "secret": secret.pk,
         "service_account": robot.pk,
         "token": robot_token.pk,
+        "webhook": webhook,
+        "delivery": delivery,
     }
     secrets = [
         f"{MARKER}-secret-value",
+        f"{MARKER}-whsecret-value",
         MARKER,
         tenant.slug,
         tenant.name,

@@ -1,6 +1,8 @@
 """A local HTTP server for http nodes: fixed statuses, and requests that block until released.
 
 `/status/<code>` answers that code; `/block/<key>[/<code>]` waits until `release(key)`.
+A POST (an alert to a webhook or chat robot) is answered 200 and kept in `posts` with the
+time it arrived.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,6 +23,8 @@ class Server:
         self.events: dict[str, threading.Event] = {}
         self.hits: Counter = Counter()
         self.blocked: Counter = Counter()
+        # (arrival time, path, parsed JSON body) of every POST, in order.
+        self.posts: list[tuple[datetime, str, object]] = []
         self.lock = threading.Lock()
         server = self
 
@@ -44,6 +49,17 @@ class Server:
                     return self.reply(code, {"released": parts[1]})
                 if parts[0] == "status":
                     return self.reply(int(parts[1]), {"status": int(parts[1])})
+                return self.reply(200, {"ok": True})
+
+            def do_POST(self):
+                at = datetime.now(UTC)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    parsed = json.loads(body or b"null")
+                except ValueError:
+                    parsed = body.decode(errors="replace")
+                with server.lock:
+                    server.posts.append((at, self.path, parsed))
                 return self.reply(200, {"ok": True})
 
             def reply(self, code, body):

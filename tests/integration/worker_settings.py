@@ -11,6 +11,8 @@ DATABASES["default"]["NAME"] = os.environ["TRIBUTARY_TEST_DB_NAME"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "polling_interval": 0.05}
 TRIBUTARY_HEARTBEAT_SECONDS = 1.0
 TRIBUTARY_CANCEL_POLL_SECONDS = 0.2
+# Fair share: tests empty the tables between them, so the workers report their slots often.
+TRIBUTARY_WORKER_REPORT_SECONDS = 0.5
 # The workers' e-mail goes to files the test reads (the SMTP server is outside the product).
 EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 EMAIL_FILE_PATH = os.environ.get("TRIBUTARY_TEST_MAIL_DIR", "/tmp/tributary-test-mail")

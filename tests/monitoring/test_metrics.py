@@ -234,3 +234,26 @@ def test_the_scrape_answers_when_the_broker_is_down(client, monkeypatch):
         "tributary_runs_finished",
         "tributary_node_duration_seconds",
     } <= families
+
+
+# --------------------------------------------------------------------------- fair share
+
+
+def test_pools_and_tenant_limits_are_gauges(client, tenant, other_tenant, admin_user, outsider):
+    from flows.models import DataSource
+    from operations.models import NodeRun, WorkerSlots
+
+    WorkerSlots.objects.create(name="w", concurrency=5, seen_at=timezone.now())
+    flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["a"])
+    build_flow(tenant=other_tenant, owner=outsider, nodes=["b"])
+    ds = DataSource.objects.create(
+        tenant=tenant, name="wh", engine="sqlite", database="x.sqlite3", max_concurrency=2
+    )
+    run = run_start(flow=flow, mode="try", user=admin_user)
+    NodeRun.objects.filter(run=run).update(status="running", pools=f",{ds.pk},")
+    samples = scrape(client)
+    assert value(samples, "tributary_worker_slots") == 5
+    # Two tenants with flows, 5 slots: each may use 4 by default.
+    assert value(samples, "tributary_tenant_slots_limit", tenant="acme") == 4
+    assert value(samples, "tributary_pool_slots_limit", tenant="acme", pool="wh") == 2
+    assert value(samples, "tributary_pool_slots_used", tenant="acme", pool="wh") == 1

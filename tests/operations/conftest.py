@@ -33,6 +33,7 @@ class SyncEngine:
             target = {
                 "run_evaluate": decisions.run_evaluate,
                 "batch_advance": creation.batch_advance,
+                "runs_admit": creation.runs_admit,
             }[name]
             self.call(target, arg)
             return True

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from flows.models import TaskFlow
 from operations import alerts
 from operations.models import FlowRun, NodeRun
 from operations.services import deadline_state, deadline_sweep, deadlines, run_start
@@ -252,3 +253,32 @@ def test_a_run_not_started_at_its_deadline_is_missed_and_a_finished_one_is_not_s
     assert [(r, e) for r, e, _ in sent] == [(waiting.pk, "deadline_missed")]
     done.refresh_from_db()
     assert deadline_state(done) == "on_time"
+
+
+def test_a_scheduled_run_counts_from_its_fire_time_even_when_created_late(
+    tenant, member_user, django_capture_on_commit_callbacks
+):
+    from flows.services import flow_publish
+    from operations.services import run_create_scheduled, run_rerun
+
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=member_user,
+        nodes=["a"],
+        deadline={"after_fire_s": 60},
+        concurrency_policy="ignore",
+    )
+    flow_publish(flow=flow, user=member_user)
+    # The version keeps the deadline it was published with.
+    TaskFlow.objects.filter(pk=flow.pk).update(deadline={"after_fire_s": 5})
+    fire = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=5)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = run_create_scheduled(flow_id=flow.pk, fire_time=fire)
+    assert run.deadline_at == fire + dt.timedelta(seconds=60)
+    assert FlowRun.objects.get(pk=run.pk).deadline_at == fire + dt.timedelta(seconds=60)
+    assert deadline_state(run) == "missed"
+    # A rerun of it now has no deadline: its date's deadline passed before it was asked for.
+    FlowRun.objects.filter(pk=run.pk).update(status="failed", finished_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=False):
+        again = run_rerun(run=FlowRun.objects.get(pk=run.pk), user=member_user)
+    assert again.deadline_at is None

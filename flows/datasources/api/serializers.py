@@ -23,6 +23,13 @@ class DataSourceSerializer(serializers.ModelSerializer):
     )
     has_password = serializers.SerializerMethodField()
     options = serializers.JSONField(required=False)
+    max_concurrency = serializers.IntegerField(
+        min_value=1,
+        max_value=100_000,
+        allow_null=True,
+        required=False,
+        help_text="The pool: nodes running on this data source at once (null: no cap).",
+    )
 
     class Meta:
         model = DataSource
@@ -37,6 +44,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
             "password",
             "has_password",
             "options",
+            "max_concurrency",
             "created_at",
             "updated_at",
         ]

@@ -19,6 +19,7 @@ import time
 
 from operations.reconnect import reconnecting
 
+from .. import slots
 from .claim import Claim, node_claim, worker_name
 from .execute import Deferred, Failure, Success, node_run_claimed
 from .record import node_finish
@@ -49,6 +50,11 @@ def node_execute(node_run_id: int, *, budget: float | None = None) -> None:
     """
     until = time.monotonic() + budget if budget else None
     claim = reconnecting(node_claim, node_run_id)
+    if claim is None:
+        return
     while claim is not None:
         # A success may hand over the next node already claimed for this worker.
         claim = node_finish(claim, node_run_claimed(claim), continue_until=until)
+    # The slot this task held is free: a parked node may take it (fair share).
+    if slots.admission_due():
+        slots.admit_quietly()

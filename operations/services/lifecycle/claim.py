@@ -15,9 +15,10 @@ from operations.engine.core import RUNNING
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan, plan_for
 
-from .. import store
+from .. import slots, store
 from ..logs import event, log_line
 from ..monitor import Tracked
+from ..webhooks import run_webhook
 from .execute import render_node_config
 from .retry import LOST_PREFIX, node_lost
 
@@ -48,11 +49,18 @@ def node_claim(node_run_id: int) -> Claim | None:
     """queued -> running with one status-guarded UPDATE; None when there is nothing to do.
 
     The node's own status is the guard: stopping a run stops its queued nodes, pausing it
-    puts them back to pending, so a message for them finds nothing to claim.
+    puts them back to pending, so a message for them finds nothing to claim. Under fair
+    share a node whose tenant or pool has no free slot is parked as waiting instead.
     """
     now = timezone.now()
     me = worker_name()
-    got = store.claim(node_run_id, now, me)
+    # Fair share: the slot of the node's tenant and pools is taken by this claim, or the
+    # node is parked as waiting (slots.claim_fair).
+    got, admit = slots.claim_fair(node_run_id, now, me)
+    if admit:
+        # Parked, and a slot was released meanwhile: admission decides who takes it.
+        slots.admit_quietly()
+        return None
     if got is None:
         row = NodeRun.objects.filter(pk=node_run_id).values("run_id", "worker").first()
         if row and _worker_is_dead(row["worker"]):
@@ -93,6 +101,7 @@ def claimed(got: dict, now, me: str) -> Claim:
             ):
                 run = FlowRun(pk=row["run_id"], tenant_id=row["tenant_id"])
                 event(run, EventKind.RUN_STARTED, f"Started by node {row['node_name']}.")
+                run_webhook(run=row["run_id"], tenant_id=row["tenant_id"], event_type="run.started")
             else:
                 waiting.update(status=RunStatus.RUNNING)
         info["status"] = RunStatus.RUNNING

@@ -20,6 +20,8 @@ from flows.secrets.runtime import (
     render_config_masked,
     render_with_secrets,
 )
+from flows.services.validation import run_validation_context
+from operations.choices import RunMode
 from operations.engine.core import SUCCEEDED
 from operations.models import FlowRun, NodeRun
 from operations.plan import Plan
@@ -60,7 +62,11 @@ def node_run_claimed(claim):
     if claim.dry:
         claim.tracked.log(log_line("dry run: recorded as succeeded without executing"))
         return Success()
-    if claim.info.get("node_scope") is not None and claim.spec.type == "dependency_check":
+    if (
+        claim.info.get("node_scope") is not None
+        and claim.info["mode"] == RunMode.TRY
+        and claim.spec.type == "dependency_check"
+    ):
         # As in DMS: a test run of some nodes does not wait for other flows.
         claim.tracked.log(log_line("node-scoped test run: dependency check skipped"))
         return Success()
@@ -171,6 +177,18 @@ def run_outcomes_lookup(tenant_id: int, run_id: int):
     return run_outcomes
 
 
+def run_owner_id(run_id: int) -> int | None:
+    """The owner a run acts for: its version's (a published version keeps the owner it was
+    published with), else its flow's."""
+    from django.db.models.functions import Coalesce
+
+    return (
+        FlowRun.objects.filter(pk=run_id)
+        .values_list(Coalesce("version__owner_id", "flow__owner_id"), flat=True)
+        .first()
+    )
+
+
 def child_run_lookup(run_id: int, node_run_id: int):
     """ExecutionContext.child_run for a node of this run (sub-flows and loops)."""
 
@@ -212,6 +230,11 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
         cancelled=tracked.cancelled.is_set,
         on_cancel=tracked.on_cancel,
         run_outcomes=run_outcomes_lookup(row["tenant_id"], row["run_id"]),
+        validation=run_validation_context(
+            tenant_id=row["tenant_id"],
+            flow_id=row["run__flow_id"],
+            owner_id=lambda: run_owner_id(row["run_id"]),
+        ),
         child_run=child_run_lookup(row["run_id"], row["id"]),
     )
     monitor.track(tracked)

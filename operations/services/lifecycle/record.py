@@ -22,7 +22,7 @@ from operations.models import LOG_LIMIT, FlowRun
 from operations.plan import Plan
 from operations.reconnect import reconnecting
 
-from .. import store
+from .. import slots, store
 from ..decisions import (
     StateLoader,
     apply_decision,
@@ -105,7 +105,9 @@ def _record_success(
             # What the engine queues directly if the run is not paused; the statement
             # checks that under the run's lock (and falls back to the decision below).
             direct = queue_directly(plan.dag, node_id, branch, may_hold=may_hold(claim.info))
-            take = _keep_node(plan, direct or [], continue_until) if hand_off else None
+            # Fair share: a worker keeps its slot for the next node, never onto a capped pool.
+            keepable = [n for n in direct or [] if slots.hand_off_allowed(plan.nodes.get(n))]
+            take = _keep_node(plan, keepable, continue_until) if hand_off else None
             fields, recorded, queued, got = store.complete_in_one(
                 run_id,
                 node_run_id,

@@ -16,6 +16,7 @@ from operations.plan import Plan
 from ..decisions import decide_full, is_paused, run_plan
 from ..locking import lock_node_run, lock_run
 from ..logs import bounded, event, log_line
+from ..webhooks import run_webhook
 from .execute import Deferred, Failure
 
 LOST_PREFIX = "worker lost"
@@ -55,10 +56,12 @@ def node_failed(run: FlowRun, plan: Plan, nr: NodeRun, outcome: Failure) -> None
         alerts.alert_node(
             run=run, notifications=plan.notifications, event="node_retry", node_run=nr
         )
+        run_webhook(run=run.pk, tenant_id=run.tenant_id, event_type="node.retrying", node_run=nr)
         return
     nr.save(update_fields=["status", "error", "finished_at", "log"])
     event(run, EventKind.NODE_FAILED, f"{nr.node_name}: {outcome.message}", node_run=nr)
     alerts.alert_node(run=run, notifications=plan.notifications, event="node_failed", node_run=nr)
+    run_webhook(run=run.pk, tenant_id=run.tenant_id, event_type="node.failed", node_run=nr)
     decide_full(run, plan)
 
 

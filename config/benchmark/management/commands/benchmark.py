@@ -68,7 +68,7 @@ class Command(BaseCommand):
         parser.add_argument("--flows", type=int, default=100_000, help="With --api-scale.")
         parser.add_argument(
             "--only",
-            choices=["engine", "scheduling", "api-scale"],
+            choices=["engine", "scheduling", "api-scale", "fairness"],
             default=None,
             help="Run one part only.",
         )
@@ -93,6 +93,7 @@ class Command(BaseCommand):
             "engine": only in (None, "engine"),
             "scheduling": only == "scheduling" or (only is None and options.get("scheduling")),
             "api-scale": only == "api-scale" or (only is None and options.get("api_scale")),
+            "fairness": only == "fairness",
         }
         # A SIGTERM (e.g. `timeout`) must still stop the workers and remove the scratch data.
         previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -107,6 +108,10 @@ class Command(BaseCommand):
                 from config.benchmark.api_scale import run_api_scale_benchmark
 
                 results.update(run_api_scale_benchmark(flows=options["flows"], stdout=self.stdout))
+            if parts["fairness"]:
+                from config.benchmark.fairness import run_fairness_benchmark
+
+                results.update(run_fairness_benchmark(say=self.say, quick=quick))
             if parts["engine"]:
                 results.update(
                     run_engine_benchmark(

@@ -1,0 +1,442 @@
+"""Fair share applied: tenant limits and data-source pools at a node's claim, admission after.
+
+The rules are the pure engine's (operations.engine.fair); this module loads the numbers and
+applies the verdicts:
+
+- `claim_fair` is a worker's claim under fair share: in one transaction it takes the slot
+  locks of the node's tenant and pools, counts what runs, and either claims the node (the
+  same status-guarded statement as always, which takes the slot: a slot is a running node)
+  or parks it as `waiting` with the reason. A slot is released by whatever moves the node
+  out of `running` (its result, a stop, the watchdog declaring its worker lost), in that
+  same transaction, so there is no counter to lose or count twice.
+- `admit` sends parked nodes again once slots are free, best first (scheduled, manual,
+  backfill; the tenant with the fewest running nodes; the oldest). It runs after a worker
+  finishes a node, after a node is parked, and on the watchdog's sweep.
+- `worker_report` / `worker_gone`: workers report their pool size at start and every
+  `TRIBUTARY_WORKER_REPORT_SECONDS`; the slots of the workers seen recently are the base
+  of the default limit.
+
+Without any limit, pool or second tenant, `FairState.active` is false and the claim is the
+single statement it always was.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from accounts.models import Tenant
+from flows.models import DataSource, TaskFlow
+from operations import conf, dispatch
+from operations.choices import RUN_ACTIVE, RunStatus, WaitingReason
+from operations.engine import fair
+from operations.engine.core import DEFERRED, QUEUED, RUNNING, WAITING
+from operations.models import FlowRun, NodeRun, WorkerSlots
+from operations.plan import plan_for
+
+from . import store
+from .locking import lock_slots
+
+logger = logging.getLogger("tributary.engine")
+
+FAIR_REASONS = (WaitingReason.TENANT_LIMIT, WaitingReason.POOL)
+# Parked nodes admission looks at, best first, per pass.
+ADMIT_WINDOW = 500
+
+
+@dataclass
+class FairState:
+    """What the platform's fair share depends on, read at most every REFRESH seconds."""
+
+    slots: int = 0
+    tenants_with_flows: int = 0
+    own_limits: dict = field(default_factory=dict)  # tenant id -> max_running_nodes
+    run_limits: dict = field(default_factory=dict)  # tenant id -> max_active_runs
+    caps: dict = field(default_factory=dict)  # data source id -> max_concurrency
+    names: dict = field(default_factory=dict)  # data source id -> name (capped ones)
+    default: int | None = None
+    read_at: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.own_limits or self.caps or self.default is not None)
+
+    def limit(self, tenant_id) -> int | None:
+        return fair.effective_limit(self.own_limits.get(tenant_id), self.default)
+
+
+_state = FairState()
+_state_lock = threading.Lock()
+
+
+def live_slots() -> int:
+    """Worker slots up: the pool sizes of the workers heard from recently."""
+    seen_after = timezone.now() - timedelta(seconds=conf.get("TRIBUTARY_WORKER_STALE_SECONDS"))
+    total = WorkerSlots.objects.filter(seen_at__gte=seen_after).aggregate(n=Sum("concurrency"))
+    return int(total["n"] or 0)
+
+
+def read_state() -> FairState:
+    """The fair-share numbers from the database (uncached)."""
+    state = FairState(read_at=time.monotonic())
+    state.slots = live_slots()
+    state.tenants_with_flows = (
+        TaskFlow.objects.order_by().values("tenant_id").distinct()[:2].count()
+    )
+    state.own_limits = dict(
+        Tenant.objects.filter(max_running_nodes__isnull=False).values_list(
+            "pk", "max_running_nodes"
+        )
+    )
+    state.run_limits = dict(
+        Tenant.objects.filter(max_active_runs__isnull=False).values_list("pk", "max_active_runs")
+    )
+    for pk, cap, name in DataSource.objects.filter(max_concurrency__isnull=False).values_list(
+        "pk", "max_concurrency", "name"
+    ):
+        state.caps[pk] = cap
+        state.names[pk] = name
+    state.default = fair.default_limit(
+        slots=state.slots,
+        tenants_with_flows=state.tenants_with_flows,
+        share=conf.get("TRIBUTARY_FAIR_HEADROOM_SHARE"),
+    )
+    return state
+
+
+def fair_state(*, fresh: bool = False) -> FairState:
+    """The cached state; re-read when older than TRIBUTARY_FAIR_REFRESH_SECONDS."""
+    global _state
+    age = time.monotonic() - _state.read_at
+    if fresh or age > conf.get("TRIBUTARY_FAIR_REFRESH_SECONDS"):
+        state = read_state()
+        with _state_lock:
+            _state = state
+    return _state
+
+
+def forget_state() -> None:
+    """Re-read the state at the next claim (a limit or pool changed in this process)."""
+    global _state
+    with _state_lock:
+        _state = FairState()
+
+
+def node_pools(spec) -> tuple[int, ...]:
+    """The data sources a node runs on (its type's references), as pool ids."""
+    if spec is None:
+        return ()
+    from flows.nodes import base as nodes
+
+    node_type = nodes.get(spec.type)
+    if node_type is None:
+        return ()
+    try:
+        ids = node_type.references(spec.config).get("datasources", [])
+    except Exception:  # noqa: BLE001 - a malformed configuration fails at execution
+        return ()
+    out = []
+    for value in ids:
+        try:
+            out.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return tuple(sorted(set(out)))
+
+
+def pools_text(pools) -> str:
+    return "," + ",".join(str(p) for p in pools) + "," if pools else ""
+
+
+def pools_of(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in (text or "").split(",") if p.isdigit())
+
+
+def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
+    """A worker's claim under fair share: (claimed row or None, admission due).
+
+    The second value is true when the node was parked although a slot has been released
+    since: the caller then runs the admission.
+
+    A deferred node's next check is claimed without a slot check: it was admitted when it
+    started, and a check is short.
+    """
+    state = fair_state()
+    if not state.active:
+        return store.claim(node_run_id, now, worker), False
+    row = NodeRun.objects.filter(pk=node_run_id).values("run_id", "tenant_id", "node_id", "status")
+    row = row.first()
+    if row is None or row["status"] not in (QUEUED, DEFERRED):
+        return None, False
+    info = store.run_info(row["run_id"])
+    if not info:
+        return None, False
+    plan = plan_for(run_id=row["run_id"], version_id=info["version_id"], stamp=info["stamp"])
+    pools = node_pools(plan.nodes.get(row["node_id"]))
+    text = pools_text(pools)
+    limit = state.limit(row["tenant_id"])
+    capped = [p for p in pools if p in state.caps]
+    if row["status"] == DEFERRED or (limit is None and not capped):
+        return store.claim(node_run_id, now, worker, pools=text), False
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        lock_slots(tenant_id=row["tenant_id"], pools=capped)
+        running, on_pools = store.slots_in_use(row["tenant_id"], capped)
+        verdict = fair.blocked(
+            tenant_running=running,
+            limit=limit,
+            pools=capped,
+            pool_running=on_pools,
+            caps=state.caps,
+        )
+        if verdict is not None and time.monotonic() - state.read_at > 0.05:
+            # Before parking, make sure no limit was raised since the state was read.
+            state = fair_state(fresh=True)
+            limit = state.limit(row["tenant_id"])
+            capped = [p for p in capped if p in state.caps]
+            verdict = fair.blocked(
+                tenant_running=running,
+                limit=limit,
+                pools=capped,
+                pool_running=on_pools,
+                caps=state.caps,
+            )
+        if verdict is None:
+            return store.claim(node_run_id, now, worker, pools=text), False
+        reason, pool = verdict
+        if reason == WaitingReason.POOL:
+            detail = f"pool {state.names.get(pool, pool)} full ({state.caps[pool]} running)"
+        else:
+            detail = f"tenant limit ({limit} running nodes)"
+        parked = store.park(node_run_id, reason=reason, detail=detail, pools=text)
+    if parked:
+        # Committed: if a slot was released meanwhile, its releaser's admission may have
+        # looked before our park committed. A count now sees every release committed
+        # before it; a later release admits after its own commit and sees our node.
+        running, on_pools = store.slots_in_use(row["tenant_id"], capped)
+        still = fair.blocked(
+            tenant_running=running,
+            limit=limit,
+            pools=capped,
+            pool_running=on_pools,
+            caps=state.caps,
+        )
+        return None, still is None
+    return None, False
+
+
+def hand_off_allowed(spec) -> bool:
+    """Whether a worker may go on with this node itself (it keeps the slot its node held).
+
+    Not onto a capped pool: that slot is another count, taken by a claim.
+    """
+    state = fair_state()
+    if not state.caps:
+        return True
+    return not any(p in state.caps for p in node_pools(spec))
+
+
+def _candidates(limit: int) -> list[dict]:
+    return list(
+        NodeRun.objects.filter(
+            status=WAITING,
+            waiting_reason__in=FAIR_REASONS,
+            run__status__in=[s for s in RUN_ACTIVE if s != RunStatus.PAUSED],
+        )
+        .order_by("run__created_at", "pk")
+        .values("pk", "tenant_id", "pools", "run__mode", "run__created_at", "run_id", "node_id")[
+            :limit
+        ]
+    )
+
+
+def admit(*, fresh: bool = False) -> int:
+    """Send parked nodes that fit now, best first; returns how many were sent.
+
+    `fresh`: read the limits now rather than from this process's cache (a limit changed).
+    """
+    if not _candidates(1):
+        return 0
+    state = fair_state(fresh=fresh)
+    sent = 0
+    with transaction.atomic():
+        lock_slots(admission=True)
+        rows = _candidates(ADMIT_WINDOW)
+        if not rows:
+            return 0
+        tenants = {r["tenant_id"] for r in rows}
+        pools = sorted({p for r in rows for p in pools_of(r["pools"]) if p in state.caps})
+        in_flight = dict(
+            NodeRun.objects.filter(tenant_id__in=tenants, status__in=(RUNNING, QUEUED))
+            .order_by()
+            .values_list("tenant_id")
+            .annotate(n=Count("pk"))
+        )
+        pool_in_flight = {}
+        for pool in pools:
+            pool_in_flight[pool] = NodeRun.objects.filter(
+                status__in=(RUNNING, QUEUED), pools__contains=f",{pool},"
+            ).count()
+        free = None
+        if state.slots:
+            busy = NodeRun.objects.filter(status__in=(RUNNING, QUEUED)).count()
+            free = max(0, state.slots - busy)
+        by_key = {r["pk"]: r for r in rows}
+        chosen = fair.admit(
+            [
+                fair.Candidate(
+                    key=r["pk"],
+                    tenant=r["tenant_id"],
+                    rank=fair.rank(r["run__mode"]),
+                    age=(r["run__created_at"], r["pk"]),
+                    pools=tuple(p for p in pools_of(r["pools"]) if p in state.caps),
+                )
+                for r in rows
+            ],
+            in_flight=in_flight,
+            limits={t: state.limit(t) for t in tenants},
+            pool_in_flight=pool_in_flight,
+            caps=state.caps,
+            free=free,
+        )
+        if not chosen:
+            return 0
+        now = timezone.now()
+        moved = set(
+            NodeRun.objects.filter(pk__in=chosen, status=WAITING).values_list("pk", flat=True)
+        )
+        NodeRun.objects.filter(pk__in=moved, status=WAITING).update(
+            status=QUEUED,
+            queued_at=now,
+            waiting_reason=WaitingReason.NONE,
+            waiting_detail="",
+        )
+        items = []
+        for pk in chosen:
+            if pk not in moved:
+                continue
+            r = by_key[pk]
+            info = store.run_info(r["run_id"])
+            plan = plan_for(run_id=r["run_id"], version_id=info["version_id"], stamp=info["stamp"])
+            spec = plan.nodes.get(r["node_id"])
+            items.append((pk, now, None, spec.timeout if spec else 3600))
+        dispatch.send_nodes(items)
+        sent = len(items)
+    return sent
+
+
+def admit_quietly(*, fresh: bool = False) -> None:
+    """`admit`, for the end of a node's task: a failure here only delays the parked nodes
+    until the watchdog's sweep admits them."""
+    try:
+        admit(fresh=fresh)
+    except Exception:  # noqa: BLE001
+        logger.exception("admitting parked nodes failed; the watchdog will retry")
+
+
+def limits_changed() -> None:
+    """A limit or a pool changed: this process re-reads them, and parked nodes that now fit
+    are sent after commit."""
+    forget_state()
+    transaction.on_commit(lambda: admit_quietly(fresh=True))
+    # Runs waiting for an active-run limit (creation.runs_admit, by its task).
+    for tenant_id in (
+        FlowRun.objects.filter(
+            activated_at__isnull=True, batch__isnull=True, status=RunStatus.QUEUED
+        )
+        .order_by()
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    ):
+        dispatch.send_run_task("runs_admit", tenant_id)
+
+
+def admission_due() -> bool:
+    """Whether a finished node may have freed a slot someone waits for (cheap: cached)."""
+    return fair_state().active
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def worker_report(*, name: str, concurrency: int) -> None:
+    """A worker's pool size, at start and periodically (its heartbeat)."""
+    now = timezone.now()
+    updated = WorkerSlots.objects.filter(name=name).update(concurrency=concurrency, seen_at=now)
+    if not updated:
+        WorkerSlots.objects.get_or_create(
+            name=name, defaults={"concurrency": concurrency, "seen_at": now}
+        )
+
+
+def worker_gone(*, name: str) -> None:
+    """A worker stopped cleanly: its slots are no longer up."""
+    WorkerSlots.objects.filter(name=name).delete()
+
+
+# --------------------------------------------------------------------------- use
+
+
+def tenant_use(tenant_id: int) -> dict:
+    """A tenant's limits and current use (the tenant API, the O&M centre, /metrics)."""
+    state = fair_state(fresh=True)
+    tenant = Tenant.objects.filter(pk=tenant_id).values(
+        "max_running_nodes", "max_active_runs"
+    ).first() or {"max_running_nodes": None, "max_active_runs": None}
+    running = NodeRun.objects.filter(tenant_id=tenant_id, status=RUNNING).count()
+    waiting = NodeRun.objects.filter(
+        tenant_id=tenant_id, status=WAITING, waiting_reason__in=FAIR_REASONS
+    ).count()
+    active_runs = FlowRun.objects.filter(
+        tenant_id=tenant_id, status__in=RUN_ACTIVE, activated_at__isnull=False
+    ).count()
+    return {
+        "limits": {
+            "running_nodes": tenant["max_running_nodes"],
+            "active_runs": tenant["max_active_runs"],
+        },
+        "default_running_nodes": state.default,
+        "effective": {
+            "running_nodes": fair.effective_limit(tenant["max_running_nodes"], state.default),
+            "active_runs": tenant["max_active_runs"],
+        },
+        "use": {"running_nodes": running, "active_runs": active_runs, "waiting_nodes": waiting},
+        "worker_slots": state.slots,
+    }
+
+
+def pool_use(tenant_id: int) -> list[dict]:
+    """Each data source of the tenant with its cap and the nodes running / waiting on it."""
+    sources = list(
+        DataSource.objects.filter(tenant_id=tenant_id)
+        .order_by("name")
+        .values("pk", "name", "max_concurrency")
+    )
+    out = []
+    for ds in sources:
+        marker = f",{ds['pk']},"
+        counts = NodeRun.objects.filter(
+            tenant_id=tenant_id, status__in=(RUNNING, WAITING), pools__contains=marker
+        ).aggregate(
+            running=Count("pk", filter=Q(status=RUNNING)),
+            waiting=Count("pk", filter=Q(status=WAITING, waiting_reason=WaitingReason.POOL)),
+        )
+        out.append(
+            {
+                "id": ds["pk"],
+                "name": ds["name"],
+                "max_concurrency": ds["max_concurrency"],
+                "running": counts["running"],
+                "waiting": counts["waiting"],
+            }
+        )
+    return out
