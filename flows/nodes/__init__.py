@@ -12,6 +12,7 @@ NODE_TYPE_MODULES = [
     "wait",
     "dependency_check",
     "subflow",
+    "foreach",
 ]
 
 _loaded = False

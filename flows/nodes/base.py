@@ -137,6 +137,11 @@ class NodeType:
         """Variable names this node exports to downstream nodes, when known before running."""
         return []
 
+    def late_references(self, config) -> set[str]:
+        """${names} the node fills in itself while it runs (a loop's ${item.<column>}): not
+        variables, so neither validation nor rendering asks for them."""
+        return set()
+
     def outputs_dynamic(self, config: dict) -> bool:
         """True when output_names() may not list every output (e.g. `SELECT *`): a validator
         should then accept references to this node's outputs it cannot check before a run."""

@@ -112,6 +112,7 @@ def node_validate(*, flow: TaskFlow, node: TaskNode, lookups: TenantLookups | No
             )
     if "type" not in errors and "config" not in errors:
         defined = _defined_anywhere(flow, exclude_pk=node.pk) | v.variable_names(node.variables)
+        defined |= v.late_names(node.type, node.config)
         message = v.undefined_message(node.config, defined)
         if message:
             errors["config"] = [f"{label}: {message}"]

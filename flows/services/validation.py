@@ -146,6 +146,18 @@ def safe_output_names(type_name: str, config) -> list[str]:
         return []
 
 
+def late_names(type_name: str, config) -> set[str]:
+    """Names the node fills in itself while it runs (NodeType.late_references)."""
+    node_type = node_types.get(type_name)
+    if node_type is None:
+        return set()
+    try:
+        return set(node_type.late_references(config))
+    except Exception:
+        logger.exception("node type %s failed listing its late references", type_name)
+        return set()
+
+
 def has_branches(type_name: str) -> bool:
     node_type = node_types.REGISTRY.get(type_name)
     return bool(node_type and node_type.has_branches)
@@ -315,7 +327,7 @@ def _undefined_by_node(by_key: dict, pairs: list, base: set[str]):
     wanted: dict[Any, set[str]] = {}
     for key, spec in by_key.items():
         refs = {n for n in find_references(spec.config) if not secret_refs.is_reference(n)}
-        missing = refs - base - variable_names(spec.variables)
+        missing = refs - base - variable_names(spec.variables) - late_names(spec.type, spec.config)
         if missing:
             wanted[key] = missing
     if not wanted:

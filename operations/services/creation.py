@@ -212,8 +212,13 @@ def _activate(run: FlowRun) -> FlowRun:
     active = _active_runs(run.flow_id, run.pk)
     policy = run.concurrency_policy
     if policy == ConcurrencyPolicy.SKIP:
-        # Runs of one time range do not skip each other: their parallelism says how many overlap.
-        blocker = (active.exclude(batch=run.batch) if run.batch else active).first()
+        # Runs of one time range do not skip each other: their parallelism says how many
+        # overlap; nor do the item runs of one loop node (its max_parallel does).
+        if run.batch:
+            active = active.exclude(batch=run.batch)
+        if run.parent_node_run_id:
+            active = active.exclude(parent_node_run_id=run.parent_node_run_id)
+        blocker = active.first()
         if blocker is not None:
             return _skip(run, f"Skipped: run {blocker.pk} of this flow was still {blocker.status}.")
     elif policy in GATING_POLICIES:

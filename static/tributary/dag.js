@@ -5,6 +5,7 @@
   const TYPE_COLORS = {
     sql: "#2563eb", sql_assign: "#7c3aed", data_sync: "#0891b2", condition: "#d97706",
     http: "#db2777", wait: "#64748b", dependency_check: "#059669", noop: "#94a3b8",
+    subflow: "#4f46e5", foreach: "#9333ea",
   };
   const STATUS_COLORS = {
     pending: ["#f2f4f7", "#98a2b3"], waiting: ["#fef3c7", "#d97706"], queued: ["#dbeafe", "#60a5fa"],

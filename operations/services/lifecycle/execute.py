@@ -117,6 +117,8 @@ def render_node_config(
                 name: as_text(value) for name, value in (row.get("run__parameters") or {}).items()
             },
         )
+        # Names the node fills in itself (a loop's ${item.<column>}) stay as written.
+        values.update({name: "${" + name + "}" for name in _late_names(spec)})
         if tolerant:  # a dry run executes nothing: no secret is decrypted
             return render_config_masked(spec.config, values), "", None
         secrets = render_with_secrets(
@@ -127,6 +129,13 @@ def render_node_config(
         if tolerant:
             return spec.config, "", None
         return spec.config, f"configuration of node {spec.name}: {exc.message}", None
+
+
+def _late_names(spec) -> set[str]:
+    from flows.nodes import base as nodes
+
+    node_type = nodes.get(spec.type)
+    return node_type.late_references(spec.config) if node_type is not None else set()
 
 
 def _dependency_runs(tenant_id: int, run_id: int):
