@@ -69,8 +69,10 @@
     return s;
   }
 
+  /** A long name (128 characters are allowed) is cut to the node's width; lists and panels show it whole. */
+  function shortName(name) { return name && name.length > 26 ? name.slice(0, 25) + "…" : name; }
   function nodeLabel(name, typeLabel, extra) {
-    return name + "\n" + typeLabel + (extra ? " · " + extra : "");
+    return shortName(name) + "\n" + typeLabel + (extra ? " · " + extra : "");
   }
 
   /** A Cytoscape instance in `container` with the console's look; `opts.readOnly` locks it. */
@@ -148,6 +150,6 @@
 
   window.TributaryDag = {
     create: create, layout: layout, fit: fit, needsLayout: needsLayout, pathBetween: pathBetween,
-    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, STATUS_COLORS: STATUS_COLORS,
+    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, shortName: shortName, STATUS_COLORS: STATUS_COLORS,
   };
 })();
