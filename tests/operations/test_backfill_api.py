@@ -90,3 +90,53 @@ def test_start_nodes_belong_to_time_ranges(api, flow, member_user):
     res = _post(api, member_user, flow, {"mode": "try", "start_nodes": [flow.n["b"].pk]})
 
     assert res.status_code == 400 and "start_nodes" in res.json()
+
+
+# --------------------------------------------------------------------------- only, plan_only
+
+
+def _plan(api, user, flow, **body):
+    res = _post(api, user, flow, {**RANGE, "plan_only": True, **body})
+    assert res.status_code == 200, res.content
+    return res.json()
+
+
+def _days(plan) -> list[int]:
+    return [int(r["business_time"][8:10]) for r in plan["runs"]]
+
+
+def test_only_missing_and_failed_pick_their_fire_times(api, flow, member_user, engine):
+    from operations.models import OperationRecord
+
+    res = _post(api, member_user, flow, RANGE, engine)
+    assert res.status_code == 201, res.content
+    engine.drain()
+    runs = {int(r["business_time"][8:10]): r["id"] for r in res.json()["runs"]}
+    FlowRun.objects.filter(pk=runs[16]).update(status="failed")
+    FlowRun.objects.filter(pk=runs[17]).delete()
+    records, count = OperationRecord.objects.count(), FlowRun.objects.count()
+
+    assert _days(_plan(api, member_user, flow)) == [15, 16, 17]
+    assert _days(_plan(api, member_user, flow, only="missing")) == [16, 17]
+    assert _days(_plan(api, member_user, flow, only="failed")) == [16]
+    # a plan creates nothing, not even an audit record
+    assert (OperationRecord.objects.count(), FlowRun.objects.count()) == (records, count)
+
+    # a later version makes every date missing again (its runs were of version 1)
+    flow.nodes.create(tenant=flow.tenant, name="e", type="noop", config={})
+    flow_publish(flow=flow, user=member_user)
+    plan = _plan(api, member_user, flow, only="missing", start_nodes=[flow.n["d"].pk])
+    assert _days(plan) == [15, 16, 17]
+    assert plan["count"] == 3 and plan["runs"][0]["nodes"] == ["d"]
+    assert plan["runs"][0]["flow"] == flow.pk and plan["runs"][0]["version"] == 2
+
+    res = _post(api, member_user, flow, {**RANGE, "only": "failed", "reason": "fix 16"}, engine)
+    assert res.status_code == 201, res.content
+    assert [r["business_time"][:10] for r in res.json()["runs"]] == ["2024-01-16"]
+
+
+def test_only_refuses_unknown_values_and_other_modes(api, flow, member_user):
+    res = _post(api, member_user, flow, {**RANGE, "only": "some"})
+    assert res.status_code == 400 and "only" in res.json()
+    res = _post(api, member_user, flow, {"mode": "try", "plan_only": True})
+    assert res.status_code == 400 and "plan_only" in res.json()
