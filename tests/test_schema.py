@@ -18,3 +18,18 @@ def test_docs_page_uses_local_assets(client, admin_user):
     body = res.content.decode()
     assert "cdn.jsdelivr" not in body and "unpkg.com" not in body
     assert "/static/drf_spectacular_sidecar/" in body
+
+
+def test_schema_describes_the_backfill_options(db, tmp_path):
+    import yaml
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    fields = schema["components"]["schemas"]["RunCreateRequest"]["properties"]
+    for name in ("start_nodes", "include_downstream", "only", "downstream_flows", "plan_only"):
+        assert name in fields and fields[name].get("description"), name
+    plan = schema["components"]["schemas"]["BackfillPlan"]["properties"]
+    assert set(plan) == {"count", "runs"}
+    planned = schema["components"]["schemas"]["BackfillPlanRun"]["properties"]
+    assert {"flow", "business_time", "nodes"} <= set(planned)

@@ -135,6 +135,17 @@ def test_only_missing_and_failed_pick_their_fire_times(api, flow, member_user, e
     assert [r["business_time"][:10] for r in res.json()["runs"]] == ["2024-01-16"]
 
 
+def test_a_plan_with_an_idempotency_key_stores_nothing(api, flow, member_user, engine):
+    client = api(member_user)
+    url = f"/api/v1/flows/{flow.pk}/runs/"
+    headers = {"HTTP_IDEMPOTENCY_KEY": "k-1"}
+
+    plan = client.post(url, {**RANGE, "plan_only": True}, format="json", **headers)
+    assert plan.status_code == 200 and plan.json()["count"] == 3
+    res = engine.call(client.post, url, RANGE, format="json", **headers)
+    assert res.status_code == 201 and len(res.json()["runs"]) == 3
+
+
 def test_only_refuses_unknown_values_and_other_modes(api, flow, member_user):
     res = _post(api, member_user, flow, {**RANGE, "only": "some"})
     assert res.status_code == 400 and "only" in res.json()
@@ -209,6 +220,14 @@ def test_downstream_flows_plan_and_run_each_date_in_dependency_order(
     # serially, in dependency order: each run started after the one before it finished
     for before, after in zip(finished, finished[1:], strict=False):
         assert after.started_at >= before.finished_at
+    # one O&M record per flow, the dependants' naming the flow the cascade came from
+    from operations.models import OperationRecord
+
+    mart, report = cascade
+    records = {r.flow_id: r.detail for r in OperationRecord.objects.filter(action="backfill")}
+    assert set(records) == {flow.pk, mart.pk, report.pk}
+    assert records[mart.pk]["cascade_from"] == flow.pk and "cascade_from" not in records[flow.pk]
+    assert len(records[report.pk]["runs"]) == 2
 
 
 def test_downstream_flows_need_the_right_to_run_each_flow(
