@@ -2,6 +2,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts import hooks
+from accounts.api.fields import StrictCharField
 from accounts.choices import Role, Scope
 from accounts.models import ApiToken, Membership, ServiceAccount, Tenant
 
@@ -55,9 +56,9 @@ class TenantRefSerializer(serializers.ModelSerializer):
 
 
 class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
+    username = StrictCharField(source="user.username", read_only=True)
     # A string, not format "email": people may have none, service accounts never do.
-    email = serializers.CharField(source="user.email", read_only=True)
+    email = StrictCharField(source="user.email", read_only=True)
     user = serializers.IntegerField(source="user_id", read_only=True)
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
@@ -72,7 +73,7 @@ class MemberCreateSerializer(serializers.Serializer):
         r"^[\w.@+-]+\Z", max_length=150, help_text="Letters, digits and @/./+/-/_ only."
     )
     email = serializers.EmailField(required=False, allow_blank=True, default="")
-    password = serializers.CharField(
+    password = StrictCharField(
         required=False, write_only=True, max_length=128, style={"input_type": "password"}
     )
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
@@ -85,31 +86,31 @@ class MemberUpdateSerializer(serializers.Serializer):
 
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    username = serializers.CharField()
+    username = StrictCharField()
     tenant = TenantRefSerializer(allow_null=True)
-    role = serializers.CharField(allow_null=True)
+    role = StrictCharField(allow_null=True)
     memberships = serializers.ListField(child=serializers.DictField())
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(
         style={"input_type": "password"}, trim_whitespace=False, max_length=4096
     )
 
 
 class TokenResponseSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = StrictCharField()
     expires_at = serializers.DateTimeField()
 
 
 class PasswordChangeSerializer(serializers.Serializer):
-    old_password = serializers.CharField(trim_whitespace=False, max_length=4096)
-    new_password = serializers.CharField(trim_whitespace=False, max_length=4096)
+    old_password = StrictCharField(trim_whitespace=False, max_length=4096)
+    new_password = StrictCharField(trim_whitespace=False, max_length=4096)
 
 
 class PasswordChangedSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+    detail = StrictCharField()
     tokens_revoked = serializers.IntegerField()
 
 
@@ -146,7 +147,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
     """The answer to issuing a token: the only time its secret is shown."""
 
-    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+    token = StrictCharField(read_only=True, help_text="Shown once; store it now.")
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
@@ -154,7 +155,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=10
     )
@@ -167,7 +168,7 @@ class ApiTokenCreateSerializer(serializers.Serializer):
 
 
 class ServiceAccountSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
+    username = StrictCharField(source="user.username", read_only=True)
     user = serializers.IntegerField(source="user_id", read_only=True)
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
     is_active = serializers.BooleanField(read_only=True)
@@ -196,10 +197,10 @@ class ServiceAccountCreateSerializer(serializers.Serializer):
         help_text="Lowercase letters, digits, '.', '_' and '-'.",
     )
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
 
 
 class ServiceAccountUpdateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     is_active = serializers.BooleanField(required=False)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)

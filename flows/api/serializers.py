@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.fields import StrictCharField
 from flows import selectors
 from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
@@ -65,9 +66,9 @@ class FlowSerializer(serializers.ModelSerializer):
 class FlowWriteSerializer(serializers.Serializer):
     """Fields a client may set on create (name required) and PATCH."""
 
-    name = serializers.CharField(max_length=128)
-    business_scenario = serializers.CharField(max_length=128, allow_blank=True, required=False)
-    description = serializers.CharField(max_length=4000, allow_blank=True, required=False)
+    name = StrictCharField(max_length=128)
+    business_scenario = StrictCharField(max_length=128, allow_blank=True, required=False)
+    description = StrictCharField(max_length=4000, allow_blank=True, required=False)
     error_policy = serializers.ChoiceField(choices=ErrorPolicy.choices, required=False)
     concurrency_policy = serializers.ChoiceField(choices=ConcurrencyPolicy.choices, required=False)
     is_public = serializers.BooleanField(required=False)
@@ -144,8 +145,8 @@ class NodeSerializer(serializers.ModelSerializer):
 
 
 class NodeWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=128)
-    type = serializers.CharField(max_length=32)
+    name = StrictCharField(max_length=128)
+    type = StrictCharField(max_length=32)
     config = serializers.JSONField(required=False)
     position = PositionSerializer(required=False)
     retries = serializers.IntegerField(required=False)
@@ -206,9 +207,9 @@ class NodeRefField(serializers.Field):
 
 class GraphNodeInSerializer(serializers.Serializer):
     id = IdField(required=False, allow_null=True)
-    key = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    name = serializers.CharField(max_length=128)
-    type = serializers.CharField(max_length=32)
+    key = StrictCharField(required=False, allow_blank=True, max_length=128)
+    name = StrictCharField(max_length=128)
+    type = StrictCharField(max_length=32)
     config = serializers.JSONField(required=False)
     position = PositionSerializer(required=False)
     retries = serializers.IntegerField(required=False)
@@ -268,7 +269,7 @@ class OwnerSerializer(serializers.Serializer):
 
 
 class PublishSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    comment = StrictCharField(max_length=500, required=False, allow_blank=True)
 
 
 class PublishResultSerializer(serializers.Serializer):
@@ -280,7 +281,7 @@ class ProblemsSerializer(serializers.Serializer):
     import; a malformed body answers the usual {field: [messages]} instead."""
 
     problems = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.ListField(child=StrictCharField()), required=False
     )
 
 
@@ -302,7 +303,7 @@ class FlowVersionDetailSerializer(FlowVersionSerializer):
 
 
 class FieldChangeSerializer(serializers.Serializer):
-    field = serializers.CharField()
+    field = StrictCharField()
     old = serializers.JSONField(allow_null=True)
     new = serializers.JSONField(allow_null=True)
 
@@ -315,17 +316,17 @@ class AuditFieldChangeSerializer(FieldChangeSerializer):
 
 class DiffNodeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
-    type = serializers.CharField()
+    name = StrictCharField()
+    type = StrictCharField()
     changes = FieldChangeSerializer(many=True, required=False)
 
 
 class DiffEdgeSerializer(serializers.Serializer):
     upstream = serializers.IntegerField()
     downstream = serializers.IntegerField()
-    upstream_name = serializers.CharField(allow_null=True)
-    downstream_name = serializers.CharField(allow_null=True)
-    branch = serializers.CharField(allow_null=True)
+    upstream_name = StrictCharField(allow_null=True)
+    downstream_name = StrictCharField(allow_null=True)
+    branch = StrictCharField(allow_null=True)
 
 
 class DiffNodesSerializer(serializers.Serializer):
@@ -360,7 +361,7 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 
 class AuditQuerySerializer(HistoryQuerySerializer):
-    object_type = serializers.CharField(required=False, help_text="Comma-separated object types.")
+    object_type = StrictCharField(required=False, help_text="Comma-separated object types.")
     flow = IdField(
         required=False, help_text="Only what concerns this flow (its nodes, versions …)."
     )
@@ -397,25 +398,25 @@ class PreviewInSerializer(serializers.Serializer):
 
 class PreviewNodeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
-    type = serializers.CharField()
+    name = StrictCharField()
+    type = StrictCharField()
     config = serializers.JSONField()
-    undefined = serializers.ListField(child=serializers.CharField())
-    upstream_outputs = serializers.ListField(child=serializers.CharField())
+    undefined = serializers.ListField(child=StrictCharField())
+    upstream_outputs = serializers.ListField(child=StrictCharField())
 
 
 class PreviewSerializer(serializers.Serializer):
     business_time = serializers.DateTimeField()
-    variables = serializers.DictField(child=serializers.CharField())
+    variables = serializers.DictField(child=StrictCharField())
     nodes = PreviewNodeSerializer(many=True)
 
 
 class ImportSerializer(serializers.Serializer):
-    document = serializers.CharField(
+    document = StrictCharField(
         required=False,
         help_text="The flow document as YAML or JSON text (or send the document itself as the body).",
     )
-    name = serializers.CharField(
+    name = StrictCharField(
         max_length=128, required=False, help_text="Name of the new flow (overrides the document's)."
     )
 
@@ -426,8 +427,8 @@ class DocumentField(serializers.JSONField):
 
 
 class ExportSerializer(serializers.Serializer):
-    kind = serializers.CharField()
+    kind = StrictCharField()
     version = serializers.IntegerField()
-    name = serializers.CharField()
+    name = StrictCharField()
     nodes = serializers.ListField(child=DocumentField())
     edges = serializers.ListField(child=DocumentField())

@@ -30,6 +30,9 @@ PROBLEMS = OpenApiResponse(
 class StrictNullBooleanField(forms.NullBooleanField):
     """true/false (or 1/0); anything else is a 400 naming the parameter, not "no filter"."""
 
+    # NullBooleanSelect would turn an unknown value into None before to_python sees it.
+    widget = forms.TextInput
+
     def to_python(self, value):
         if value in (None, ""):
             return None

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.base import IsTenantMember, resolve_request_tenant
+from accounts.api.fields import StrictCharField
 from accounts.api.pagination import Pagination
 from operations import grid
 from operations.choices import RunStatus
@@ -43,11 +44,11 @@ class GridCellSerializer(serializers.Serializer):
 
 class GridRowSerializer(serializers.Serializer):
     flow = serializers.IntegerField(source="flow.pk")
-    flow_name = serializers.CharField(source="flow.name")
+    flow_name = StrictCharField(source="flow.name")
     owner = serializers.IntegerField(source="flow.owner_id")
-    owner_name = serializers.CharField(source="flow.owner.username")
-    flow_status = serializers.CharField(source="flow.status")
-    timezone = serializers.CharField(help_text="The zone business dates are read in.")
+    owner_name = StrictCharField(source="flow.owner.username")
+    flow_status = StrictCharField(source="flow.status")
+    timezone = StrictCharField(help_text="The zone business dates are read in.")
     cells = GridCellSerializer(many=True, help_text="Only the dates that have runs.")
 
 

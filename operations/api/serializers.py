@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.fields import StrictCharField
 from operations.choices import (
     BULK_ACTIONS,
     USER_MODE_CHOICES,
@@ -157,11 +158,11 @@ class RunFilterSerializer(serializers.Serializer):
 class RunSerializer(serializers.ModelSerializer):
     """A run as listed."""
 
-    flow_name = serializers.CharField(source="flow.name", read_only=True)
+    flow_name = StrictCharField(source="flow.name", read_only=True)
     version = serializers.IntegerField(
         source="version.number", read_only=True, default=None, allow_null=True
     )
-    triggered_by_name = serializers.CharField(
+    triggered_by_name = StrictCharField(
         source="triggered_by.username", read_only=True, default=None, allow_null=True
     )
     duration = serializers.SerializerMethodField()
@@ -275,7 +276,7 @@ class NodeRunSerializer(serializers.ModelSerializer):
 
 class CriticalStepSerializer(serializers.Serializer):
     node = serializers.IntegerField()
-    node_name = serializers.CharField()
+    node_name = StrictCharField()
     duration_s = serializers.FloatField()
 
 

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.base import IsTenantMember, resolve_request_tenant
+from accounts.api.fields import StrictCharField
 from flows.selectors import flow_get
 from operations import stats
 from operations.choices import RunMode
@@ -33,8 +34,8 @@ class NodeDurationSerializer(serializers.Serializer):
 
 class NodeStatsSerializer(serializers.Serializer):
     node = serializers.IntegerField()
-    node_name = serializers.CharField()
-    node_type = serializers.CharField()
+    node_name = StrictCharField()
+    node_type = StrictCharField()
     count = serializers.IntegerField()
     p50_s = serializers.FloatField(allow_null=True)
     p90_s = serializers.FloatField(allow_null=True)
@@ -43,7 +44,7 @@ class NodeStatsSerializer(serializers.Serializer):
 
 class SlowNodeSerializer(serializers.Serializer):
     node = serializers.IntegerField()
-    node_name = serializers.CharField()
+    node_name = StrictCharField()
     duration_s = serializers.FloatField()
     p90_before_s = serializers.FloatField()
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.base import IsTenantMember, resolve_request_tenant
+from accounts.api.fields import StrictCharField
 from scheduling import cron
 from scheduling.distribution import schedule_distribution
 
@@ -19,7 +20,7 @@ EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 class DistributionQuerySerializer(serializers.Serializer):
     date = serializers.DateField(required=False)
-    timezone = serializers.CharField(required=False, max_length=64)
+    timezone = StrictCharField(required=False, max_length=64)
 
     def validate_date(self, value):
         if not EARLIEST <= value <= LATEST:
@@ -40,14 +41,14 @@ class HourSerializer(serializers.Serializer):
 
 
 class MinuteSerializer(serializers.Serializer):
-    time = serializers.CharField(help_text="HH:MM")
+    time = StrictCharField(help_text="HH:MM")
     fire_times = serializers.IntegerField()
     flows = serializers.IntegerField()
 
 
 class DistributionSerializer(serializers.Serializer):
     date = serializers.DateField()
-    timezone = serializers.CharField()
+    timezone = StrictCharField()
     total = serializers.IntegerField()
     flows = serializers.IntegerField()
     hours = HourSerializer(many=True)

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.fields import StrictCharField
 from scheduling import spec
 from scheduling.choices import ScheduleKind, ScheduleState
 from scheduling.models import Schedule
@@ -72,12 +73,10 @@ class ScheduleInputSerializer(serializers.Serializer):
     """PUT body: a cron expression, or a simple form (`kind` + interval/time/days)."""
 
     enabled = serializers.BooleanField(required=False, help_text="omitted: unchanged (new: true)")
-    cron = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, trim_whitespace=True
-    )
+    cron = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=True)
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False, allow_null=True)
     interval = serializers.IntegerField(required=False, allow_null=True)
-    time = serializers.CharField(
+    time = StrictCharField(
         required=False, allow_null=True, allow_blank=True, help_text="HH:MM in the schedule's zone"
     )
     days = serializers.ListField(
@@ -88,7 +87,7 @@ class ScheduleInputSerializer(serializers.Serializer):
     )
     start_date = serializers.DateField(required=False, allow_null=True)
     end_date = serializers.DateField(required=False, allow_null=True)
-    timezone = serializers.CharField(
+    timezone = StrictCharField(
         required=False, allow_null=True, allow_blank=True, help_text="omitted: unchanged (new: UTC)"
     )
 
@@ -97,35 +96,35 @@ class SchedulePreviewQuerySerializer(serializers.Serializer):
     """Preview query: how many and after when; schedule fields preview unsaved input."""
 
     count = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
-    after = serializers.CharField(
+    after = StrictCharField(
         required=False, help_text="ISO 8601; without an offset, in the schedule's zone"
     )
-    cron = serializers.CharField(required=False, allow_blank=True)
+    cron = StrictCharField(required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
-    interval = serializers.CharField(required=False, allow_blank=True)
-    time = serializers.CharField(required=False, allow_blank=True)
-    days = serializers.CharField(
+    interval = StrictCharField(required=False, allow_blank=True)
+    time = StrictCharField(required=False, allow_blank=True)
+    days = StrictCharField(
         required=False, allow_blank=True, help_text="comma-separated, or repeat the parameter"
     )
     start_date = serializers.DateField(required=False)
     end_date = serializers.DateField(required=False)
-    timezone = serializers.CharField(required=False, allow_blank=True)
+    timezone = StrictCharField(required=False, allow_blank=True)
 
 
 class FireTimesSerializer(serializers.Serializer):
-    fire_times = serializers.ListField(child=serializers.CharField())
-    cron = serializers.CharField()
-    timezone = serializers.CharField()
+    fire_times = serializers.ListField(child=StrictCharField())
+    cron = StrictCharField()
+    timezone = StrictCharField()
 
 
 class MissedQuerySerializer(serializers.Serializer):
-    since = serializers.CharField(
+    since = StrictCharField(
         required=False,
         help_text="ISO 8601 (default: 7 days before `until`); no offset: schedule's zone",
     )
-    until = serializers.CharField(required=False, help_text="ISO 8601 (default: now)")
+    until = StrictCharField(required=False, help_text="ISO 8601 (default: now)")
 
 
 class MissedSerializer(serializers.Serializer):
-    fire_times = serializers.ListField(child=serializers.CharField())
+    fire_times = serializers.ListField(child=StrictCharField())
     count = serializers.IntegerField()

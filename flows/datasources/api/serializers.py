@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from accounts.api.fields import StrictCharField
 from flows.choices import Engine
 from flows.models import DataSource
 
@@ -12,7 +13,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
     """A data source as the API shows it: never the password, only whether one is set."""
 
     engine = serializers.ChoiceField(choices=Engine.choices)
-    password = serializers.CharField(
+    password = StrictCharField(
         write_only=True,
         required=False,
         allow_blank=True,
@@ -61,4 +62,4 @@ class DataSourceSerializer(serializers.ModelSerializer):
 
 class DataSourceTestSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
-    error = serializers.CharField(required=False)
+    error = StrictCharField(required=False)

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from accounts.api.fields import StrictCharField
 from flows.choices import LineageAccess
 from flows.lineage import selectors
 
@@ -9,7 +10,7 @@ MAX_ID = 2**63 - 1
 
 
 class TableQuerySerializer(serializers.Serializer):
-    table = serializers.CharField(max_length=511, help_text="`name` or `schema.name`.")
+    table = StrictCharField(max_length=511, help_text="`name` or `schema.name`.")
     datasource = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
     def validate_table(self, value):
@@ -21,14 +22,14 @@ class TableQuerySerializer(serializers.Serializer):
 
 class TableUseSerializer(serializers.Serializer):
     flow = serializers.IntegerField(source="flow_id")
-    flow_name = serializers.CharField(source="flow.name")
-    flow_status = serializers.CharField(source="flow.status")
+    flow_name = StrictCharField(source="flow.name")
+    flow_status = StrictCharField(source="flow.status")
     version = serializers.IntegerField(source="version.number")
     node = serializers.IntegerField(source="node_id")
-    node_name = serializers.CharField()
-    node_type = serializers.CharField()
+    node_name = StrictCharField()
+    node_type = StrictCharField()
     datasource = serializers.IntegerField(source="datasource_id", allow_null=True)
-    datasource_name = serializers.CharField(source="datasource.name", default=None, allow_null=True)
+    datasource_name = StrictCharField(source="datasource.name", default=None, allow_null=True)
     table = serializers.SerializerMethodField()
 
     def get_table(self, entry) -> str:
@@ -36,21 +37,21 @@ class TableUseSerializer(serializers.Serializer):
 
 
 class TableLineageSerializer(serializers.Serializer):
-    table = serializers.CharField()
+    table = StrictCharField()
     readers = TableUseSerializer(many=True)
     writers = TableUseSerializer(many=True)
 
 
 class OwnFactSerializer(serializers.Serializer):
     node = serializers.IntegerField(source="node_id")
-    node_name = serializers.CharField()
-    node_type = serializers.CharField()
+    node_name = StrictCharField()
+    node_type = StrictCharField()
     access = serializers.ChoiceField(choices=LineageAccess.choices)
     datasource = serializers.IntegerField(source="datasource_id", allow_null=True)
-    datasource_name = serializers.CharField(source="datasource.name", default=None, allow_null=True)
+    datasource_name = StrictCharField(source="datasource.name", default=None, allow_null=True)
     table = serializers.SerializerMethodField()
     depends_on = serializers.IntegerField(allow_null=True)
-    detail = serializers.CharField()
+    detail = StrictCharField()
 
     def get_table(self, entry) -> str | None:
         if not entry.name:
@@ -60,8 +61,8 @@ class OwnFactSerializer(serializers.Serializer):
 
 class LineageFlowSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
-    status = serializers.CharField()
+    name = StrictCharField()
+    status = StrictCharField()
     version = serializers.IntegerField(allow_null=True)
     upstream = serializers.BooleanField(help_text="Feeds the flow (directly or not).")
     downstream = serializers.BooleanField(help_text="Fed by the flow (directly or not).")
@@ -70,7 +71,7 @@ class LineageFlowSerializer(serializers.Serializer):
 class LineageEdgeSerializer(serializers.Serializer):
     upstream = serializers.IntegerField()
     downstream = serializers.IntegerField()
-    tables = serializers.ListField(child=serializers.CharField())
+    tables = serializers.ListField(child=StrictCharField())
     dependency = serializers.BooleanField(help_text="The downstream flow waits for it.")
 
 

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from accounts.api.fields import StrictCharField
 from flows.api.serializers import IdField
 from flows.models import Secret
 
@@ -19,7 +20,7 @@ class SecretSerializer(serializers.ModelSerializer):
         help_text="The flow this secret belongs to; empty for a tenant-wide secret. "
         "Set on creation only.",
     )
-    value = serializers.CharField(
+    value = StrictCharField(
         write_only=True,
         trim_whitespace=False,
         max_length=MAX_VALUE_LENGTH,
