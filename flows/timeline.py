@@ -32,6 +32,7 @@ from .models import (
     TaskFlow,
     TaskFlowUserObjectPermission,
     TaskNode,
+    WebhookSubscription,
 )
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -96,7 +97,7 @@ def flow_sources(flow: TaskFlow) -> list[Source]:
 
 def tenant_sources(tenant_id: int) -> list[Source]:
     """Every audited table of a tenant: flows, nodes, edges, grants, versions, schedules, members,
-    data sources, secrets (never their values)."""
+    data sources, secrets and webhooks (never their values or signing secrets)."""
     flow_ids = TaskFlow.history.model.objects.filter(tenant_id=tenant_id).values("id")
     sources = [
         Source("flow", TaskFlow.history.model, Q(tenant_id=tenant_id)),
@@ -109,6 +110,7 @@ def tenant_sources(tenant_id: int) -> list[Source]:
         Source("membership", Membership.history.model, Q(tenant_id=tenant_id)),
         Source("datasource", DataSource.history.model, Q(tenant_id=tenant_id)),
         Source("secret", Secret.history.model, Q(tenant_id=tenant_id)),
+        Source("webhook", WebhookSubscription.history.model, Q(tenant_id=tenant_id)),
     ]
     schedule = _schedule_history()
     if schedule is not None:
@@ -199,6 +201,8 @@ def _repr(tag: str, row, codenames: dict) -> str:
         return f"user {row.user_id} as {row.role}"
     if tag == "version":
         return f"version {row.number}"
+    if tag == "webhook":
+        return row.url
     return str(getattr(row, "cron", tag))
 
 

@@ -258,6 +258,11 @@ def send_alerts(*, run_id: int, event: str, detail: dict | None = None) -> None:
     owner = _owner_of(run)
     recipients = sorted({*(conf.get("emails") or []), *([owner.email] if owner.email else [])})
     body = payload(run, event, detail)
+    # The robots and webhooks first: they need not wait for the mail server's round trip.
+    for channel in URL_CHANNELS:
+        name = "webhook" if channel == "webhooks" else channel
+        for url in conf.get(channel) or []:
+            dispatch.send_task_on_commit(DELIVER_WEBHOOK_TASK, run_id, event, url, 1, name, detail)
     if recipients:
         subject = f"[Tributary] {run.flow.name}: run {run.pk} {event}"
         title, lines = summary(run, event, detail)
@@ -275,10 +280,6 @@ def send_alerts(*, run_id: int, event: str, detail: dict | None = None) -> None:
             target=", ".join(recipients)[:2000],
             **outcome,
         )
-    for channel in URL_CHANNELS:
-        name = "webhook" if channel == "webhooks" else channel
-        for url in conf.get(channel) or []:
-            dispatch.send_task_on_commit(DELIVER_WEBHOOK_TASK, run_id, event, url, 1, name, detail)
 
 
 def deliver_webhook(

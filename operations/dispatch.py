@@ -170,3 +170,19 @@ task_publisher = _send_task
 def send_task_on_commit(name: str, *args) -> None:
     """After commit, send any other task of the app by its name (alerts, webhooks)."""
     transaction.on_commit(lambda: task_publisher(name, list(args)))
+
+
+def _send_task_at(name: str, args: list, eta: datetime) -> None:
+    from django.conf import settings
+
+    # Beside beat's wake-ups: a deadline check must not wait behind node tasks.
+    app.send_task(name, args=args, eta=eta, queue=settings.SCHEDULING_QUEUE)
+
+
+# Tests replace this too.
+timed_task_publisher = _send_task_at
+
+
+def send_task_at(name: str, eta: datetime, *args) -> None:
+    """Send a task by name to run at `eta` (seconds ahead at most: it waits in the worker)."""
+    timed_task_publisher(name, list(args), eta)

@@ -84,6 +84,13 @@ def expire_run_request_keys() -> int:
     return run_request_keys_expire()
 
 
+@shared_task(name="operations.deadline_check", acks_late=True, time_limit=60, soft_time_limit=50)
+def deadline_check(run_id: int) -> None:
+    """One run at the moment of its deadline (the sweep sends it just before)."""
+    close_old_connections()
+    reconnecting(services.deadline_check, run_id=run_id)
+
+
 @shared_task(name="operations.send_alerts", acks_late=True, time_limit=120, soft_time_limit=110)
 def send_alerts(run_id: int, event: str, detail: dict | None = None) -> None:
     """Tell the owner and the flow's recipients about a run's event (failed, deadline …)."""

@@ -24,11 +24,11 @@ def schedules_report_missed(*, now: datetime | None = None) -> int:
     """Report each fire time that became missed (GRACE old, never fired) as a
     `schedule.missed` webhook event, once: only tenants subscribed to it are looked at.
     Returns how many events were reported."""
-    tenants = {
-        s.tenant_id
-        for s in WebhookSubscription.objects.filter(is_active=True).only("tenant_id", "events")
-        if "schedule.missed" in (s.events or [])
-    }
+    subscriptions: dict[int, list[int]] = {}
+    for s in WebhookSubscription.objects.filter(is_active=True).only("tenant_id", "events"):
+        if "schedule.missed" in (s.events or []):
+            subscriptions.setdefault(s.tenant_id, []).append(s.pk)
+    tenants = set(subscriptions)
     if not tenants:
         return 0
     now = now or djtz.now()
@@ -46,7 +46,10 @@ def schedules_report_missed(*, now: datetime | None = None) -> int:
         )
         for fire_time in times:
             stream = f"schedule:{schedule.pk}:{int(fire_time.timestamp())}"
-            if WebhookDelivery.objects.filter(tenant_id=schedule.tenant_id, stream=stream).exists():
+            reported_before = WebhookDelivery.objects.filter(
+                subscription_id__in=subscriptions[schedule.tenant_id], stream=stream
+            )
+            if reported_before.exists():
                 continue
             with transaction.atomic():
                 reported += bool(

@@ -200,11 +200,9 @@ REST_FRAMEWORK = {
         "accounts.api.permissions.ScopedAccess",
     ],
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.Pagination",
-    "DEFAULT_PARSER_CLASSES": [
-        "accounts.api.parsers.JSONParser",
-        "accounts.api.parsers.FormParser",
-        "accounts.api.parsers.MultiPartParser",
-    ],
+    # The API reads JSON; only the flow import also takes a file upload (its own parsers).
+    # Form encodings would turn "" into "omitted" and a bare value into a field name.
+    "DEFAULT_PARSER_CLASSES": ["accounts.api.parsers.JSONParser"],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -98,9 +98,18 @@ def position_fields(position) -> dict:
     return {f"position_{axis}": position[axis] for axis in ("x", "y") if axis in (position or {})}
 
 
+class StrictFloatField(serializers.FloatField):
+    """A JSON number only: "1.5" as text is refused as the schema says, not converted."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str | bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class PositionSerializer(serializers.Serializer):
-    x = serializers.FloatField()
-    y = serializers.FloatField()
+    x = StrictFloatField()
+    y = StrictFloatField()
 
 
 class NodeSerializer(serializers.ModelSerializer):

@@ -1,6 +1,7 @@
 """Thin API views for flows: parse, call a selector or service, shape the answer."""
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -26,6 +27,26 @@ PROBLEMS = OpenApiResponse(
 )
 
 
+class StrictNullBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0); anything else is a 400 naming the parameter, not "no filter"."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in (True, "true", "True", "1"):
+            return True
+        if value in (False, "false", "False", "0"):
+            return False
+        raise forms.ValidationError("Use true or false.", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictNullBooleanField
+
+
 class FlowFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     scenario = django_filters.CharFilter(field_name="business_scenario", lookup_expr="iexact")
@@ -34,7 +55,7 @@ class FlowFilter(django_filters.FilterSet):
         field_name="owner_id", min_value=-s.MAX_ID, max_value=s.MAX_ID
     )
     status = django_filters.ChoiceFilter(choices=FlowStatus.choices)
-    is_public = django_filters.BooleanFilter()
+    is_public = StrictBooleanFilter()
 
     class Meta:
         model = TaskFlow

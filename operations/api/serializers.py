@@ -114,6 +114,27 @@ class RunCreateSerializer(serializers.Serializer):
         default=True,
         help_text="With start_nodes: also run everything downstream of them (default true).",
     )
+    only = serializers.ChoiceField(
+        choices=["all", "missing", "failed"],
+        required=False,
+        default="all",
+        help_text="Time-range mode: which fire times run. all (default); missing: those "
+        "without a successful run of the version that runs or a later one; failed: those "
+        "whose latest run failed.",
+    )
+    downstream_flows = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Time-range mode: also backfill the flows whose dependency checks wait for "
+        "this one (directly or through each other), on the same business dates, each date in "
+        "dependency order. The caller must be allowed to run every one of them (else 403).",
+    )
+    plan_only = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Time-range mode: answer 200 with the plan (the runs it would create) and "
+        "create nothing.",
+    )
 
 
 # Ids are 64-bit: a larger number is a 400, not a database overflow.
@@ -327,3 +348,22 @@ class NodeRunLogSerializer(serializers.ModelSerializer):
 
 class TimeRangeRunsSerializer(serializers.Serializer):
     runs = RunSerializer(many=True)
+
+
+class BackfillPlanRunSerializer(serializers.Serializer):
+    flow = serializers.IntegerField(help_text="The flow's id.")
+    flow_name = serializers.CharField()
+    version = serializers.IntegerField(
+        allow_null=True, help_text="The version number that would run; null: the draft."
+    )
+    business_time = serializers.DateTimeField()
+    nodes = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the nodes that would run."
+    )
+
+
+class BackfillPlanSerializer(serializers.Serializer):
+    """What a time-range run with plan_only would create (it creates nothing)."""
+
+    count = serializers.IntegerField()
+    runs = BackfillPlanRunSerializer(many=True)

@@ -18,6 +18,7 @@ from operations.models import FlowRun, NodeRun
 from operations.services import bulk, idempotency
 
 from .serializers import (
+    BackfillPlanSerializer,
     NodeRunLogSerializer,
     NodeRunSerializer,
     ReasonSerializer,
@@ -80,7 +81,13 @@ class FlowRunViewSet(mixins.ListModelMixin, TenantViewSet):
                 "RunCreated", [RunDetailSerializer, TimeRangeRunsSerializer], None
             ),
             200: PolymorphicProxySerializer(
-                "RunReplayed", [RunDetailSerializer, TimeRangeRunsSerializer], None
+                "RunReplayedOrPlanned",
+                [RunDetailSerializer, TimeRangeRunsSerializer, BackfillPlanSerializer],
+                None,
+            ),
+            403: OpenApiResponse(
+                description="The user may not run this flow, or (downstream_flows) one of the "
+                "flows that depend on it: the message names them."
             ),
             409: OpenApiResponse(description="The Idempotency-Key was used for another request."),
         },
@@ -92,10 +99,13 @@ class FlowRunViewSet(mixins.ListModelMixin, TenantViewSet):
         data = {"reason": "", **serializer.validated_data}
 
         def start():
-            return services.run_start(flow=flow, user=request.user, **data)
+            return services.run_start(flow=flow, user=request.user, ctx=self.ctx, **data)
 
         key = request.headers.get(idempotency.HEADER)
         replayed = False
+        if data.get("plan_only"):
+            # A plan creates nothing, so there is nothing to replay: no key is stored.
+            return Response(BackfillPlanSerializer(start()).data, status=status.HTTP_200_OK)
         if key is None:
             result = start()
         else:

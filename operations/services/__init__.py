@@ -33,13 +33,14 @@ from .creation import (
     runs_admit,
     runs_create_scheduled,
 )
-from .deadlines import deadline_state, deadline_sweep
+from .deadlines import deadline_check, deadline_state, deadline_sweep
 from .decisions import run_evaluate
 from .lifecycle import node_execute, node_lost
 from .watchdog import watchdog_sweep
 
 __all__ = [
     "batch_advance",
+    "deadline_check",
     "deadline_state",
     "deadline_sweep",
     "node_execute",

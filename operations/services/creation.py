@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -372,7 +372,11 @@ def run_start(
     parent: tuple | None = None,
     start_nodes: list | None = None,
     include_downstream: bool = True,
-) -> FlowRun | list[FlowRun]:
+    only: str = "all",
+    plan_only: bool = False,
+    downstream_flows: bool = False,
+    ctx=None,
+) -> FlowRun | list[FlowRun] | dict:
     """Start a run of the draft or a published version (`run_version`); a time range
     returns its runs. `parameters`: the values a person or an integration gives (a
     required parameter without a default must be among them).
@@ -381,7 +385,12 @@ def run_start(
     nodes only (the others are not_run; dependency checks pass without checking).
     `start_nodes` (ids) make each run of a time range run those nodes and, with
     `include_downstream` (the default), everything downstream of them; the others are
-    not_run (a backfill's dependency checks still check).
+    not_run (a backfill's dependency checks still check). `only` picks the fire times
+    (backfill.select_times); `downstream_flows` also backfills the flows whose dependency
+    checks wait for this one, on the same dates, each date in dependency order (one batch:
+    at the default parallelism of 1 a date's dependent runs start after this flow's run of
+    that date); the user (`ctx`) must be allowed to run each of them (a 403 naming those it
+    may not). `plan_only` answers the plan ({"count", "runs"}) and creates nothing.
 
     A time range (a backfill) is an O&M action: the audit trail records it with `reason`.
     """
@@ -430,63 +439,229 @@ def run_start(
     parameters = {} if parameters is None else parameters
     run_parameters(plan, parameters)  # refused before anything is written, even for 0 runs
 
+    if mode == RunMode.TIME_RANGE:
+        units = _backfill_units(
+            flow=flow,
+            version=chosen,
+            snapshot=snapshot,
+            plan=plan,
+            scope=scope,
+            parameters=parameters,
+            times=times,
+            start=start,
+            end=end,
+            only=only,
+            downstream_flows=downstream_flows,
+            ctx=ctx,
+        )
+        items = _backfill_order(flow, units, times)
+        if plan_only:
+            return _backfill_plan(items)
+        return _backfill_create(
+            items,
+            units=units,
+            user=user,
+            trigger=trigger,
+            parallelism=parallelism,
+            reason=reason,
+            start=start,
+            end=end,
+        )
+    for field, given in (
+        ("only", only != "all"),
+        ("plan_only", plan_only),
+        ("downstream_flows", downstream_flows),
+    ):
+        if given:
+            raise ValidationError({field: ["Only a time-range run (a backfill) takes this."]})
+
     with transaction.atomic():
-        if mode != RunMode.TIME_RANGE:
-            lock_flow(flow.pk)
-            pending: list = []
-            fields = dict(
-                flow=flow,
-                mode=mode,
-                trigger=trigger,
-                business_time=business_time,
-                user=user,
+        lock_flow(flow.pk)
+        pending: list = []
+        fields = dict(
+            flow=flow,
+            mode=mode,
+            trigger=trigger,
+            business_time=business_time,
+            user=user,
+            version=chosen,
+            snapshot=snapshot,
+            plan=plan,
+            parameters=parameters,
+        )
+        if scope is not None:
+            fields["scope"] = scope
+        if parent is not None:
+            # A sub-flow's child: (parent run, parent node run, key) (services.subflows).
+            fields["parent"] = parent
+        now = timezone.now()
+        run = _start(fields, busy=_active_runs(flow.pk).exists(), pending=pending, now=now)
+        _insert_activated(pending, now)
+        return run
+
+
+# --------------------------------------------------------------------------- backfills
+
+
+def _backfill_units(
+    *,
+    flow,
+    version,
+    snapshot,
+    plan,
+    scope,
+    parameters,
+    times,
+    start,
+    end,
+    only,
+    downstream_flows,
+    ctx,
+) -> list[dict]:
+    """One unit per flow a backfill runs: this flow, then (`downstream_flows`) the flows that
+    depend on it, in dependency order, each with its version, plan, scope and times."""
+    from flows import permissions
+
+    from . import backfill
+
+    times = backfill.select_times(flow=flow, version=version, times=times, only=only)
+    units = [
+        dict(
+            flow=flow,
+            version=version,
+            snapshot=snapshot,
+            plan=plan,
+            scope=scope,
+            parameters=parameters,
+            times=times,
+        )
+    ]
+    if not downstream_flows:
+        return units
+    dependants = backfill.dependent_flows(flow)
+    refused = [
+        f
+        for f in dependants
+        if ctx is None or not permissions.flow_rights(ctx, f).allows(permissions.OPERATE)
+    ]
+    if refused:
+        names = ", ".join(
+            f.name
+            if ctx is not None and permissions.flow_rights(ctx, f).allows(permissions.VIEW)
+            else f"flow {f.pk}"
+            for f in refused
+        )
+        raise PermissionDenied(f"downstream_flows: you may not run these dependent flows: {names}.")
+    for dependant in dependants:
+        chosen = run_version(flow=dependant, mode=RunMode.TIME_RANGE)
+        dsnapshot = _editing_snapshot(dependant) if chosen is None else None
+        dplan = check_runnable(dsnapshot if chosen is None else chosen.snapshot)
+        units.append(
+            dict(
+                flow=dependant,
                 version=chosen,
-                snapshot=snapshot,
-                plan=plan,
-                parameters=parameters,
+                snapshot=dsnapshot,
+                plan=dplan,
+                scope=None,
+                parameters={},
+                times=backfill.same_dates(
+                    root=flow, flow=dependant, times=times, start=start, end=end
+                ),
             )
-            if scope is not None:
-                fields["scope"] = scope
-            if parent is not None:
-                # A sub-flow's child: (parent run, parent node run, key) (services.subflows).
-                fields["parent"] = parent
-            now = timezone.now()
-            run = _start(fields, busy=_active_runs(flow.pk).exists(), pending=pending, now=now)
-            _insert_activated(pending, now)
-            return run
+        )
+    for unit in units[1:]:
+        run_parameters(unit["plan"], unit["parameters"])
+    return units
+
+
+def _backfill_order(root: TaskFlow, units: list[dict], times: list) -> list[tuple[dict, datetime]]:
+    """(unit, business time) in the order the runs start: the root's order of dates, and on
+    each date the flows in dependency order."""
+    from . import backfill
+
+    if len(units) == 1:
+        return [(units[0], at) for at in units[0]["times"]]
+    day = backfill.date_key(root)
+    rank: dict = {}
+    for at in units[0]["times"]:
+        rank.setdefault(day(at), len(rank))
+    items = [
+        (rank.get(day(at), len(rank)), position, at, unit)
+        for position, unit in enumerate(units)
+        for at in unit["times"]
+    ]
+    items.sort(key=lambda item: (item[0], item[1], item[2]))
+    return [(unit, at) for _, _, at, unit in items]
+
+
+def _backfill_plan(items) -> dict:
+    runs = []
+    for unit, at in items:
+        plan, scope = unit["plan"], unit["scope"]
+        runs.append(
+            {
+                "flow": unit["flow"].pk,
+                "flow_name": unit["flow"].name,
+                "version": None if unit["version"] is None else unit["version"].number,
+                "business_time": at,
+                "nodes": [
+                    spec.name for spec in plan.nodes.values() if scope is None or spec.id in scope
+                ],
+            }
+        )
+    return {"count": len(runs), "runs": runs}
+
+
+def _backfill_create(items, *, units, user, trigger, parallelism, reason, start, end):
+    """The backfill's runs, one batch started `parallelism` at a time, in `items` order;
+    one O&M record per flow."""
+    with transaction.atomic():
         batch = uuid.uuid4()
-        for index, at in enumerate(times):
+        for index, (unit, at) in enumerate(items):
             _create(
-                flow=flow,
-                mode=mode,
+                flow=unit["flow"],
+                mode=RunMode.TIME_RANGE,
                 trigger=trigger,
                 business_time=at,
                 user=user,
-                version=chosen,
-                snapshot=snapshot,
+                version=unit["version"],
+                snapshot=unit["snapshot"],
                 batch=batch,
                 batch_index=index,
                 parallelism=parallelism,
-                plan=plan,
-                parameters=parameters,
-                scope=scope,
+                plan=unit["plan"],
+                parameters=unit["parameters"],
+                scope=unit["scope"],
             )
-        lock_flow(flow.pk)
+        _lock_batch_flows(batch, [unit["flow"].pk for unit in units])
         _batch_fill(batch)
         runs = list(FlowRun.objects.filter(batch=batch).order_by("batch_index"))
-        operation_record(
-            action=OperationAction.BACKFILL,
-            user=user,
-            flow=flow,
-            reason=reason,
-            detail={
-                "runs": [r.pk for r in runs],
+        root = units[0]["flow"]
+        for unit in units:
+            detail = {
+                "runs": [r.pk for r in runs if r.flow_id == unit["flow"].pk],
                 "start": start.isoformat(),
                 "end": end.isoformat(),
                 "batch": str(batch),
-            },
-        )
+            }
+            if unit["flow"].pk != root.pk:
+                detail["cascade_from"] = root.pk
+            operation_record(
+                action=OperationAction.BACKFILL,
+                user=user,
+                flow=unit["flow"],
+                reason=reason,
+                detail=detail,
+            )
     return runs
+
+
+def _lock_batch_flows(batch, flow_ids=None) -> None:
+    """Lock the flows of a batch (a cascading backfill spans several) in primary-key order."""
+    if flow_ids is None:
+        flow_ids = FlowRun.objects.filter(batch=batch).values_list("flow_id", flat=True)
+    for flow_id in sorted(set(flow_ids)):
+        lock_flow(flow_id)
 
 
 def _node_scope(
@@ -532,7 +707,7 @@ def _node_scope(
 
 
 def _batch_fill(batch) -> int:
-    """Activate the batch's next runs until `parallelism` of them are active (flow locked)."""
+    """Activate the batch's next runs until `parallelism` of them are active (its flows locked)."""
     activated = 0
     # At most `parallelism` (<= MAX_PARALLELISM) of them start now: lock only those, not
     # every waiting run of a 500-run backfill each time one of its runs ends.
@@ -559,11 +734,11 @@ def _batch_fill(batch) -> int:
 
 def batch_advance(batch) -> int:
     """A run of a time range finished: start the next ones (the `batch_advance` task)."""
-    first = FlowRun.objects.filter(batch=batch).values("flow_id").first()
-    if first is None:
+    flow_ids = set(FlowRun.objects.filter(batch=batch).values_list("flow_id", flat=True))
+    if not flow_ids:
         return 0
     with transaction.atomic():
-        lock_flow(first["flow_id"])
+        _lock_batch_flows(batch, flow_ids)
         return _batch_fill(batch)
 
 

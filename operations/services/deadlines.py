@@ -7,8 +7,10 @@ a beat entry every second, reads the runs whose deadline is still open and
 - alerts once, early, when a run's predicted finish passes its deadline: the critical path
   through the nodes still to run, each at its p90 over the flow's recent successful runs
   (the trends' p90, engine.core's critical path).
+A deadline that falls before the next sweep gets a check of its own, sent to run at that
+moment (`deadline_check`), so a missed alert does not wait up to a second for a sweep.
 Each alert is claimed by a status-guarded UPDATE of the run, so it is sent once however
-many sweeps see it.
+many sweeps and checks see it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ SWEEP_LIMIT = 500
 # How long a worker reuses a flow's node p90s (they move only when runs finish).
 P90_CACHE_SECONDS = 30.0
 _p90_cache: dict[int, tuple[float, dict]] = {}
+# A deadline this close to a sweep gets a check of its own at that moment (the sweep runs
+# every second: a little more, so beat's jitter leaves no gap).
+TIMED_CHECK_AHEAD_S = 1.5
+CHECK_TASK = "operations.deadline_check"
 
 
 def deadline_for(deadline, base: datetime, zone: ZoneInfo) -> datetime | None:
@@ -133,13 +139,9 @@ def predict(run: FlowRun, now: datetime, *, p90s: dict | None = None) -> dict:
     }
 
 
-def deadline_sweep(*, now: datetime | None = None) -> dict:
-    """Alert the runs still going at their deadline, and those predicted to miss it (once each)."""
-    from operations import alerts
-
-    now = now or timezone.now()
-    report = {"open": 0, "missed": 0, "at_risk": 0}
-    runs = list(
+def _open_runs():
+    """Runs whose deadline is still open: not finished, not yet found missed."""
+    return (
         FlowRun.objects.filter(
             deadline_at__isnull=False,
             finished_at__isnull=True,
@@ -148,41 +150,72 @@ def deadline_sweep(*, now: datetime | None = None) -> dict:
         )
         .select_related("version")
         .only(*RUN_FIELDS, "deadline_at", "deadline_prediction", "deadline_missed_at")
-        .order_by("deadline_at")[:SWEEP_LIMIT]
     )
+
+
+def _check(run: FlowRun, now: datetime) -> str | None:
+    """Alert a run still going at its deadline, or predicted to miss it: each once."""
+    from operations import alerts
+
+    if run.deadline_at <= now:
+        claimed = FlowRun.objects.filter(
+            pk=run.pk, deadline_missed_at__isnull=True, finished_at__isnull=True
+        ).update(deadline_missed_at=now)
+        if not claimed:
+            return None
+        detail = {"deadline_at": run.deadline_at.isoformat(), "noticed_at": now.isoformat()}
+        if run.deadline_prediction:
+            detail["predicted_finish"] = run.deadline_prediction.get("finish")
+        alerts.alert_event(run_id=run.pk, event="deadline_missed", detail=detail)
+        return "missed"
+    if run.deadline_prediction is not None:
+        return None
+    prediction = predict(run, now)
+    if prediction["finish"] <= run.deadline_at:
+        return None
+    detail = {
+        "predicted_finish": prediction["finish"].isoformat(),
+        "deadline_at": run.deadline_at.isoformat(),
+        "nodes": prediction["nodes"],
+    }
+    claimed = FlowRun.objects.filter(
+        pk=run.pk, deadline_prediction__isnull=True, finished_at__isnull=True
+    ).update(
+        deadline_prediction={
+            "finish": detail["predicted_finish"],
+            "nodes": detail["nodes"],
+            "at": now.isoformat(),
+        }
+    )
+    if not claimed:
+        return None
+    alerts.alert_event(run_id=run.pk, event="deadline_risk", detail=detail)
+    return "at_risk"
+
+
+def deadline_sweep(*, now: datetime | None = None) -> dict:
+    """Alert the runs still going at their deadline, and those predicted to miss it (once
+    each); a deadline that falls before the next sweep gets a check of its own at that
+    moment, so a missed alert does not wait for the next second's sweep."""
+    from operations import dispatch
+
+    now = now or timezone.now()
+    report = {"open": 0, "missed": 0, "at_risk": 0, "timed": 0}
+    runs = list(_open_runs().order_by("deadline_at")[:SWEEP_LIMIT])
     report["open"] = len(runs)
     for run in runs:
-        if run.deadline_at <= now:
-            claimed = FlowRun.objects.filter(
-                pk=run.pk, deadline_missed_at__isnull=True, finished_at__isnull=True
-            ).update(deadline_missed_at=now)
-            if claimed:
-                report["missed"] += 1
-                detail = {"deadline_at": run.deadline_at.isoformat(), "noticed_at": now.isoformat()}
-                if run.deadline_prediction:
-                    detail["predicted_finish"] = run.deadline_prediction.get("finish")
-                alerts.alert_event(run_id=run.pk, event="deadline_missed", detail=detail)
-            continue
-        if run.deadline_prediction is not None:
-            continue
-        prediction = predict(run, now)
-        if prediction["finish"] <= run.deadline_at:
-            continue
-        detail = {
-            "predicted_finish": prediction["finish"].isoformat(),
-            "deadline_at": run.deadline_at.isoformat(),
-            "nodes": prediction["nodes"],
-        }
-        claimed = FlowRun.objects.filter(
-            pk=run.pk, deadline_prediction__isnull=True, finished_at__isnull=True
-        ).update(
-            deadline_prediction={
-                "finish": detail["predicted_finish"],
-                "nodes": detail["nodes"],
-                "at": now.isoformat(),
-            }
-        )
-        if claimed:
-            report["at_risk"] += 1
-            alerts.alert_event(run_id=run.pk, event="deadline_risk", detail=detail)
+        found = _check(run, now)
+        if found:
+            report[found] += 1
+        elif now < run.deadline_at <= now + timedelta(seconds=TIMED_CHECK_AHEAD_S):
+            dispatch.send_task_at(CHECK_TASK, run.deadline_at, run.pk)
+            report["timed"] += 1
     return report
+
+
+def deadline_check(*, run_id: int, now: datetime | None = None) -> str | None:
+    """One run's deadline, checked at the moment it falls (a task the sweep sends)."""
+    run = _open_runs().filter(pk=run_id).first()
+    if run is None:
+        return None
+    return _check(run, now or timezone.now())

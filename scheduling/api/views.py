@@ -102,7 +102,8 @@ class ScheduleViewSet(TenantViewSet):
     )
     def preview(self, request, flow_id=None):
         flow = self._flow(flow_id, permissions.VIEW)
-        query = SchedulePreviewQuerySerializer(data=request.query_params)
+        # A plain dict: an empty `?after=` is refused like any blank value, not "omitted".
+        query = SchedulePreviewQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         saved = self._schedule(flow) or selectors.schedule_default(flow=flow)
         fields = {
@@ -155,7 +156,7 @@ class ScheduleViewSet(TenantViewSet):
     )
     def missed(self, request, flow_id=None):
         flow = self._flow(flow_id, permissions.VIEW)
-        query = MissedQuerySerializer(data=request.query_params)
+        query = MissedQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         schedule = self._schedule(flow)
         zone = schedule.timezone if schedule is not None else "UTC"

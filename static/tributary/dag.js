@@ -74,8 +74,10 @@
     return s;
   }
 
+  /** A long name (128 characters are allowed) is cut to the node's width; lists and panels show it whole. */
+  function shortName(name) { return name && name.length > 26 ? name.slice(0, 25) + "…" : name; }
   function nodeLabel(name, typeLabel, extra) {
-    return name + "\n" + typeLabel + (extra ? " · " + extra : "");
+    return shortName(name) + "\n" + typeLabel + (extra ? " · " + extra : "");
   }
 
   /** The mark a node's control fields put on its label: its trigger rule unless the
@@ -162,6 +164,6 @@
 
   window.TributaryDag = {
     create: create, layout: layout, fit: fit, needsLayout: needsLayout, pathBetween: pathBetween,
-    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, controlMark: controlMark, STATUS_COLORS: STATUS_COLORS,
+    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, controlMark: controlMark, shortName: shortName, STATUS_COLORS: STATUS_COLORS,
   };
 })();

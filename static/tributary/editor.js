@@ -652,21 +652,86 @@
         parameters: RP.readForm(document.getElementById("rp-params")),
       }, ev.target);
     });
-    document.getElementById("form-range").addEventListener("submit", function (ev) {
-      ev.preventDefault();
+    // The range dialog shows the plan (plan_only) first; the same choices again start the runs.
+    const rangeForm = document.getElementById("form-range");
+    const rangeSubmit = rangeForm.querySelector("[data-testid=rr-submit]");
+    const rangePlan = document.getElementById("rr-plan");
+    let planned = null;
+    function resetRangePlan() {
+      planned = null;
+      rangePlan.hidden = true;
+      rangePlan.innerHTML = "";
+      rangeSubmit.textContent = "Show the plan";
+    }
+    function fillStartNodes() {
+      const select = document.getElementById("rr-start-nodes");
+      const chosen = new Set(Array.from(select.selectedOptions).map(function (o) { return o.value; }));
+      select.innerHTML = "";
+      cy.nodes().forEach(function (n) {
+        const ref = n.data("serverId");
+        if (ref == null) return;
+        const option = document.createElement("option");
+        option.value = String(ref);
+        option.textContent = n.data("name");
+        option.selected = chosen.has(option.value);
+        select.appendChild(option);
+      });
+    }
+    document.querySelectorAll('[data-open="dlg-range"]').forEach(function (b) {
+      b.addEventListener("click", function () { fillStartNodes(); resetRangePlan(); });
+    });
+    rangeForm.addEventListener("input", resetRangePlan);
+    rangeForm.addEventListener("change", resetRangePlan);
+    function rangeBody(form) {
       const start = T.localInputToIso(document.getElementById("rr-start").value);
       const end = T.localInputToIso(document.getElementById("rr-end").value);
       const errors = {};
       if (!start) errors.start = ["Give a start."];
       if (!end) errors.end = ["Give an end."];
       if (start && end && new Date(end) < new Date(start)) errors.end = ["The end is before the start."];
-      if (Object.keys(errors).length) { T.showFormErrors(ev.target, { status: 400, body: errors }); return; }
-      startRun({
+      if (Object.keys(errors).length) { T.showFormErrors(form, { status: 400, body: errors }); return null; }
+      const body = {
         mode: "time_range", start: start, end: end, order: document.getElementById("rr-order").value,
         parallelism: Number(document.getElementById("rr-par").value) || 1,
         version: runVersion("rr"),
         parameters: RP.readForm(document.getElementById("rr-params")),
-      }, ev.target);
+        only: document.getElementById("rr-only").value,
+        downstream_flows: document.getElementById("rr-downstream-flows").checked,
+      };
+      const starts = Array.from(document.getElementById("rr-start-nodes").selectedOptions).map(function (o) { return Number(o.value); });
+      if (starts.length) {
+        body.start_nodes = starts;
+        body.include_downstream = document.getElementById("rr-include-downstream").checked;
+      }
+      return body;
+    }
+    function showPlan(plan) {
+      const rows = plan.runs.map(function (r) {
+        return "<tr><td>" + T.esc(r.flow_name) + "</td><td>" + T.fmtTime(r.business_time, false) +
+          "</td><td>" + T.esc(r.nodes.join(", ")) + "</td></tr>";
+      }).join("");
+      rangePlan.innerHTML = '<p data-testid="rr-plan-count"><strong>' + plan.count + " run(s)</strong> would start" +
+        (plan.count ? ":" : ": nothing to do for these choices.") + "</p>" +
+        (plan.count ? '<div style="max-height:14rem;overflow:auto"><table class="table"><thead><tr><th>Flow</th><th>Business time</th><th>Nodes</th></tr></thead><tbody>' + rows + "</tbody></table></div>" : "");
+      rangePlan.hidden = false;
+    }
+    rangeForm.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      T.clearFormErrors(ev.target);
+      const body = rangeBody(ev.target);
+      if (!body) return;
+      const key = JSON.stringify(body);
+      if (planned === key) { startRun(body, ev.target); return; }
+      try {
+        const plan = await T.api.post(flowUrl + "runs/", Object.assign({}, body, { plan_only: true }));
+        showPlan(plan);
+        if (plan.count) {
+          planned = key;
+          rangeSubmit.textContent = "Start " + plan.count + " run(s)";
+        }
+      } catch (err) {
+        T.showFormErrors(ev.target, err);
+      }
     });
   }
 

@@ -38,7 +38,7 @@
     if (cy.getElementById(data.source).nonempty() && cy.getElementById(data.target).nonempty()) cy.add({ group: "edges", data: data });
   });
   if (D.needsLayout(graph.nodes)) D.layout(cy, false); else D.fit(cy);
-  cy.on("tap", "node", function (ev) { select(ev.target.id()); });
+  cy.on("tap", "node", function (ev) { select(ev.target.id(), true); });
 
   // ------------------------------------------------------------------ rendering
   function latestByNode() {
@@ -66,7 +66,7 @@
       const n = cy.getElementById(id);
       n.addClass("st-" + nr.status);
       // Name and status: the colour stripe already tells the type.
-      n.data("label", n.data("name") + "\n" + shortStatus(nr));
+      n.data("label", D.shortName(n.data("name")) + "\n" + shortStatus(nr));
       n.data("status", nr.status);
     });
   }
@@ -126,7 +126,7 @@
     });
     document.getElementById("node-rows").innerHTML = list.map(function (nr) {
       const id = nodeKeyFor(nr) || "";
-      return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td>' + T.esc(nr.node_name) +
+      return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td class="node-name"><span class="truncate" title="' + T.esc(nr.node_name) + '">' + T.esc(nr.node_name) + "</span>" +
         "</td><td>" + badge(nr, ' data-testid="node-status-' + T.esc(nr.node_name) + '"') + "</td><td>" +
         T.esc(nr.attempt || 1) + '</td><td class="nowrap">' + T.fmtDuration(nr.started_at, nr.finished_at) + "</td></tr>";
     }).join("") || '<tr><td colspan="4" class="empty">No node has been scheduled yet.</td></tr>';
@@ -164,6 +164,7 @@
     if (!nr) {
       document.getElementById("np-kv").innerHTML = "<dt>Status</dt><dd>not scheduled</dd>";
       document.getElementById("np-output").textContent = "—";
+      document.getElementById("np-config").textContent = "—";
       document.getElementById("np-log").textContent = "—";
       panel.querySelectorAll("[data-node-action]").forEach(function (b) { b.hidden = true; });
       return;
@@ -175,6 +176,8 @@
     document.getElementById("np-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
     const out = nr.output;
     document.getElementById("np-output").textContent = out && Object.keys(out).length ? JSON.stringify(out, null, 2) : "—";
+    const cfg = nr.rendered_config;
+    document.getElementById("np-config").textContent = cfg && Object.keys(cfg).length ? JSON.stringify(cfg, null, 2) : "— (not rendered yet)";
     const finished = terminal.indexOf(run.status) >= 0;
     panel.querySelectorAll("[data-node-action]").forEach(function (b) {
       const act = b.getAttribute("data-node-action");
@@ -195,7 +198,19 @@
       }
     }
   }
-  function select(id) {
+  // Until the user picks a node, the panel follows the running node (the latest started one).
+  const followBox = document.getElementById("np-follow");
+  function followRunning(latest) {
+    if (!followBox || !followBox.checked) return;
+    const list = Object.keys(latest).map(function (k) { return latest[k]; });
+    const running = list.filter(function (nr) { return nr.status === "running" || nr.status === "deferred"; });
+    const pick = (running.length ? running : list.filter(function (nr) { return nr.started_at; }))
+      .sort(function (a, b) { return (a.started_at || "") < (b.started_at || "") ? 1 : -1; })[0];
+    const id = pick ? nodeKeyFor(pick) : null;
+    if (id && id !== selected) { selected = id; cy.$(":selected").unselect(); cy.getElementById(id).select(); }
+  }
+  function select(id, byUser) {
+    if (byUser && followBox) followBox.checked = false;
     selected = id;
     cy.$(":selected").unselect();
     if (id) cy.getElementById(id).select();
@@ -203,7 +218,7 @@
   }
   document.getElementById("node-rows").addEventListener("click", function (ev) {
     const tr = ev.target.closest("tr[data-node]");
-    if (tr && tr.getAttribute("data-node")) select(tr.getAttribute("data-node"));
+    if (tr && tr.getAttribute("data-node")) select(tr.getAttribute("data-node"), true);
   });
 
   // ------------------------------------------------------------------ polling
@@ -213,6 +228,7 @@
       run = await T.api.get(runUrl);
       document.getElementById("run-error").innerHTML = "";
       const latest = latestByNode();
+      followRunning(latest);
       paintGraph(latest);
       renderHeader();
       renderActions();

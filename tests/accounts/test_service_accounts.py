@@ -177,3 +177,68 @@ def test_service_accounts_of_another_tenant_are_404(api, admin_user, outsider):
         ).status_code
         == 404
     )
+
+
+def test_an_integration_starts_a_parameterised_run_with_its_token_once(api, admin_user, tenant):
+    # Given a service account (a DBA, so it may run every flow) with a runs:write token
+    bot = create_account(api, admin_user, name="trigger", role="dba")
+    key = issue(api, admin_user, bot["id"], ["flows:read", "runs:read", "runs:write"])["token"]
+    flow = (
+        api(admin_user)
+        .post(
+            "/api/v1/flows/",
+            {
+                "name": "triggered",
+                "parameters": [{"name": "day", "type": "date", "required": True}],
+            },
+            format="json",
+        )
+        .json()
+    )
+    api(admin_user).post(
+        f"/api/v1/flows/{flow['id']}/nodes/",
+        {"name": "n", "type": "noop", "config": {}},
+        format="json",
+    )
+    client = with_token(key, tenant)
+    body = {"mode": "try", "parameters": {"day": "2024-05-01"}}
+
+    first = client.post(
+        f"/api/v1/flows/{flow['id']}/runs/", body, format="json", HTTP_IDEMPOTENCY_KEY="job-1"
+    )
+    again = client.post(
+        f"/api/v1/flows/{flow['id']}/runs/", body, format="json", HTTP_IDEMPOTENCY_KEY="job-1"
+    )
+
+    assert first.status_code == 201, first.content
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert first.json()["triggered_by_name"] == "trigger@acme.svc"
+    assert first.json()["parameters"] == {"day": "2024-05-01"}
+
+
+def test_a_service_account_token_past_its_expiry_is_refused(api, admin_user, tenant):
+    bot = create_account(api, admin_user, name="expiring")
+    key = issue(api, admin_user, bot["id"], ["flows:read"])["token"]
+    assert with_token(key, tenant).get("/api/v1/flows/").status_code == 200
+
+    ApiToken.objects.filter(user_id=bot["user"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    res = with_token(key, tenant).get("/api/v1/flows/")
+    assert res.status_code == 401 and "expired" in res.json()["detail"]
+
+
+def test_webhooks_need_the_admin_scope(api, admin_user, tenant):
+    bot = create_account(api, admin_user, name="hooker", role="admin")
+    weak = issue(api, admin_user, bot["id"], ["flows:read", "runs:read"])["token"]
+    strong = issue(api, admin_user, bot["id"], ["admin"])["token"]
+    body = {"url": "https://hooks.example.com/x", "events": ["run.failed"]}
+
+    refused = with_token(weak, tenant).post("/api/v1/webhooks/", body, format="json")
+    created = with_token(strong, tenant).post("/api/v1/webhooks/", body, format="json")
+
+    assert refused.status_code == 403 and refused.json()["required_scope"] == "admin"
+    assert created.status_code == 201, created.content
+    audit = api(admin_user).get("/api/v1/audit/", {"user": bot["user"]}).json()["results"]
+    assert audit and all(e["username"] == "hooker@acme.svc" for e in audit)

@@ -430,3 +430,96 @@ def test_a_connection_has_a_settings_popover_for_its_branch_and_delete(page, ten
     page.click("[data-testid=edge-delete]")
     page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 1")
     assert popover.is_hidden()
+
+
+LONG_NODE = (
+    "load_every_order_line_of_every_regional_warehouse_into_the_quarterly_reconciliation_mart"
+)
+
+
+def test_run_page_node_panel_is_full_width_resizable_and_follows_the_running_node(
+    browser, live_server, tenant, owner, artifacts
+):
+    # Given a running run: a long-named node finished, "transform" running with a log
+    from django.utils import timezone
+
+    from operations.models import FlowRun, NodeRun
+
+    flow = services.flow_create(tenant=tenant, user=owner, name="run page")
+    now = timezone.now()
+    nodes = [
+        {"id": 1, "name": LONG_NODE, "type": "noop", "position": {"x": 0, "y": 0}},
+        {"id": 2, "name": "transform", "type": "noop", "position": {"x": 300, "y": 0}},
+        {"id": 3, "name": "publish", "type": "noop", "position": {"x": 600, "y": 0}},
+    ]
+    run = FlowRun.objects.create(
+        tenant=tenant,
+        flow=flow,
+        mode="try",
+        status="running",
+        business_time=now,
+        started_at=now,
+        error_policy="complete_running",
+        concurrency_policy="skip",
+        snapshot={
+            "nodes": nodes,
+            "edges": [{"upstream": 1, "downstream": 2}, {"upstream": 2, "downstream": 3}],
+        },
+    )
+
+    def node_run(node, status, log, **times):
+        return NodeRun.objects.create(
+            tenant=tenant,
+            run=run,
+            node_id=node["id"],
+            node_name=node["name"],
+            node_type="noop",
+            status=status,
+            log=log,
+            rendered_config={"sql": f"select '{node['name']}'"},
+            **times,
+        )
+
+    node_run(nodes[0], "succeeded", "first done", started_at=now, finished_at=now)
+    transform = node_run(nodes[1], "running", "transforming rows", started_at=now)
+    node_run(nodes[2], "pending", "")
+
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, owner)
+        page.goto(f"/runs/{run.pk}/")
+        # Then without a click, the panel shows the running node, its configuration and its log
+        panel = page.locator("[data-testid=node-panel]")
+        panel.wait_for()
+        page.locator("[data-testid=node-log]", has_text="transforming rows").wait_for()
+        assert page.locator("#np-title").inner_text() == "transform"
+        assert "select 'transform'" in page.locator("[data-testid=node-config]").inner_text()
+        # ... across the page's width, resizable
+        assert panel.bounding_box()["width"] >= 1300
+        assert page.locator(".np-body").evaluate("e => getComputedStyle(e).resize") == "vertical"
+        # ... and the node list keeps its columns: the long name cut, the duration whole
+        name = page.locator("#node-rows .node-name .truncate").first
+        assert name.get_attribute("title") == LONG_NODE
+        table = page.locator(".table-card", has=page.locator("table.node-list")).bounding_box()
+        for cell in page.locator("#node-rows tr td:last-child").all():
+            box = cell.bounding_box()
+            assert box["x"] + box["width"] <= table["x"] + table["width"] + 1
+        page.screenshot(path=str(artifacts / "run-page.png"))
+
+        # When "transform" finishes and "publish" starts, the panel follows
+        NodeRun.objects.filter(pk=transform.pk).update(
+            status="succeeded", finished_at=timezone.now()
+        )
+        NodeRun.objects.filter(run=run, node_id=3).update(
+            status="running", started_at=timezone.now(), log="publishing"
+        )
+        page.locator("[data-testid=node-log]", has_text="publishing").wait_for()
+        assert page.locator("#np-title").inner_text() == "publish"
+
+        # When the user picks a node, it stays picked
+        page.locator("#node-rows tr", has_text="transform").click()
+        page.locator("[data-testid=node-log]", has_text="transforming rows").wait_for()
+        assert not page.locator("[data-testid=follow-running]").is_checked()
+    finally:
+        context.close()

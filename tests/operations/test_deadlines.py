@@ -11,9 +11,15 @@ import pytest
 from django.utils import timezone
 
 from flows.models import TaskFlow
-from operations import alerts
+from operations import alerts, dispatch
 from operations.models import FlowRun, NodeRun
-from operations.services import deadline_state, deadline_sweep, deadlines, run_start
+from operations.services import (
+    deadline_check,
+    deadline_state,
+    deadline_sweep,
+    deadlines,
+    run_start,
+)
 from tests.factories import build_flow
 from tests.operations.helpers import script
 
@@ -31,7 +37,17 @@ def _fresh_p90s():
 
 
 @pytest.fixture
-def sent(monkeypatch):
+def timed(monkeypatch):
+    """The checks the sweep sends for deadlines before its next round: (name, args, eta)."""
+    sent = []
+    monkeypatch.setattr(
+        dispatch, "timed_task_publisher", lambda name, args, eta: sent.append((name, args, eta))
+    )
+    return sent
+
+
+@pytest.fixture
+def sent(monkeypatch, timed):
     """The alerts the sweep queues: (run id, event, detail)."""
     queued = []
     monkeypatch.setattr(
@@ -282,3 +298,30 @@ def test_a_scheduled_run_counts_from_its_fire_time_even_when_created_late(
     with django_capture_on_commit_callbacks(execute=False):
         again = run_rerun(run=FlowRun.objects.get(pk=run.pk), user=member_user)
     assert again.deadline_at is None
+
+
+def test_a_deadline_before_the_next_sweep_gets_a_check_at_that_moment(
+    engine, tenant, member_user, sent, timed
+):
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=member_user,
+        nodes=["a"],
+        deadline={"after_fire_s": 30},
+        concurrency_policy="ignore",
+    )
+    now = timezone.now()
+    run = engine.call(
+        run_start, flow=flow, mode="point_in_time", user=member_user, business_time=now
+    )
+    deadline = now + dt.timedelta(seconds=30)
+    # A sweep 5 s before: nothing to do yet. 0.8 s before: a check timed at the deadline.
+    assert deadline_sweep(now=deadline - dt.timedelta(seconds=5))["timed"] == 0
+    assert deadline_sweep(now=deadline - dt.timedelta(milliseconds=800))["timed"] == 1
+    assert timed == [("operations.deadline_check", [run.pk], deadline)]
+    assert sent == []
+    # The check at the deadline finds the run still going: missed, once.
+    assert deadline_check(run_id=run.pk, now=deadline) == "missed"
+    assert deadline_check(run_id=run.pk, now=deadline) is None
+    assert deadline_sweep(now=deadline + dt.timedelta(seconds=1))["missed"] == 0
+    assert [e for _, e, _ in sent] == ["deadline_missed"]
