@@ -137,3 +137,46 @@ def test_publishing_refuses_a_cycle_of_flows(tenant, admin_user, db):
     with pytest.raises(FlowProblems) as err:
         flow_publish(flow=a, user=admin_user)
     assert "a → b → a" in str(err.value.problems["run_b"])
+
+
+def test_pausing_and_resuming_the_parent_pause_and_resume_the_child(
+    celery_workers, http_server, tenant, admin_user
+):
+    from operations.services import run_pause, run_resume
+
+    # Given a child flow whose first node is held by the server, then a second node
+    slow, _ = published(
+        tenant,
+        admin_user,
+        "slow two",
+        [
+            {"name": "hold", "type": "http", "config": {"url": http_server.url("block/p")}},
+            "then",
+        ],
+        [("hold", "then")],
+    )
+    parent, _ = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        nodes=[{"name": "sub", "type": "subflow", "config": {"flow": slow.pk}}],
+    )
+    run = run_start(flow=parent, mode="point_in_time", user=admin_user, business_time=BT)
+    child = wait_for(
+        lambda: FlowRun.objects.filter(parent_run=run).first(), timeout=30, what="the child run"
+    )
+    wait_for(lambda: http_server.waiting("p"), timeout=30, what="the child's node to run")
+    # When the parent is paused, the child is paused: its running node finishes, no more
+    run_pause(run=run, user=admin_user)
+    child.refresh_from_db()
+    assert child.status == "paused"
+    http_server.release("p")
+    wait_for(
+        lambda: NodeRun.objects.filter(run=child, node_name="hold", status="succeeded").exists(),
+        timeout=30,
+        what="the held node to finish",
+    )
+    assert NodeRun.objects.get(run=child, node_name="then", is_latest=True).status == "pending"
+    # And resuming the parent resumes the child, which finishes, and so does the parent
+    run_resume(run=run, user=admin_user)
+    assert finished(child).status == "succeeded"
+    assert finished(run).status == "succeeded"
