@@ -148,6 +148,9 @@
     if (box && general.length) {
       box.innerHTML = '<div class="banner error" role="alert">' + general.map(esc).join("<br>") + "</div>";
     }
+    // The first error is brought into view (a panel's form scrolls inside the panel).
+    const first = form.querySelector("[data-errors] .banner, .field-error");
+    if (first && first.scrollIntoView) first.scrollIntoView({ block: "nearest" });
     return general;
   }
 

@@ -34,7 +34,48 @@
   function setDirty(value) {
     dirty = !!value;
     if (dirtyFlag) dirtyFlag.hidden = !(dirty || panelDirty());
+    if (value && !restoring) remember();
   }
+
+  // ------------------------------------------------------------------ undo / redo
+  // Every canvas edit ends in setDirty(true), which records the canvas as it now is; undo and
+  // redo step through those states back to the last load or save (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y).
+  const undo = { states: [], at: -1, saved: 0 };
+  let restoring = false;
+  function canvasState() {
+    return cy.elements().filter(function (e) { return !/\beh-/.test(e.classes().join(" ")); }).jsons().map(function (j) {
+      return { group: j.group, data: JSON.parse(JSON.stringify(j.data)), position: j.position ? { x: j.position.x, y: j.position.y } : undefined };
+    });
+  }
+  function updateUndoButtons() {
+    const u = document.getElementById("btn-undo"), r = document.getElementById("btn-redo");
+    if (u) u.disabled = undo.at <= 0;
+    if (r) r.disabled = undo.at >= undo.states.length - 1;
+  }
+  function remember() {
+    undo.states = undo.states.slice(0, undo.at + 1);
+    undo.states.push(canvasState());
+    if (undo.states.length > 200) { undo.states.shift(); undo.saved -= 1; }
+    undo.at = undo.states.length - 1;
+    updateUndoButtons();
+  }
+  function resetUndo() { undo.states = [canvasState()]; undo.at = 0; undo.saved = 0; updateUndoButtons(); }
+  function restoreState(i) {
+    if (i < 0 || i >= undo.states.length) return;
+    undo.at = i;
+    restoring = true;
+    try {
+      cy.elements().remove();
+      cy.add(JSON.parse(JSON.stringify(undo.states[i])));
+      setDirty(i !== undo.saved);
+    } finally {
+      restoring = false;
+    }
+    updateEmpty();
+    updateUndoButtons();
+  }
+  function undoStep() { restoreState(undo.at - 1); }
+  function redoStep() { restoreState(undo.at + 1); }
   document.addEventListener("tributary:dirty", function () { setDirty(dirty); });
   window.addEventListener("beforeunload", function (ev) {
     if (dirty || panelDirty()) { ev.preventDefault(); ev.returnValue = ""; return ""; }
@@ -103,6 +144,7 @@
       const graph = await T.api.get(flowUrl + "graph/");
       render(graph, keepViewport);
       setDirty(false);
+      resetUndo();
     } catch (err) {
       showBanner("The graph could not be loaded: " + T.esc(err.message));
     }
@@ -128,6 +170,27 @@
     return { nodes: nodes, edges: edges };
   }
 
+  /** "config.datasource" → "Data source" (the field's title in its node type's form). */
+  function fieldWords(node, path) {
+    const m = /^config\.([\w]+)/.exec(path || "");
+    if (m && node) {
+      const t = typeMap[node.data("type")];
+      const prop = t && t.schema && t.schema.properties && t.schema.properties[m[1]];
+      return (prop && prop.title) || m[1].replace(/_/g, " ");
+    }
+    const words = { name: "Name", retries: "Retries", retry_interval: "Retry interval", timeout: "Timeout", variables: "Node variables" };
+    return words[path] || (path || "").replace(/[._]/g, " ");
+  }
+  /** A server message in words: field paths become titles, "nodes.1" becomes the node's name. */
+  function inWords(node, message) {
+    const nodes = cy.nodes();
+    message = message.replace(/\bnodes\.(\d+)(?:\.(\w+))?/g, function (_all, i, field) {
+      const n = nodes[Number(i)];
+      return n ? "node “" + n.data("name") + "”" + (field ? " (" + fieldWords(n, field) + ")" : "") : "a node";
+    });
+    const field = /^([\w.[\]]+):\s+(.*)$/.exec(message);
+    return field && node ? fieldWords(node, field[1]) + ": " + field[2] : message;
+  }
   /** Mark the nodes named in the server's problems; return the lines for the banner. */
   function applyProblems(body) {
     cy.nodes().removeClass("problem").data("problems", null);
@@ -139,9 +202,9 @@
         const list = node.data("problems") || [];
         list.push(field ? [field[1], field[2]] : ["", p.message]);
         node.data("problems", list);
-        return "Node “" + p.where + "”: " + p.message;
+        return "Node “" + p.where + "”: " + inWords(node, p.message) + " (double-click it to fix)";
       }
-      return p.where && p.where !== "flow" ? p.where + ": " + p.message : p.message;
+      return p.where && p.where !== "flow" ? inWords(null, p.where + ": " + p.message) : inWords(null, p.message);
     });
   }
   function problemsHtml(title, lines) {
@@ -164,7 +227,7 @@
         if (dirty) {
           const result = await T.api.put(flowUrl + "graph/", payload());
           cy.nodes().removeClass("problem").data("problems", null);
-          if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); }
+          if (result && Array.isArray(result.nodes)) { render(result, true); setDirty(false); resetUndo(); }
           else await load(true);
           clearBanner();
         }
@@ -221,6 +284,7 @@
   let handleNode = null;
   let hideTimer = null;
 
+  const REFUSED_MS = 5000;  // the refused cycle's highlight and its message go together
   function cycleMessage(source, target) {
     if (source.same(target)) return "A node cannot depend on itself.";
     if (source.edgesTo(target).length) return "“" + source.data("name") + "” is already connected to “" + target.data("name") + "”.";
@@ -235,10 +299,21 @@
     const eles = cy.collection().union(source);
     path.forEach(function (id) { eles.merge(cy.getElementById(id)); });
     eles.addClass("refused");
-    setTimeout(function () { eles.removeClass("refused"); }, 2500);
+    setTimeout(function () { eles.removeClass("refused"); }, REFUSED_MS);
   }
 
   function setupEditing() {
+    const undoBtn = document.getElementById("btn-undo"), redoBtn = document.getElementById("btn-redo");
+    if (undoBtn) undoBtn.addEventListener("click", undoStep);
+    if (redoBtn) redoBtn.addEventListener("click", redoStep);
+    document.addEventListener("keydown", function (ev) {
+      if (!(ev.ctrlKey || ev.metaKey)) return;
+      const tag = (document.activeElement && document.activeElement.tagName) || "";
+      if (/INPUT|TEXTAREA|SELECT/.test(tag) || !document.getElementById("node-drawer").hidden) return;
+      const key = ev.key.toLowerCase();
+      if (key === "z" && !ev.shiftKey) { ev.preventDefault(); undoStep(); }
+      else if ((key === "z" && ev.shiftKey) || key === "y") { ev.preventDefault(); redoStep(); }
+    });
     cy.on("select unselect remove", updateDeleteButton);
     if (deleteBtn) deleteBtn.addEventListener("click", deleteSelected);
     document.addEventListener("keydown", function (ev) {
@@ -311,7 +386,7 @@
       if (!target) return;
       const message = cycleMessage(source, target);
       if (message && !source.edgesTo(target).length) {
-        showBanner("<strong>Connection refused.</strong> " + T.esc(message), "error", 8000);
+        showBanner("<strong>Connection refused.</strong> " + T.esc(message), "error", REFUSED_MS);
         flashCycle(source, target);
       } else if (message) {
         showBanner(T.esc(message), "warning", 4000);
@@ -474,7 +549,7 @@
     ["name", "retries", "retry_interval", "timeout", "trigger_rule", "enabled"].forEach(function (n) { nodeForm.elements[n].disabled = !canEdit; });
     T.clearFormErrors(nodeForm);
     configForm = SF.render(document.getElementById("nd-config"), type.schema, d.config, {
-      datasources: datasources, flows: page.flows || [], readOnly: !canEdit, idPrefix: "cfg",
+      datasources: datasources, flows: page.flows || [], selfFlowId: page.flow_id, readOnly: !canEdit, idPrefix: "cfg",
     });
     nodeVars.fill(d.variables);
     document.getElementById("nd-preview-out").innerHTML = "";
@@ -835,6 +910,6 @@
       const r = wrap.getBoundingClientRect();
       return { x: r.left + (bb.x1 + bb.x2) / 2, y: r.top + (bb.y1 + bb.y2) / 2, right: r.left + bb.x2, top: r.top + bb.y1 };
     },
-    setDirty: setDirty,
+    setDirty: setDirty, undo: undoStep, redo: redoStep,
   };
 })();

@@ -91,7 +91,10 @@
               options.push([String(current), "Data source #" + current + " (missing)"]);
             }
           } else if (widget === "flow") {
-            (ctx.flows || []).forEach(function (f) { options.push([String(f.id), f.name]); });
+            // This flow itself is a choice only for waiting on its own earlier cycle: say so.
+            (ctx.flows || []).forEach(function (f) {
+              options.push([String(f.id), String(f.id) === String(ctx.selfFlowId) ? f.name + " (this flow: an earlier cycle, with a negative offset)" : f.name]);
+            });
             if (current != null && current !== "" && !(ctx.flows || []).some(function (f) { return String(f.id) === String(current); })) {
               options.push([String(current), "Flow #" + current + " (not visible)"]);
             }

@@ -523,3 +523,61 @@ def test_run_page_node_panel_is_full_width_resizable_and_follows_the_running_nod
         assert not page.locator("[data-testid=follow-running]").is_checked()
     finally:
         context.close()
+
+
+def test_canvas_undo_redo_and_messages_in_words(page, tenant, owner):
+    flow = services.flow_create(tenant=tenant, user=owner, name="messages")
+    two_nodes(flow, owner, edges=[("a", "b")])
+    sign_in(page, owner)
+    open_editor(page, flow)
+    count = "() => window.tributaryEditor.cy.nodes().length"
+    page.wait_for_function("() => window.tributaryEditor.cy.nodes().length === 2")
+
+    # Undo and redo canvas edits: an added node, a deleted node with its connection
+    page.click("[data-testid=palette-noop]")
+    page.wait_for_function("() => window.tributaryEditor.cy.nodes().length === 3")
+    page.locator("#cy").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+z")
+    assert page.evaluate(count) == 2
+    assert page.locator("#dirty-flag").is_hidden()  # back to what was saved
+    page.keyboard.press("Control+Shift+z")
+    assert page.evaluate(count) == 3
+    page.click("[data-testid=undo]")
+    center = page.evaluate("() => window.tributaryEditor.renderedCenter('report')")
+    page.mouse.click(center["x"], center["y"])
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 0")
+    page.click("[data-testid=undo]")
+    assert page.evaluate("() => window.tributaryEditor.cy.edges().length") == 1
+    assert page.evaluate(count) == 2
+
+    # A refused cycle: its message leaves with its highlight
+    connect(page, "report", "extract", allowed=False)
+    page.locator("[data-testid=canvas-message]").wait_for()
+    page.wait_for_function(
+        "() => window.tributaryEditor.cy.$('.refused').length === 0", timeout=10_000
+    )
+    page.locator("[data-testid=canvas-message]").wait_for(state="detached", timeout=1_000)
+
+    # A refused save names the node and the field in words, not paths
+    page.evaluate("""() => {
+        const n = window.tributaryEditor.nodeByName('extract');
+        n.data({ type: 'sql', config: { sql: 'select 1' } });
+        window.tributaryEditor.setDirty(true);
+    }""")
+    page.click("[data-testid=save]")
+    refusal = page.locator("[data-testid=canvas-message]", has_text="Not saved.")
+    refusal.wait_for()
+    text = refusal.inner_text()
+    assert "Node “extract”" in text and "Data source" in text, text
+    assert "config." not in text and "nodes." not in text, text
+
+    # The dependency check names this flow for what it is
+    page.evaluate("() => window.tributaryEditor.undo()")
+    page.click("[data-testid=palette-dependency_check]")
+    page.wait_for_function("() => window.tributaryEditor.cy.nodes().length === 3")
+    center = page.evaluate("() => window.tributaryEditor.renderedCenter('dependency_check_1')")
+    page.mouse.dblclick(center["x"], center["y"])
+    page.locator("#node-drawer").wait_for()
+    own = page.locator(f"#cfg-flow option[value='{flow.pk}']").inner_text()
+    assert "this flow" in own, own
