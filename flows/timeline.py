@@ -58,6 +58,8 @@ class Source:
     where: Q
     historical: bool = True
     entries: Callable[[list[int]], dict[int, dict]] | None = None
+    # How its rows name their flow, for a source FLOW_FIELD does not know (the flow filter).
+    flow_field: str | None = None
 
     @property
     def date_field(self) -> str:
@@ -133,11 +135,12 @@ def timeline_queryset(
     for source in sources:
         if object_types and source.tag not in object_types:
             continue
-        if flow_id is not None and source.tag not in FLOW_FIELD:
+        flow_field = FLOW_FIELD.get(source.tag) or source.flow_field
+        if flow_id is not None and flow_field is None:
             continue  # members, data sources, secrets belong to no flow
         qs = source.model.objects.filter(source.where)
         if flow_id is not None:
-            qs = qs.filter(**{FLOW_FIELD[source.tag]: flow_id})
+            qs = qs.filter(**{flow_field: flow_id})
         if user_id is not None:
             qs = qs.filter(**{source.user_field: user_id})
         if since is not None:
@@ -470,8 +473,13 @@ def entries_in_words(entries: list[dict]) -> list[dict]:
         )
         if tag == "version":
             e["summary"] = f"{who} published version {e['version']} of “{e['flow_name']}”"
+        elif e.get("_summary"):
+            # A source of another app says what happened itself; {who} and {flow} are names.
+            flow_name = e["flow_name"] or "a deleted task flow"
+            e["summary"] = e["_summary"].replace("{flow}", flow_name).replace("{who}", who)
         else:
             e["summary"] = (
                 f"{who} {ACTION_WORDS.get(e['action'], e['action'])} the {what} “{name}”{where}"
             )
+        e.pop("_summary", None)
     return entries

@@ -323,6 +323,7 @@ AUDIT_KINDS = [
     ("membership", "Members and roles"),
     ("datasource", "Data sources"),
     ("secret", "Secrets (names only)"),
+    ("run", "O&M actions on runs"),
 ]
 
 

@@ -140,6 +140,7 @@ def _operation_entry(record: OperationRecord) -> dict:
     else:
         what = f"{len(detail.get('runs', []))} run(s) of {record.flow_name}"
     return {
+        "_summary": _operation_summary(record),
         "user": record.user_id,
         "object_type": "run",
         "object_id": record.run_id,
@@ -149,6 +150,36 @@ def _operation_entry(record: OperationRecord) -> dict:
         "reason": record.reason,
         "changes": changes,
     }
+
+
+def _operation_summary(record: OperationRecord) -> str:
+    """The action in words; the audit fills in {who} and {flow} (flows.timeline)."""
+    d = record.detail or {}
+    run = f"run #{record.run_id} of “{{flow}}”"
+    nodes = d.get("nodes")
+    if record.action == OperationAction.BULK:
+        refused = d.get("refused", {})
+        return (
+            f"{{who}} asked to {d.get('action')} {len(d.get('runs', []))} run(s) at once: "
+            f"{len(d.get('done', []))} done, {len(refused)} refused"
+        )
+    if record.action == OperationAction.BACKFILL:
+        return (
+            f"{{who}} backfilled {len(d.get('runs', []))} run(s) of “{{flow}}” "
+            f"from {d.get('start')} to {d.get('end')}"
+        )
+    if record.action == OperationAction.RERUN:
+        return f"{{who}} reran {run} as run #{d.get('new_run')}"
+    if record.action == OperationAction.RESTORE:
+        return f"{{who}} restored {run} ({nodes} node(s) rerun)"
+    if record.action == OperationAction.RERUN_FROM:
+        return f"{{who}} reran {run} from node “{d.get('node')}” ({nodes} node(s))"
+    if record.action == OperationAction.MARK_SUCCESS:
+        return f"{{who}} marked node “{d.get('node')}” succeeded in {run}"
+    verb = {"stop": "stopped", "pause": "paused", "resume": "resumed"}.get(
+        record.action, record.action
+    )
+    return f"{{who}} {verb} {run}"
 
 
 def _operation_entries(ids: list[int]) -> dict[int, dict]:
@@ -164,5 +195,6 @@ def operation_audit_sources(*, tenant_id: int) -> list[timeline.Source]:
             Q(tenant_id=tenant_id),
             historical=False,
             entries=_operation_entries,
+            flow_field="flow_id",  # a bulk request names no one flow: not under a flow filter
         )
     ]

@@ -139,3 +139,20 @@ def test_an_auditor_gets_no_bulk_controls(page, tenant, owner, quiet_engine):
     page.goto("/runs/grid/")
     page.locator("[data-testid=grid-cell]").first.wait_for()
     assert page.locator("[data-testid=grid-select-mode]").count() == 0
+
+
+def test_the_audit_page_shows_om_actions_in_words(page, tenant, owner, admin_user, quiet_engine):
+    flow = noop_flow(tenant, owner, "nightly load")
+    run = run_start(flow=flow, mode="try", user=owner)
+    from operations.services import run_pause
+
+    run_pause(run=run, user=owner, reason="warehouse maintenance")
+    sign_in(page, admin_user)
+    page.goto("/audit/")
+    page.select_option("#hf-type", "run")
+    entry = page.locator("[data-testid=audit-entry][data-type=run]")
+    entry.first.wait_for()
+    assert entry.count() == 1
+    text = entry.first.inner_text()
+    assert f"bea-bulk paused run #{run.pk} of “nightly load”" in text
+    assert "warehouse maintenance" in text

@@ -220,6 +220,9 @@ def test_a_bulk_request_is_in_the_audit_trail_with_each_run(
         "refused": {"2000000000": 404},
     }
     assert entries[0]["object_repr"] == "pause of 3 run(s)"
+    assert entries[0]["summary"] == (
+        f"{member_user.username} asked to pause 3 run(s) at once: 2 done, 1 refused"
+    )
 
 
 def test_a_token_without_runs_write_may_not_bulk(api, flow, member_user, engine, client):

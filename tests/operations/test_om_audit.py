@@ -125,6 +125,21 @@ def test_every_om_action_is_in_the_tenant_audit_with_who_when_which_run_and_why(
     assert (pause["field"], pause["old"], pause["new"]) == ("status", "queued", "paused")
     assert by_action["backfill"]["object_repr"] == "3 run(s) of audited-flow"
     assert by_action["stop"]["object_repr"] == f"run {active.pk} of audited-flow"
+    # ... each in words, with names
+    who = member_user.username
+    summaries = {a: e["summary"] for a, e in by_action.items()}
+    assert summaries == {
+        "stop": f"{who} stopped run #{active.pk} of “audited-flow”",
+        "pause": f"{who} paused run #{active.pk} of “audited-flow”",
+        "resume": f"{who} resumed run #{active.pk} of “audited-flow”",
+        "restore": f"{who} restored run #{failed.pk} of “audited-flow” (2 node(s) rerun)",
+        "rerun": f"{who} reran run #{failed.pk} of “audited-flow” as run #{new_id}",
+        "rerun_from": f"{who} reran run #{new_id} of “audited-flow” from node “a” (3 node(s))",
+        "mark_success": f"{who} marked node “b” succeeded in run #{new_id} of “audited-flow”",
+        "backfill": f"{who} backfilled 3 run(s) of “audited-flow” "
+        "from 2024-01-10T00:00:00+00:00 to 2024-01-12T00:00:00+00:00",
+    }
+    assert all("_summary" not in e for e in entries)
     # The audit's own filters apply: by user, and by time.
     assert len(om_entries(api, admin_user, user=member_user.pk)) == 8
     assert om_entries(api, admin_user, user=admin_user.pk) == []
@@ -245,3 +260,15 @@ def test_a_backfill_without_fire_times_records_nothing(api, flow, member_user, e
     # The schedule starts in 2024: no fire time, no run, no record.
     assert res.status_code == 400 and "start" in res.json(), res.content
     assert not OperationRecord.objects.exists()
+
+
+def test_the_audit_flow_filter_keeps_that_flows_om_actions(
+    api, flow, tenant, member_user, admin_user, engine
+):
+    other, _ = build_flow(tenant=tenant, owner=member_user, nodes=["x"], name="other-flow")
+    mine = engine.call(run_start, flow=flow, mode="dry", user=member_user)
+    theirs = engine.call(run_start, flow=other, mode="dry", user=member_user)
+    for run in (mine, theirs):
+        assert post(api(member_user), engine, f"/api/v1/runs/{run.pk}/stop/").status_code == 200
+    only = om_entries(api, admin_user, flow=flow.pk)
+    assert [(e["action"], e["object_id"]) for e in only] == [("stop", mine.pk)]
