@@ -379,6 +379,7 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("datasource-test", "post"): Rule("read"),
     ("run-list", "get"): Rule("read"),
     ("dashboard", "get"): Rule("read"),
+    ("capacity", "get"): Rule("read"),
     ("run-grid", "get"): Rule("read"),
     ("lineage", "get"): Rule("read", query={"table": "orders"}),
     ("schedule-distribution", "get"): Rule("read"),
