@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from operations.api.capacity import CapacityView
 from operations.api.dashboard import DashboardView
 
 api_urlpatterns = [
@@ -16,4 +17,5 @@ api_urlpatterns = [
     path("", include("operations.api.insight_urls")),
     path("", include("operations.api.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("capacity/", CapacityView.as_view(), name="capacity"),
 ]

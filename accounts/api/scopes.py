@@ -115,6 +115,7 @@ ROUTES: dict[str, dict[str, Need]] = {
     "node-run-mark-success": {"post": RW},
     "node-run-rerun-from": {"post": RW},
     "dashboard": {"get": RR},
+    "capacity": {"get": RR},
     "run-grid": {"get": RR},
     "flow-stats": {"get": RR},
 }

@@ -29,6 +29,7 @@ from operations.choices import (
     RunMode,
     RunStatus,
     RunTrigger,
+    WaitingReason,
 )
 from operations.engine import core, fair
 from operations.engine.core import NOT_QUEUED
@@ -297,14 +298,14 @@ def runs_admit(tenant_id: int) -> int:
 
 
 def runs_waiting_tenants() -> list[int]:
-    """Tenants with runs waiting for their active-run limit (the watchdog's safety net)."""
-    return list(
-        FlowRun.objects.filter(activated_at__isnull=True, status=RunStatus.QUEUED)
-        .exclude(batch__isnull=False, tenant__max_active_runs__isnull=True)
-        .order_by()
-        .values_list("tenant_id", flat=True)
-        .distinct()
-    )
+    """Tenants with an active-run limit and runs waiting for it (the watchdog's safety net)."""
+    return [
+        tenant_id
+        for tenant_id in slots.fair_state(fresh=True).run_limits
+        if FlowRun.objects.filter(
+            tenant_id=tenant_id, status=RunStatus.QUEUED, activated_at__isnull=True
+        ).exists()
+    ]
 
 
 def run_create(*, flow: TaskFlow, plan: Plan, user=None, **fields) -> FlowRun:
@@ -851,12 +852,27 @@ def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> Non
         return
     insert_rows([run for run, _, _, _ in fresh])
     rows = []
+    # Fair share: of the tenants' first nodes, those beyond what the tenant may still
+    # start wait for admission (slots.queue_allowance) instead of crowding the broker.
+    allowance: dict = {}
+    for run, _, _, first in fresh:
+        allowance.setdefault(run.tenant_id, [0, ""])[0] += len(first)
+    for tenant_id, entry in allowance.items():
+        entry[0], entry[1] = slots.queue_allowance(tenant_id, entry[0])
     for run, nodes, _, first in fresh:
         ready = set(first)
+        entry = allowance[run.tenant_id]
         for node in nodes:
             node.run = run
-            if node.node_id in ready:
+            if node.node_id not in ready:
+                continue
+            if entry[0] > 0:
                 node.status, node.queued_at = NodeStatus.QUEUED, now
+                entry[0] -= 1
+            else:
+                node.status = NodeStatus.WAITING
+                node.waiting_reason = WaitingReason.TENANT_LIMIT
+                node.waiting_detail = entry[1]
         rows += nodes
     insert_rows(rows)
     insert_rows(
@@ -871,5 +887,9 @@ def _insert_activated(fresh: list, now: datetime, *, relay: bool = False) -> Non
     sends = []
     for run, _, plan, first in fresh:
         seed_plan(run, plan)
-        sends += [(ids[(run.pk, n)], now, None, plan.nodes[n].timeout) for n in first]
+        sends += [
+            (ids[(run.pk, n)], now, None, plan.nodes[n].timeout)
+            for n in first
+            if (run.pk, n) in ids
+        ]
     (dispatch.send_nodes_relayed if relay else dispatch.send_nodes)(sends)

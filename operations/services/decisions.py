@@ -177,12 +177,23 @@ def apply_decision(run: FlowRun, plan: Plan, decision: Decision, loader: StateLo
     closed = 0
     nodes = NodeRun.objects.filter
     if decision.ready:
-        pks = [ids[n] for n in decision.ready]
-        nodes(pk__in=pks, status__in=guards[QUEUED]).update(
-            status=QUEUED, queued_at=now, next_attempt_at=None, waiting_reason=WaitingReason.NONE
-        )
         # Higher priority first, so the broker's FIFO order follows it.
         ordered = sorted(decision.ready, key=lambda n: -plan.nodes[n].priority)
+        # Fair share: nodes beyond what the tenant may still start wait for admission
+        # instead of crowding the broker (a worker's claim stays the authority).
+        allowed, detail = slots.queue_allowance(run.tenant_id, len(ordered))
+        ordered, parked = ordered[:allowed], ordered[allowed:]
+        nodes(pk__in=[ids[n] for n in ordered], status__in=guards[QUEUED]).update(
+            status=QUEUED, queued_at=now, next_attempt_at=None, waiting_reason=WaitingReason.NONE
+        )
+        if parked:
+            nodes(pk__in=[ids[n] for n in parked], status__in=guards[QUEUED]).update(
+                status=WAITING,
+                queued_at=None,
+                next_attempt_at=None,
+                waiting_reason=WaitingReason.TENANT_LIMIT,
+                waiting_detail=detail,
+            )
         dispatch.send_nodes([(ids[n], now, None, plan.nodes[n].timeout) for n in ordered])
     by_reason: dict = {}
     for n in decision.waiting:

@@ -24,10 +24,11 @@
   async function load() {
     try {
       const list = await T.api.all("/api/v1/datasources/");
-      if (!list.length) { rows.innerHTML = '<tr><td colspan="6" class="empty">No data sources yet.</td></tr>'; return; }
+      if (!list.length) { rows.innerHTML = '<tr><td colspan="7" class="empty">No data sources yet.</td></tr>'; return; }
       rows.innerHTML = list.map(function (ds) {
         return "<tr data-id=\"" + ds.id + "\"><td><strong>" + T.esc(ds.name) + "</strong></td><td>" + T.esc(ds.engine) + "</td><td>" + where(ds) +
           "</td><td>" + T.esc(ds.username || "—") + "</td><td>" + (ds.has_password ? "set" : '<span class="muted">none</span>') +
+          "</td><td>" + (ds.max_concurrency == null ? '<span class="muted">no cap</span>' : T.esc(String(ds.max_concurrency))) +
           '</td><td class="nowrap"><button type="button" class="small" data-act="test">Test</button> ' +
           (page.can_manage ? '<button type="button" class="small" data-act="edit">Edit</button> <button type="button" class="small danger" data-act="delete">Delete</button>' : "") +
           ' <span data-result class="small"></span></td></tr>';
@@ -42,7 +43,7 @@
         });
       });
     } catch (err) {
-      rows.innerHTML = '<tr><td colspan="6"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
+      rows.innerHTML = '<tr><td colspan="7"><div class="banner error">' + T.esc(err.message) + "</div></td></tr>";
     }
   }
   function open(ds) {
@@ -54,6 +55,7 @@
       ["name", "engine", "host", "database", "username"].forEach(function (k) { form.elements[k].value = ds[k] == null ? "" : ds[k]; });
       form.elements.port.value = ds.port == null ? "" : ds.port;
       form.elements.options.value = ds.options && Object.keys(ds.options).length ? JSON.stringify(ds.options) : "";
+      form.elements.max_concurrency.value = ds.max_concurrency == null ? "" : ds.max_concurrency;
     }
     document.getElementById("ds-password-help").textContent = ds && ds.has_password ? "Leave empty to keep the stored password." : "";
     syncEngine();
@@ -81,6 +83,7 @@
       body.username = form.elements.username.value.trim();
       if (form.elements.password.value !== "") body.password = form.elements.password.value;
     }
+    body.max_concurrency = form.elements.max_concurrency.value === "" ? null : Number(form.elements.max_concurrency.value);
     const rawOptions = form.elements.options.value.trim();
     if (rawOptions) {
       try { body.options = JSON.parse(rawOptions); }

@@ -111,4 +111,34 @@
   });
   document.addEventListener("tributary:zone", function () { load(current); });
   load(1);
+
+  // Fair share, live: the tenant's running nodes against its limit, runs against its
+  // active-run limit, and each data source's pool (GET /api/v1/capacity/).
+  const capacity = document.getElementById("capacity-body");
+  function limitText(used, limit) { return limit === null || limit === undefined ? used + " (no limit)" : used + " of " + limit; }
+  async function loadCapacity() {
+    if (!capacity) return;
+    try {
+      const c = await T.api.get("/api/v1/capacity/");
+      const t = c.tenant || {};
+      const use = t.use || {}, eff = t.effective || {};
+      let html = '<div data-testid="capacity-tenant">Running nodes: <b>' + T.esc(limitText(use.running_nodes, eff.running_nodes)) + "</b>" +
+        " · waiting for a slot: <b>" + T.esc(String(use.waiting_nodes || 0)) + "</b>" +
+        " · active runs: <b>" + T.esc(limitText(use.active_runs, eff.active_runs)) + "</b>" +
+        ' <span class="muted">(worker slots up: ' + T.esc(String(t.worker_slots || 0)) + ")</span></div>";
+      const pools = (c.pools || []).filter(function (p) { return p.max_concurrency !== null || p.running || p.waiting; });
+      if (pools.length) {
+        html += '<table class="small" data-testid="capacity-pools"><thead><tr><th>Pool (data source)</th><th>Running</th><th>Waiting</th></tr></thead><tbody>' +
+          pools.map(function (p) {
+            return "<tr><td>" + T.esc(p.name) + "</td><td>" + T.esc(limitText(p.running, p.max_concurrency)) + "</td><td>" + T.esc(String(p.waiting)) + "</td></tr>";
+          }).join("") + "</tbody></table>";
+      }
+      capacity.innerHTML = html;
+      capacity.classList.remove("muted");
+    } catch (err) {
+      capacity.textContent = err.message;
+    }
+    if (document.getElementById("rf-live").checked) setTimeout(loadCapacity, 3000);
+  }
+  loadCapacity();
 })();

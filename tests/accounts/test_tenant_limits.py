@@ -122,3 +122,28 @@ def test_the_admin_sets_limits_through_the_service(client, tenant, superuser, ad
     assert res.status_code == 403
     tenant.refresh_from_db()
     assert tenant.max_running_nodes == 5
+
+
+def test_every_member_reads_the_tenants_capacity_live(
+    api, tenant, admin_user, member_user, sqlite_dir
+):
+    from operations.models import NodeRun
+    from operations.services import run_start
+
+    ds = DataSourceFactory(
+        tenant=tenant, name="wh", engine="sqlite", database=str(sqlite_dir / "w.sqlite3")
+    )
+    ds.max_concurrency = 2
+    ds.save()
+    flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["a", "b"])
+    run = run_start(flow=flow, mode="try", user=admin_user)
+    NodeRun.objects.filter(run=run, node_name="a").update(status="running", pools=f",{ds.pk},")
+    NodeRun.objects.filter(run=run, node_name="b").update(
+        status="waiting", waiting_reason="pool", pools=f",{ds.pk},"
+    )
+    body = api(member_user, tenant).get("/api/v1/capacity/").json()
+    assert body["tenant"]["use"]["running_nodes"] == 1
+    assert body["tenant"]["use"]["waiting_nodes"] == 1
+    assert body["pools"] == [
+        {"id": ds.pk, "name": "wh", "max_concurrency": 2, "running": 1, "waiting": 1}
+    ]

@@ -394,6 +394,7 @@ TENANT_ROUTE_RULES: dict[tuple[str, str], Rule] = {
         "create", lambda w: {"action": "pause", "runs": [w["ids"]["run"]], "reason": "matrix"}
     ),
     ("dashboard", "get"): Rule("read"),
+    ("capacity", "get"): Rule("read"),
     ("run-grid", "get"): Rule("read"),
     ("lineage", "get"): Rule("read", query={"table": "orders"}),
     ("schedule-distribution", "get"): Rule("read"),
