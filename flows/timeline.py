@@ -432,8 +432,8 @@ def entries_in_words(entries: list[dict]) -> list[dict]:
                 return users.get(value, f"a removed person (#{value})")
             if field == "published_version":
                 return f"version {versions[value]}" if value in versions else "a removed version"
-        if field == "permission" and value is not None:
-            return PERMISSION_WORDS.get(value, value)
+        if field == "permission" and value in PERMISSION_WORDS:
+            return PERMISSION_WORDS[value]
         return _show(value)
 
     for e in entries:

@@ -543,8 +543,10 @@ def test_canvas_undo_redo_and_messages_in_words(page, tenant, owner):
     page.keyboard.press("Control+Shift+z")
     assert page.evaluate(count) == 3
     page.click("[data-testid=undo]")
-    center = page.evaluate("() => window.tributaryEditor.renderedCenter('report')")
-    page.mouse.click(center["x"], center["y"])
+    page.evaluate(
+        "() => { const e = window.tributaryEditor; e.cy.$(':selected').unselect();"
+        " e.nodeByName('report').select(); }"
+    )
     page.keyboard.press("Delete")
     page.wait_for_function("() => window.tributaryEditor.cy.edges().length === 0")
     page.click("[data-testid=undo]")
