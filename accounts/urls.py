@@ -11,6 +11,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/password/", views.password_change, name="account-password"),
+    path("account/tokens/", views.token_list, name="account-tokens"),
     path("tenant/switch/", views.switch_tenant, name="switch-tenant"),
     path("tenant/members/", views.member_list, name="member-list"),
     path("tenant/members/<int:pk>/", views.member_update, name="member-update"),
