@@ -11,7 +11,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/password/", views.password_change, name="account-password"),
+    path("account/tokens/", views.token_list, name="account-tokens"),
     path("tenant/switch/", views.switch_tenant, name="switch-tenant"),
     path("tenant/members/", views.member_list, name="member-list"),
+    path("tenant/service-accounts/", views.service_account_list, name="service-account-page"),
     path("tenant/members/<int:pk>/", views.member_update, name="member-update"),
 ]

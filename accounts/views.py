@@ -11,9 +11,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
+from .choices import Role, Scope
 from .forms import MemberAddForm, MemberUpdateForm, PasswordChangeForm, apply_validation_error
 from .selectors import TenantAccessDenied, tenant_context_for
 
@@ -144,3 +145,36 @@ def password_change(request):
             return redirect("account-password")
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/password.html", {"form": form}, status=status)
+
+
+@login_required
+@require_GET
+def token_list(request):
+    """Your own API tokens (name, scopes, expiry, last use): issue one (shown once), revoke;
+    the page reads and writes through /api/v1/me/tokens/."""
+    return render(request, "accounts/tokens.html", {"scopes": Scope.choices})
+
+
+@tenant_required
+@require_GET
+def service_account_list(request, *, ctx):
+    """Service accounts of the tenant and their tokens, through /api/v1/service-accounts/
+    (the API's rule: tenant admins manage, auditors read, everyone else is refused)."""
+    from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
+
+    from accounts.api.tokens import require_admin as require_service_account_rights
+
+    try:
+        require_service_account_rights(ctx, write=False)
+    except ApiPermissionDenied as exc:
+        raise PermissionDenied(str(exc.detail)) from exc
+    return render(
+        request,
+        "accounts/service_accounts.html",
+        {
+            "can_manage": ctx.is_admin,
+            "roles": Role.choices,
+            "scopes": Scope.choices,
+            "page_data": {"can_manage": ctx.is_admin},
+        },
+    )

@@ -3,6 +3,7 @@ from django.urls import path
 from . import views
 from .lineage import views as lineage_views
 from .secrets import views as secret_views
+from .webhooks import views as webhook_views
 
 urlpatterns = [
     path("flows/", views.flow_list, name="flow-list"),
@@ -17,4 +18,5 @@ urlpatterns = [
     ),
     path("datasources/", views.datasource_list, name="datasource-list"),
     path("secrets/", secret_views.secret_list, name="secret-list"),
+    path("webhooks/", webhook_views.webhook_list, name="webhook-list"),
 ]

@@ -73,6 +73,12 @@ def _clean(*, url=None, events=None, secret=None, description=None) -> dict:
     return clean
 
 
+def webhook_validate(**fields) -> dict:
+    """The rules of a subscription's fields (url, events, secret, description), for the
+    forms that write through the services below; raises ValidationError by field."""
+    return _clean(**fields)
+
+
 def _history(obj, user, reason: str) -> None:
     obj._history_user = user
     obj._change_reason = reason
