@@ -29,8 +29,15 @@ def _resolve(schema: dict, components: dict) -> dict:
 
 
 def _item_pointer(schema: dict, components: dict, field: str, within: str | None) -> str | None:
-    """JSON pointer (without '#') to `field` of the first item the body holds, or None."""
+    """JSON pointer (without '#') to `field` of the first item the body holds, or None.
+
+    A body that is one of several shapes (a run, or a time range's runs) links through the
+    first shape that has the field."""
     schema = _resolve(schema, components)
+    for alternative in schema.get("oneOf") or schema.get("anyOf") or ():
+        pointer = _item_pointer(alternative, components, field, within)
+        if pointer is not None:
+            return pointer
     prefix = ""
     if within:
         schema = _resolve(schema.get("properties", {}).get(within, {}), components)
