@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.fields import StrictCharField
+from accounts.api.fields import StrictCharField, StrictDateTimeField
 from flows import selectors
 from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
@@ -356,8 +356,8 @@ class VersionDiffSerializer(serializers.Serializer):
 
 class HistoryQuerySerializer(serializers.Serializer):
     user = IdField(required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = StrictDateTimeField(required=False)
+    until = StrictDateTimeField(required=False)
 
 
 class AuditQuerySerializer(HistoryQuerySerializer):

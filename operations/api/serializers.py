@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.fields import StrictCharField
+from accounts.api.fields import StrictCharField, StrictDateTimeField
 from operations.choices import (
     BULK_ACTIONS,
     USER_MODE_CHOICES,
@@ -149,8 +149,8 @@ class RunFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     mode = serializers.ChoiceField(choices=RunMode.choices, required=False)
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
-    business_time_after = serializers.DateTimeField(required=False)
-    business_time_before = serializers.DateTimeField(required=False)
+    business_time_after = StrictDateTimeField(required=False)
+    business_time_before = StrictDateTimeField(required=False)
     triggered_by = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     batch = serializers.UUIDField(required=False)
 
