@@ -195,31 +195,24 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         lock_slots(tenant_id=row["tenant_id"], pools=capped)
+        # The tenant's own limit and the pools' caps as they are now, not as this process
+        # last read them: a limit lowered a moment ago holds at the next claim (another
+        # process's cache may be up to TRIBUTARY_FAIR_REFRESH_SECONDS old).
+        limit, caps = current_limits(state, row["tenant_id"], pools)
+        capped = [p for p in pools if p in caps]
         running, on_pools = store.slots_in_use(row["tenant_id"], capped)
         verdict = fair.blocked(
             tenant_running=running,
             limit=limit,
             pools=capped,
             pool_running=on_pools,
-            caps=state.caps,
+            caps=caps,
         )
-        if verdict is not None and time.monotonic() - state.read_at > 0.05:
-            # Before parking, make sure no limit was raised since the state was read.
-            state = fair_state(fresh=True)
-            limit = state.limit(row["tenant_id"])
-            capped = [p for p in capped if p in state.caps]
-            verdict = fair.blocked(
-                tenant_running=running,
-                limit=limit,
-                pools=capped,
-                pool_running=on_pools,
-                caps=state.caps,
-            )
         if verdict is None:
             return store.claim(node_run_id, now, worker, pools=text), False
         reason, pool = verdict
         if reason == WaitingReason.POOL:
-            detail = f"pool {state.names.get(pool, pool)} full ({state.caps[pool]} running)"
+            detail = f"pool {state.names.get(pool, pool)} full ({caps[pool]} running)"
         else:
             detail = f"tenant limit ({limit} running nodes)"
         parked = store.park(node_run_id, reason=reason, detail=detail, pools=text)
@@ -233,10 +226,24 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
             limit=limit,
             pools=capped,
             pool_running=on_pools,
-            caps=state.caps,
+            caps=caps,
         )
         return None, still is None
     return None, False
+
+
+def current_limits(state: FairState, tenant_id: int, pools) -> tuple[int | None, dict]:
+    """The tenant's effective limit and the caps of `pools`, read now (the default limit,
+    which follows the worker slots, comes from `state`)."""
+    own = Tenant.objects.filter(pk=tenant_id).values_list("max_running_nodes", flat=True).first()
+    caps = {}
+    if pools:
+        caps = dict(
+            DataSource.objects.filter(pk__in=pools, max_concurrency__isnull=False).values_list(
+                "pk", "max_concurrency"
+            )
+        )
+    return fair.effective_limit(own, state.default), caps
 
 
 def queue_allowance(tenant_id: int, wanted: int) -> tuple[int, str]:
@@ -263,6 +270,19 @@ def hand_off_allowed(spec) -> bool:
     if not state.caps:
         return True
     return not any(p in state.caps for p in node_pools(spec))
+
+
+def tenant_may_keep(tenant_id: int) -> bool:
+    """Whether the slot a finishing node of the tenant releases is still the tenant's to keep
+    for its next node: not while it runs more nodes than its limit allows (a limit lowered
+    while they ran; the finishing node still counts as running)."""
+    state = fair_state()
+    if not state.active:
+        return True
+    limit, _ = current_limits(state, tenant_id, ())
+    if limit is None:
+        return True
+    return NodeRun.objects.filter(tenant_id=tenant_id, status=RUNNING).count() <= limit
 
 
 def _candidates(limit: int) -> list[dict]:

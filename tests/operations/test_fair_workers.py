@@ -103,6 +103,34 @@ def test_tenant_limit_holds_nodes_with_a_reason_and_a_lowered_limit_lets_running
     assert not NodeRun.objects.filter(run=run).exclude(waiting_detail="").exists()
 
 
+def test_a_worker_does_not_keep_its_slot_for_the_next_node_beyond_a_lowered_limit(
+    celery_workers, tenant, admin_user, superuser, http_server
+):
+    # Given two chains a0 -> c0 and a1 -> c1 whose heads run (the limit, 2) ...
+    _slots_reported()
+    tenant_set_limits(tenant=tenant, actor=superuser, limits={"running_nodes": 2})
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        nodes=[http(n, http_server.url(f"block/{n}")) for n in ("a0", "a1", "c0", "c1")],
+        edges=[("a0", "c0"), ("a1", "c1")],
+    )
+    run = run_start(flow=flow, mode="try", user=admin_user)
+    wait_for(lambda: running(tenant) == 2, what="both heads running")
+    # ... when the limit is lowered to 1 and a0 finishes, its worker does not go on with c0
+    # itself (the hand-off keeps a slot): c0 waits, because a1 alone fills the limit.
+    tenant_set_limits(tenant=tenant, actor=superuser, limits={"running_nodes": 1})
+    http_server.release("a0")
+    wait_for(
+        lambda: statuses(run)["c0"] == "waiting" and running(tenant) == 1,
+        what="c0 held back by the lowered limit",
+    )
+    assert NodeRun.objects.get(run=run, node_name="c0").waiting_reason == "tenant_limit"
+    for name in ("a1", "c0", "c1"):
+        http_server.release(name)
+    assert finished(run).status == "succeeded", (statuses(run), celery_workers.log_tail())
+
+
 def test_the_default_limit_keeps_a_slot_for_another_tenant(
     celery_workers, tenant, other_tenant, admin_user, outsider, http_server
 ):
