@@ -57,8 +57,13 @@ def lock_node_run(node_run_id: int, *fields: str) -> NodeRun | None:
 _ADMISSION, _TENANT, _POOL = 7301, 7302, 7303
 
 
-def lock_slots(*, tenant_id: int | None = None, pools=(), admission: bool = False) -> None:
+def lock_slots(
+    *, tenant_id: int | None = None, pools=(), admission: bool = False, relaxed: bool = False
+) -> None:
     """Serialise the claims that count a tenant's and these pools' slots until commit.
+
+    `relaxed`: the transaction's commit need not wait for the disk (a claim or a park,
+    which the watchdog recovers after a crash), set in the same statement.
 
     PostgreSQL only: SQLite's transactions are IMMEDIATE, so writers are serial already.
     """
@@ -68,10 +73,10 @@ def lock_slots(*, tenant_id: int | None = None, pools=(), admission: bool = Fals
     if tenant_id is not None:
         keys.append((_TENANT, int(tenant_id)))
     keys += [(_POOL, int(pool)) for pool in sorted(set(pools))]
-    if not keys:
+    parts = ["pg_advisory_xact_lock(%s, %s)" for _ in keys]
+    if relaxed:
+        parts.insert(0, "set_config('synchronous_commit', 'off', true)")
+    if not parts:
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT " + ", ".join("pg_advisory_xact_lock(%s, %s)" for _ in keys),
-            [value for key in keys for value in key],
-        )
+        cursor.execute("SELECT " + ", ".join(parts), [value for key in keys for value in key])

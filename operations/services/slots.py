@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -191,16 +191,13 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
     if row["status"] == DEFERRED or (limit is None and not capped):
         return store.claim(node_run_id, now, worker, pools=text), False
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        lock_slots(tenant_id=row["tenant_id"], pools=capped)
+        lock_slots(tenant_id=row["tenant_id"], pools=capped, relaxed=True)
         # The tenant's own limit and the pools' caps as they are now, not as this process
         # last read them: a limit lowered a moment ago holds at the next claim (another
         # process's cache may be up to TRIBUTARY_FAIR_REFRESH_SECONDS old).
-        limit, caps = current_limits(state, row["tenant_id"], pools)
+        running, on_pools, own, caps = store.slots_and_limits(row["tenant_id"], pools)
+        limit = fair.effective_limit(own, state.default)
         capped = [p for p in pools if p in caps]
-        running, on_pools = store.slots_in_use(row["tenant_id"], capped)
         verdict = fair.blocked(
             tenant_running=running,
             limit=limit,
@@ -230,20 +227,6 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
         )
         return None, still is None
     return None, False
-
-
-def current_limits(state: FairState, tenant_id: int, pools) -> tuple[int | None, dict]:
-    """The tenant's effective limit and the caps of `pools`, read now (the default limit,
-    which follows the worker slots, comes from `state`)."""
-    own = Tenant.objects.filter(pk=tenant_id).values_list("max_running_nodes", flat=True).first()
-    caps = {}
-    if pools:
-        caps = dict(
-            DataSource.objects.filter(pk__in=pools, max_concurrency__isnull=False).values_list(
-                "pk", "max_concurrency"
-            )
-        )
-    return fair.effective_limit(own, state.default), caps
 
 
 def queue_allowance(tenant_id: int, wanted: int) -> tuple[int, str]:
@@ -279,10 +262,9 @@ def tenant_may_keep(tenant_id: int) -> bool:
     state = fair_state()
     if not state.active:
         return True
-    limit, _ = current_limits(state, tenant_id, ())
-    if limit is None:
-        return True
-    return NodeRun.objects.filter(tenant_id=tenant_id, status=RUNNING).count() <= limit
+    running, _, own, _ = store.slots_and_limits(tenant_id, ())
+    limit = fair.effective_limit(own, state.default)
+    return limit is None or running <= limit
 
 
 def _candidates(limit: int) -> list[dict]:

@@ -175,6 +175,34 @@ def slots_in_use(tenant_id: int, pools: list[int]) -> tuple[int, dict]:
     return row[0], dict(zip(pools, row[1:], strict=True))
 
 
+def slots_and_limits(tenant_id: int, pools) -> tuple[int, dict, int | None, dict]:
+    """What a claim under fair share decides on, read now in one statement: the tenant's
+    running nodes, those on each pool, the tenant's own limit and the pools' caps.
+
+    (running, {pool: running}, own limit or None, {pool: cap} for the capped ones.)
+    """
+    from accounts.models import Tenant
+    from flows.models import DataSource
+
+    pools = [int(p) for p in pools]
+    parts = [
+        f"(SELECT count(*) FROM {_q(NR)} WHERE tenant_id = %s AND status = %s)",
+        f"(SELECT max_running_nodes FROM {_q(Tenant._meta.db_table)} WHERE id = %s)",
+    ]
+    params: list = [tenant_id, RUNNING, tenant_id]
+    for pool in pools:
+        parts.append(f"(SELECT count(*) FROM {_q(NR)} WHERE status = %s AND pools LIKE %s)")
+        parts.append(f"(SELECT max_concurrency FROM {_q(DataSource._meta.db_table)} WHERE id = %s)")
+        params += [RUNNING, f"%,{pool},%", pool]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    running, own, rest = row[0], row[1], row[2:]
+    on_pools = {pool: rest[2 * i] for i, pool in enumerate(pools)}
+    caps = {pool: rest[2 * i + 1] for i, pool in enumerate(pools) if rest[2 * i + 1] is not None}
+    return running, on_pools, own, caps
+
+
 def park(node_run_id: int, *, reason: str, detail: str, pools: str) -> bool:
     """queued -> waiting, held back by fair share; False when it was no longer queued."""
     with connection.cursor() as cursor:

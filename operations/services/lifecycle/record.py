@@ -107,9 +107,9 @@ def _record_success(
             direct = queue_directly(plan.dag, node_id, branch, may_hold=may_hold(claim.info))
             # Fair share: a worker keeps its slot for the next node, never onto a capped pool.
             keepable = [n for n in direct or [] if slots.hand_off_allowed(plan.nodes.get(n))]
-            if keepable and hand_off and not slots.tenant_may_keep(claim.row["tenant_id"]):
-                keepable = []
             take = _keep_node(plan, keepable, continue_until) if hand_off else None
+            if take is not None and not slots.tenant_may_keep(claim.row["tenant_id"]):
+                take = None
             fields, recorded, queued, got = store.complete_in_one(
                 run_id,
                 node_run_id,
