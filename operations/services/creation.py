@@ -39,7 +39,7 @@ from operations.plan import Plan, SnapshotError, parse_snapshot, plans_for_versi
 from . import decisions, slots
 from .audit import clean_reason, operation_record
 from .deadlines import run_deadline
-from .locking import lock_flow, lock_flows_to_fire, lock_run
+from .locking import lock_flow, lock_flows_to_fire, lock_run, lock_tenant_runs
 from .logs import event, event_row
 
 MAX_PARALLELISM = 32
@@ -239,8 +239,19 @@ def _activate(run: FlowRun) -> FlowRun:
 
 
 def _run_limit_reached(tenant_id: int, *, extra: int = 0) -> bool:
-    """Whether the tenant's active runs (plus `extra` about to join) reach its limit."""
-    limit = slots.fair_state().run_limits.get(tenant_id)
+    """Whether the tenant's active runs (plus `extra` about to join) reach its limit.
+
+    Counted under the tenant's run lock with the limit as it is now, so two runs created
+    at once for different flows cannot both take the last place (the cached state only
+    says whether the tenant has a limit at all; one set in the last
+    TRIBUTARY_FAIR_REFRESH_SECONDS by another process applies from the next read).
+    """
+    from accounts.models import Tenant
+
+    if tenant_id not in slots.fair_state().run_limits:
+        return False
+    lock_tenant_runs(tenant_id)
+    limit = Tenant.objects.filter(pk=tenant_id).values_list("max_active_runs", flat=True).first()
     if limit is None:
         return False
     return _active(FlowRun.objects.filter(tenant_id=tenant_id)).count() + extra >= limit
@@ -256,9 +267,8 @@ def _hold(run: FlowRun) -> FlowRun:
 def runs_admit(tenant_id: int) -> int:
     """Activate the tenant's runs that wait for its active-run limit, best first (scheduled,
     manual, backfill; oldest first); then let its time ranges go on. The number activated."""
-    from accounts.models import Tenant
 
-    limit = Tenant.objects.filter(pk=tenant_id).values_list("max_active_runs", flat=True).first()
+    slots.fair_state(fresh=True)  # a limit set or removed a moment ago counts here
     held = list(
         FlowRun.objects.filter(
             tenant_id=tenant_id,
@@ -272,10 +282,7 @@ def runs_admit(tenant_id: int) -> int:
     for pk, flow_id, _mode, _at in held:
         with transaction.atomic():
             lock_flow(flow_id)
-            if (
-                limit is not None
-                and _active(FlowRun.objects.filter(tenant_id=tenant_id)).count() >= limit
-            ):
+            if _run_limit_reached(tenant_id):
                 break
             run = lock_run(pk)
             if run is None or run.activated_at is not None or run.status != RunStatus.QUEUED:

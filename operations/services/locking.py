@@ -3,7 +3,8 @@
 The order: flows (by primary key), then runs (by primary key), then node runs (by primary
 key). A transaction may skip a level, never go back up one: a service holding a run's lock
 may lock its node runs, never a flow. Fair share's slot locks (PostgreSQL advisory locks:
-the admission's, then a tenant's, then pools by id) come before any row lock. The statements of the store that lock implicitly
+the admission's, then a tenant's, then pools by id) come before any row lock; a tenant's
+run lock (its active-run limit) comes after the flow locks and before any run row lock. The statements of the store that lock implicitly
 (store.complete_in_one updates the run row before its node rows) follow the same order.
 """
 
@@ -54,7 +55,20 @@ def lock_node_run(node_run_id: int, *fields: str) -> NodeRun | None:
 
 
 # Namespaces of the slot locks (pg_advisory_xact_lock(namespace, key)).
-_ADMISSION, _TENANT, _POOL = 7301, 7302, 7303
+_ADMISSION, _TENANT, _POOL, _TENANT_RUNS = 7301, 7302, 7303, 7304
+
+
+def lock_tenant_runs(tenant_id: int) -> None:
+    """Serialise the activations that count a tenant's active runs against its limit, until
+    commit. Taken after the flow locks of the transaction, before any run row lock it takes
+    afterwards (its own new run's rows are not visible to anyone else yet).
+
+    PostgreSQL only: SQLite's transactions are IMMEDIATE, so writers are serial already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_TENANT_RUNS, int(tenant_id)])
 
 
 def lock_slots(
