@@ -6,7 +6,7 @@ from accounts.admin import TenantScopedAdmin
 from accounts.errors import ConflictError
 
 from . import services
-from .models import FlowRun, NodeRun, RunEvent
+from .models import FlowRun, NodeRun, OperationRecord, RunEvent
 
 
 class ReadOnlyTenantAdmin(TenantScopedAdmin):
@@ -92,3 +92,14 @@ class NodeRunAdmin(ReadOnlyTenantAdmin):
 class RunEventAdmin(ReadOnlyTenantAdmin):
     list_display = ["at", "run", "kind", "user", "message"]
     list_filter = ["kind"]
+
+
+@admin.register(OperationRecord)
+class OperationRecordAdmin(ReadOnlyTenantAdmin):
+    """The O&M audit trail (who stopped, restored, reran or backfilled what, and why)."""
+
+    list_display = ["at", "user", "action", "flow_name", "run", "reason"]
+    list_filter = ["action"]
+    search_fields = ["flow_name", "reason", "user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "at"

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from accounts.admin import TenantScopedAdmin
-from flows.models import WebhookSubscription
+from flows.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 from . import EVENT_TYPES, services
 
@@ -94,3 +94,35 @@ class WebhookSubscriptionAdmin(TenantScopedAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ["number", "at", "status_code", "duration_ms", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(TenantScopedAdmin):
+    """Deliveries and their attempts, read-only: the worker writes them (the signed body is
+    the event as sent; it holds no secret)."""
+
+    list_display = ["created_at", "event_type", "subscription", "status", "attempts"]
+    list_filter = ["status", "event_type"]
+    list_select_related = ["subscription"]
+    search_fields = ["subscription__url", "stream"]
+    inlines = [WebhookAttemptInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

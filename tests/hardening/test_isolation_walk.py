@@ -342,6 +342,8 @@ def test_admin_walk_tenant_admin_or_auditor_of_b(role, victim, prober):
         "Tenant",
         "ServiceAccount",
         "ApiToken",
+        "OperationRecord",
+        "WebhookDelivery",
     } <= set(walked)
     walk.assert_clean()
 

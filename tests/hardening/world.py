@@ -70,12 +70,21 @@ def _secret(tenant, user, name, flow):
 
 def _runs(flow, user) -> tuple[int, int]:
     """A dry run of the flow and one of its node runs, with a log line naming the marker."""
-    from operations.models import NodeRun
+    from operations.models import NodeRun, OperationRecord
     from operations.services import run_start
 
     run = run_start(flow=flow, mode="dry", user=user)
     node_run = NodeRun.objects.filter(run=run).order_by("id").first()
     NodeRun.objects.filter(pk=node_run.pk).update(log=f"{MARKER} log line", error=f"{MARKER} err")
+    OperationRecord.objects.create(
+        tenant=flow.tenant,
+        user=user,
+        action="rerun",
+        run=run,
+        flow=flow,
+        flow_name=flow.name,
+        reason=f"{MARKER} reason",
+    )
     return run.pk, node_run.pk
 
 
