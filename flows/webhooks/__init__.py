@@ -17,6 +17,8 @@ EVENT_TYPES = (
     "run.stopped",
     "node.failed",
     "node.retrying",
+    "run.deadline_missed",
+    "run.deadline_at_risk",
     "flow.published",
     "schedule.missed",
 )

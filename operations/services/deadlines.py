@@ -155,7 +155,6 @@ def _open_runs():
 
 def _check(run: FlowRun, now: datetime) -> str | None:
     """Alert a run still going at its deadline, or predicted to miss it: each once."""
-    from operations import alerts
 
     if run.deadline_at <= now:
         claimed = FlowRun.objects.filter(
@@ -166,7 +165,7 @@ def _check(run: FlowRun, now: datetime) -> str | None:
         detail = {"deadline_at": run.deadline_at.isoformat(), "noticed_at": now.isoformat()}
         if run.deadline_prediction:
             detail["predicted_finish"] = run.deadline_prediction.get("finish")
-        alerts.alert_event(run_id=run.pk, event="deadline_missed", detail=detail)
+        _report(run, "deadline_missed", detail)
         return "missed"
     if run.deadline_prediction is not None:
         return None
@@ -189,8 +188,27 @@ def _check(run: FlowRun, now: datetime) -> str | None:
     )
     if not claimed:
         return None
-    alerts.alert_event(run_id=run.pk, event="deadline_risk", detail=detail)
+    _report(run, "deadline_risk", detail)
     return "at_risk"
+
+
+# A deadline event -> its webhook event type.
+WEBHOOK_EVENTS = {"deadline_missed": "run.deadline_missed", "deadline_risk": "run.deadline_at_risk"}
+
+
+def _report(run: FlowRun, event: str, detail: dict) -> None:
+    """A deadline event reaches the flow's alert channels and the tenant's webhooks alike."""
+    from operations import alerts
+
+    from .webhooks import run_webhook
+
+    alerts.alert_event(run_id=run.pk, event=event, detail=detail)
+    run_webhook(
+        run=run.pk,
+        tenant_id=run.tenant_id,
+        event_type=WEBHOOK_EVENTS[event],
+        extra={"deadline": detail},
+    )
 
 
 def deadline_sweep(*, now: datetime | None = None) -> dict:

@@ -67,9 +67,10 @@ def node_data(node_run: NodeRun) -> dict:
     }
 
 
-def run_webhook(*, run, event_type: str, node_run=None, tenant_id: int | None = None):
+def run_webhook(*, run, event_type: str, node_run=None, tenant_id: int | None = None, extra=None):
     """Report a run's (or one of its nodes') event. `run` is a FlowRun as the caller holds it
-    (also unsaved changes, e.g. a run finishing), or a run id to read."""
+    (also unsaved changes, e.g. a run finishing), or a run id to read. `extra`: more of the
+    event's data beside "run" and "node" (e.g. {"deadline": ...})."""
     run_id = getattr(run, "pk", run)
     if isinstance(run, FlowRun):
         tenant_id = run.tenant_id
@@ -80,6 +81,7 @@ def run_webhook(*, run, event_type: str, node_run=None, tenant_id: int | None = 
         out = {"run": run_data(run)}
         if node_run is not None:
             out["node"] = node_data(node_run)
+        out.update(extra or {})
         return out
 
     return webhook_event(tenant=tenant_id, event_type=event_type, stream=f"run:{run_id}", data=data)

@@ -325,3 +325,41 @@ def test_a_deadline_before_the_next_sweep_gets_a_check_at_that_moment(
     assert deadline_check(run_id=run.pk, now=deadline) is None
     assert deadline_sweep(now=deadline + dt.timedelta(seconds=1))["missed"] == 0
     assert [e for _, e, _ in sent] == ["deadline_missed"]
+
+
+def test_a_missed_deadline_reaches_the_tenants_webhooks_too(engine, tenant, member_user, sent):
+    import json
+
+    from flows.models import WebhookDelivery
+    from flows.webhooks.services import webhook_create
+
+    # Given a subscription to missed deadlines and a run not started at its deadline
+    webhook_create(
+        tenant=tenant,
+        user=member_user,
+        url="https://hooks.example.com/deadlines",
+        events=["run.deadline_missed"],
+        secret="s" * 20,
+    )
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=member_user,
+        nodes=["a"],
+        deadline={"after_fire_s": 10},
+        concurrency_policy="ignore",
+    )
+    now = timezone.now()
+    run = engine.call(
+        run_start, flow=flow, mode="point_in_time", user=member_user, business_time=now
+    )
+    # When the sweep finds it missed
+    deadline_sweep(now=now + dt.timedelta(seconds=11))
+    # Then the alert channels and the webhook get the same event, once
+    assert [(r, e) for r, e, _ in sent] == [(run.pk, "deadline_missed")]
+    [delivery] = WebhookDelivery.objects.filter(tenant=tenant)
+    body = json.loads(delivery.body)
+    assert body["type"] == "run.deadline_missed"
+    assert body["data"]["run"]["id"] == run.pk
+    assert body["data"]["deadline"]["deadline_at"] == (now + dt.timedelta(seconds=10)).isoformat()
+    deadline_sweep(now=now + dt.timedelta(seconds=12))
+    assert WebhookDelivery.objects.filter(tenant=tenant).count() == 1
