@@ -172,10 +172,10 @@
     varEditor.markErrors(T.flattenErrors((err.body && err.body.variables) || []));
   }
   document.getElementById("var-add").addEventListener("click", function () { varEditor.add(); });
-  document.getElementById("var-bt").value = T.nowLocalInput();
+  document.getElementById("var-bt").value = T.nowInputIn();
   async function variablesPreview() {
     const out = document.getElementById("var-preview-out");
-    const bt = T.localInputToIso(document.getElementById("var-bt").value);
+    const bt = T.zonedInputToIso(document.getElementById("var-bt").value);
     if (!bt) { out.innerHTML = '<p class="muted">Choose a business time.</p>'; return; }
     try {
       const res = await T.api.post(page.urls.variables_preview, { variables: currentVariables(), business_time: bt });
@@ -339,6 +339,9 @@
     const state = document.getElementById("sc-state");
     state.textContent = s.id ? "Saved: " + (s.description || s.cron) + "." : "No schedule saved yet.";
     showPublished(s);
+    // The zone business times are read and shown in: the published schedule's, else the draft's.
+    page.schedule_zone = s.id ? ((s.published && s.published.timezone) || s.timezone) : null;
+    T.setInputScheduleZone(page.schedule_zone);
     showKind();
     lock(sc, rights.edit);
     schedulePreviewSoon();
