@@ -35,8 +35,8 @@ class Schedule(TenantOwned):
         null=True, blank=True, help_text="Last day (inclusive) in the schedule's time zone."
     )
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone name.")
-    # When the schedule last started firing (published, enabled, not frozen, or its
-    # calendar edited): fire times before it are never fired late. Bookkeeping, not config.
+    # When the schedule last started firing (published, enabled, not frozen, or a new
+    # calendar published): fire times before it are never fired late. Bookkeeping, not config.
     active_since = models.DateTimeField(null=True, blank=True, editable=False)
     # The schedule that fires: the `schedule` of the published version's snapshot
     # (as_snapshot() shape), None while the published version holds no schedule. Kept in

@@ -199,3 +199,21 @@ def test_the_migration_keeps_existing_published_flows_firing_their_saved_schedul
     assert never.published is None
     services.schedule_sync(flow=published_flow)
     assert entry(schedule).crontab.hour == "5"
+
+
+def test_the_published_schedule_is_the_published_versions_own(published_flow, member_user):
+    # (what a rollback to an older version would rely on: the fired schedule follows the
+    # version that is published, not the draft)
+    save(published_flow, member_user, cron="0 3 * * *", publish=True)
+    older = published_flow.published_version
+    schedule = save(published_flow, member_user, cron="0 4 * * *", publish=True)
+    assert schedule.published["cron"] == "0 4 * * *"
+
+    published_flow.published_version = older
+    published_flow.save()
+    services.schedule_sync(flow=published_flow)
+
+    schedule.refresh_from_db()
+    assert schedule.published["cron"] == "0 3 * * *" and schedule.cron == "0 4 * * *"
+    assert schedule.draft_differs
+    assert entry(schedule).crontab.hour == "3"
