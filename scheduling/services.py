@@ -219,8 +219,8 @@ def schedule_sync(*, flow: TaskFlow, now: datetime | None = None) -> PeriodicTas
 
 def _refresh_published(schedule: Schedule, flow: TaskFlow, now: datetime | None) -> None:
     """Copy the schedule of the flow's published version into `schedule.published`, once
-    per version: a publish (or any later publish of an older version's content) brings
-    its schedule, an edit of the draft changes nothing that fires."""
+    per published version: publishing (or making an older version the published one)
+    brings that version's schedule; an edit of the draft changes nothing that fires."""
     version_id = flow.published_version_id
     if schedule.published_version_id == version_id:
         return
