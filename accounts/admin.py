@@ -17,6 +17,8 @@ from django.core.exceptions import PermissionDenied
 from django.forms.models import model_to_dict
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from . import services
 from .admin_site import request_admin_roles
@@ -45,6 +47,19 @@ def _revert_form(form_class, current):
     return RevertForm
 
 
+class _HistoryInWords(HistoricalRecordContextHelper):
+    """Changes of a link read in words: simple-history shows a link that was empty as
+    "Deleted flow version (pk=None)"; here it is "—", and a related row that was really
+    deleted says so in words (the related row's own __str__ names it otherwise)."""
+
+    def prepare_delta_change_value(self, change, value):
+        if isinstance(value, DeletedObject):
+            if value.pk is None:
+                return "—"
+            return f"a deleted {value.model._meta.verbose_name} (id {value.pk})"
+        return super().prepare_delta_change_value(change, value)
+
+
 class TenantScopedAdmin(SimpleHistoryAdmin):
     """Superusers see everything; tenant admins change and auditors read their tenants' rows."""
 
@@ -67,6 +82,9 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         if not self._history_tracked:
             return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
         return super().history_view(request, object_id, extra_context)
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return _HistoryInWords(self.model, historical_record)
 
     # ------------------------------------------------------------------ which tenants
 

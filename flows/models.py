@@ -245,7 +245,8 @@ class FlowVersion(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.flow_id} v{self.number}"
+        # In words, as the admin's history of a flow shows its published version.
+        return f"version {self.number} of “{self.flow.name}”"
 
     def save(self, *args, **kwargs):
         # A published version is a record of what ran; rewriting it would falsify history.

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.selectors import membership_list
 from accounts.views import tenant_required
 
-from . import permissions, selectors, snapshot, variables
+from . import hooks, permissions, selectors, snapshot, variables
 from .choices import ConcurrencyPolicy, Engine, ErrorPolicy
 from .datasources import selectors as datasources
 from .forms import FlowFilterForm
@@ -116,6 +116,8 @@ def flow_detail(request, pk: int, *, ctx):
             else []
         ),
         "flows": list(selectors.flow_list(ctx=ctx).order_by("name").values("id", "name")),
+        # The zone the run dialogs read their date-times in (and show business times in).
+        "schedule_zone": hooks.schedule_zones(flow_ids=[flow.pk]).get(flow.pk),
         "error_policies": ErrorPolicy.choices,
         "concurrency_policies": ConcurrencyPolicy.choices,
         "urls": {

@@ -16,7 +16,7 @@ from accounts.selectors import TenantContext
 
 from .selectors import schedule_list
 from .services import schedule_is_firing
-from .spec import spec_of
+from .spec import published_spec
 
 BUSIEST = 10
 
@@ -28,20 +28,19 @@ def schedule_distribution(*, ctx: TenantContext, day: date, zone: ZoneInfo) -> d
     # One walk per distinct calendar: {key: (a schedule with it, flows firing on it)}.
     calendars: dict[tuple, tuple] = {}
     for schedule in schedule_list(ctx=ctx).only(
-        "id", "enabled", "kind", "cron", "interval", "time", "days", "start_date", "end_date",
-        "timezone", "flow__id", "flow__status", "flow__is_frozen",
+        "id", "published", "flow__id", "flow__status", "flow__is_frozen",
     ):  # fmt: skip
-        if schedule_is_firing(schedule=schedule, flow=schedule.flow):
-            key = (schedule.cron, schedule.timezone, schedule.start_date, schedule.end_date)
-            calendars.setdefault(key, (schedule, []))[1].append(schedule.flow_id)
+        spec = published_spec(schedule)  # what fires, not the draft
+        if spec is not None and schedule_is_firing(schedule=schedule, flow=schedule.flow):
+            key = (spec.cron, spec.timezone, spec.start_date, spec.end_date)
+            calendars.setdefault(key, (spec, []))[1].append(schedule.flow_id)
 
     per_hour = Counter()
     flows_per_hour: dict[int, set[int]] = defaultdict(set)
     per_minute = Counter()
     flows_per_minute: dict[str, set[int]] = defaultdict(set)
     firing_flows: set[int] = set()
-    for schedule, schedule_flows in calendars.values():
-        spec = spec_of(schedule)
+    for spec, schedule_flows in calendars.values():
         # `after` is exclusive: start a microsecond early so midnight itself counts.
         for instant in spec.fire_times(
             after=start - timedelta(microseconds=1), until=end - timedelta(microseconds=1)

@@ -35,7 +35,9 @@ def schedules_report_missed(*, now: datetime | None = None) -> int:
     reported = 0
     schedules = (
         Schedule.objects.filter(
-            tenant_id__in=tenants, enabled=True, flow__published_version__isnull=False
+            tenant_id__in=tenants,
+            published__enabled=True,
+            flow__published_version__isnull=False,
         )
         .select_related("flow")
         .order_by("pk")
@@ -62,8 +64,9 @@ def schedules_report_missed(*, now: datetime | None = None) -> int:
                                 "id": schedule.pk,
                                 "flow": schedule.flow_id,
                                 "flow_name": schedule.flow.name,
-                                "cron": schedule.cron,
-                                "timezone": schedule.timezone,
+                                # The schedule that fires (published), not the draft.
+                                "cron": schedule.published.get("cron"),
+                                "timezone": schedule.published.get("timezone"),
                             },
                             "fire_time": fire_time,
                             "frozen": schedule.flow.is_frozen,

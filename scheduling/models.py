@@ -13,7 +13,13 @@ PERIODIC_TASK_PREFIX = "flow-schedule:"
 
 
 class Schedule(TenantOwned):
-    """When a flow runs: a 5-field cron (or a simple form turned into one), a window and a zone."""
+    """When a flow runs: a 5-field cron (or a simple form turned into one), a window and a zone.
+
+    The user-set fields are the draft: users edit them like the rest of the flow's editing
+    version. What fires is `published`, the schedule as the flow's published version holds
+    it (PRODUCT.md: scheduled runs use the published version, and the schedule is part of
+    what is published), so a schedule edit takes effect when the flow is published.
+    """
 
     flow = models.OneToOneField("flows.TaskFlow", on_delete=models.CASCADE, related_name="schedule")
     enabled = models.BooleanField(default=True)
@@ -29,12 +35,27 @@ class Schedule(TenantOwned):
         null=True, blank=True, help_text="Last day (inclusive) in the schedule's time zone."
     )
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone name.")
-    # When the schedule last started firing (published, enabled, not frozen, or its
-    # calendar edited): fire times before it are never fired late. Bookkeeping, not config.
+    # When the schedule last started firing (published, enabled, not frozen, or a new
+    # calendar published): fire times before it are never fired late. Bookkeeping, not config.
     active_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # The schedule that fires: the `schedule` of the published version's snapshot
+    # (as_snapshot() shape), None while the published version holds no schedule. Kept in
+    # step by scheduling.services.schedule_sync; bookkeeping, not config.
+    published = models.JSONField(null=True, blank=True, editable=False)
+    # The version `published` was copied from (a new published version replaces it).
+    published_version = models.ForeignKey(
+        "flows.FlowVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at", "active_since"])
+    history = HistoricalRecords(
+        excluded_fields=["updated_at", "active_since", "published", "published_version"]
+    )
 
     class Meta:
         ordering = ["id"]
@@ -66,6 +87,16 @@ class Schedule(TenantOwned):
             "end_date": self.end_date.isoformat() if self.end_date else None,
             "timezone": self.timezone,
         }
+
+    @property
+    def published_enabled(self) -> bool:
+        """Whether the published schedule is enabled (False while none is published)."""
+        return bool(self.published and self.published.get("enabled"))
+
+    @property
+    def draft_differs(self) -> bool:
+        """Whether the draft (the fields users edit) differs from the published schedule."""
+        return self.published_version_id is not None and self.as_snapshot() != self.published
 
 
 class ScheduleFiring(TenantOwned):

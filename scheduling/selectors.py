@@ -19,7 +19,7 @@ from .choices import ScheduleKind, ScheduleState
 from .cron import CronError
 from .models import Schedule, ScheduleFiring
 from .services import GRACE
-from .spec import ScheduleSpec, describe, spec_of
+from .spec import ScheduleSpec, describe, published_spec, spec_of
 
 # Upper bound of fire times one missed-fire-times query walks (two weeks of an
 # every-minute schedule): beyond it the caller must narrow the window.
@@ -56,23 +56,50 @@ def schedule_default(*, flow: TaskFlow) -> Schedule:
     )
 
 
+def schedule_fired_spec(schedule: Schedule | None) -> ScheduleSpec | None:
+    """The schedule that fires (its published copy), or None."""
+    return published_spec(schedule) if schedule is not None and schedule.pk else None
+
+
+def schedule_working_spec(schedule: Schedule | None) -> ScheduleSpec | None:
+    """The schedule a flow's fire times are read from outside firing (time-range runs,
+    dependency windows, business-time zones): the published copy once the flow has been
+    published with a schedule, else the draft (a flow not yet published has only it)."""
+    if schedule is None:
+        return None
+    if schedule.published is not None:
+        return published_spec(schedule)
+    return spec_of(schedule) if schedule.cron else None
+
+
+def _working_enabled(schedule: Schedule) -> bool:
+    return schedule.published_enabled if schedule.published is not None else schedule.enabled
+
+
 def schedule_state(
     *, schedule: Schedule, flow: TaskFlow | None = None, now: datetime | None = None
 ) -> tuple[str, datetime | None]:
-    """(state, next fire time) as the console shows them; the time is None when none is due."""
+    """(state, next fire time) of the schedule that fires (the published copy) as the
+    console shows them; the time is None when none is due. Draft edits change neither
+    until the flow is published."""
     flow = flow or schedule.flow
     now = now or djtz.now()
-    if schedule.pk is None or not schedule.enabled:
+    if schedule.pk is None:
         return ScheduleState.DISABLED, None
     if flow.status != FlowStatus.PUBLISHED:
         return ScheduleState.NOT_PUBLISHED, None
+    spec = schedule_fired_spec(schedule)
+    if spec is None:
+        # Published before this schedule was saved: it fires once the flow is published.
+        return ScheduleState.NOT_PUBLISHED, None
+    if not schedule.published_enabled:
+        return ScheduleState.DISABLED, None
     if flow.is_frozen:
         return ScheduleState.FROZEN, None
-    spec = spec_of(schedule)
     upcoming = next(spec.fire_times(after=now, limit=1), None)
     if upcoming is None:
         return ScheduleState.ENDED, None
-    if now.astimezone(upcoming.tzinfo).date() < schedule.start_date:
+    if now.astimezone(upcoming.tzinfo).date() < spec.start_date:
         return ScheduleState.NOT_STARTED, upcoming
     return ScheduleState.ACTIVE, upcoming
 
@@ -106,7 +133,8 @@ def missed_fire_times(
     backfill them.
     """
     schedule = schedule_for_flow(flow=flow)
-    if schedule is None:
+    spec = schedule_fired_spec(schedule)
+    if spec is None:
         return []
     first_published = (
         FlowVersion.objects.filter(flow_id=flow.pk)
@@ -121,7 +149,7 @@ def missed_fire_times(
     end = min(until, now - GRACE)
     if start > end:
         return []
-    times = _walk(spec_of(schedule), start=start, end=end, field="since")
+    times = _walk(spec, start=start, end=end, field="since")
     fired = {
         t.timestamp()
         for t in ScheduleFiring.objects.filter(
@@ -143,8 +171,8 @@ def fire_times_in_range(*, flow: TaskFlow, start: datetime, end: datetime) -> li
         raise ValidationError({"start": ["Give times with a UTC offset or 'Z'."]})
     if end < start:
         raise ValidationError({"end": ["The end must not be before the start."]})
-    schedule = schedule_for_flow(flow=flow)
-    if schedule is None or not schedule.cron:
+    spec = schedule_working_spec(schedule_for_flow(flow=flow))
+    if spec is None:
         raise ValidationError(
             {
                 "start": [
@@ -156,7 +184,7 @@ def fire_times_in_range(*, flow: TaskFlow, start: datetime, end: datetime) -> li
     try:
         times = list(
             islice(
-                spec_of(schedule).fire_times(after=start - timedelta(microseconds=1), until=end),
+                spec.fire_times(after=start - timedelta(microseconds=1), until=end),
                 MAX_RANGE_RUNS + 1,
             )
         )
@@ -185,12 +213,13 @@ def fire_times_window(*, flow_id: int, start: datetime, end: datetime) -> list[d
     every-minute schedule): such a window is too wide to check fire time by fire time.
     """
     schedule = Schedule.objects.filter(flow_id=flow_id).first()
-    if schedule is None or not schedule.enabled or not schedule.cron:
+    spec = schedule_working_spec(schedule)
+    if spec is None or not _working_enabled(schedule):
         return None
     try:
         times = list(
             islice(
-                spec_of(schedule).fire_times(after=start - timedelta(microseconds=1), until=end),
+                spec.fire_times(after=start - timedelta(microseconds=1), until=end),
                 MAX_WALK + 1,
             )
         )
@@ -205,22 +234,37 @@ def fire_times_window(*, flow_id: int, start: datetime, end: datetime) -> list[d
 
 
 def schedule_summary(*, flow: TaskFlow) -> dict | None:
-    """The flow's schedule, its state as the console names it and its next fire time."""
+    """The flow's schedule as it fires (the published copy: `fires`, None while none is
+    published; `shown`, `enabled` and `in_words` fall back to the draft then), its state
+    as the console names it, its next fire time, and whether the draft differs (it takes
+    effect when the flow is published)."""
     schedule = schedule_for_flow(flow=flow)
     if schedule is None:
         return None
     state, next_fire = schedule_state(schedule=schedule, flow=flow)
+    fires = schedule_fired_spec(schedule)
     return {
         "schedule": schedule,
+        "fires": fires,
+        # What the console shows: the published schedule, or the draft while none is.
+        "shown": fires or schedule,
+        "enabled": schedule.published_enabled if fires is not None else schedule.enabled,
         "state": ScheduleState(state).label,
         "next_fire": next_fire,
-        "in_words": describe(schedule),
+        "in_words": describe(fires or schedule),
+        "draft_differs": schedule.draft_differs,
     }
 
 
 def schedule_zones(*, flow_ids: list[int]) -> dict[int, str]:
-    """The zone of each of these flows' schedules (flows without one are left out)."""
-    return dict(Schedule.objects.filter(flow_id__in=flow_ids).values_list("flow_id", "timezone"))
+    """The zone of each of these flows' schedules (flows without one are left out): the
+    published schedule's once there is one, else the draft's."""
+    zones = {}
+    for flow_id, zone, published in Schedule.objects.filter(flow_id__in=flow_ids).values_list(
+        "flow_id", "timezone", "published"
+    ):
+        zones[flow_id] = (published or {}).get("timezone") or zone
+    return zones
 
 
 def schedule_lateness(*, since: datetime, flow_ids: list[int] | None = None) -> list[float]:

@@ -1,5 +1,10 @@
 """Writes of schedules: save one, keep celery beat in step, fire due fire times, delete.
 
+What users save is the draft; what fires is the published copy (`Schedule.published`), the
+schedule of the flow's published version, which `schedule_sync` takes from that version
+when the flow is published. A schedule edit therefore takes effect when the flow is
+published, like every other edit of the flow (PRODUCT.md, Versions).
+
 Firing rules (PRODUCT.md, Scheduling): our calendar (scheduling.cron) decides the fire
 times, never beat's `start_time`/`expires`. Beat only wakes us up; each wake-up fires the
 latest fire time that is due, at most GRACE late, and no earlier than when the schedule
@@ -22,12 +27,12 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTas
 
 from flows import hooks
 from flows.choices import FlowStatus
-from flows.models import TaskFlow
+from flows.models import FlowVersion, TaskFlow
 
 from .choices import FiringSource
 from .cron import parse_cron
 from .models import PERIODIC_TASK_PREFIX, Schedule, ScheduleFiring
-from .spec import ScheduleSpec, build_spec, spec_of
+from .spec import ScheduleSpec, build_spec, published_spec
 
 logger = logging.getLogger("tributary.scheduling")
 
@@ -41,17 +46,27 @@ SWEEP_SETTLE = timedelta(seconds=10)
 # Fire times the sweep creates runs for per transaction.
 SWEEP_BATCH = 100
 
-_CALENDAR_FIELDS = ("cron", "start_date", "end_date", "timezone")
-_USER_FIELDS = ("enabled", "kind", "cron", "interval", "time", "days", *_CALENDAR_FIELDS[1:])
-# The fields of a schedule's calendar other than its days (spec_of).
-_CALENDAR_KEY = ("kind", "cron", "interval", "time", "start_date", "end_date", "timezone")
-# What firing reads of a schedule (spec_of, schedule_is_firing, the ledger row).
-_FIRE_FIELDS = ("tenant_id", "flow", "active_since", *_USER_FIELDS)
+_USER_FIELDS = (
+    "enabled", "kind", "cron", "interval", "time", "days", "start_date", "end_date", "timezone",
+)  # fmt: skip
+# The keys of a published schedule that make its calendar (published_spec).
+_CALENDAR_KEY = ("kind", "cron", "interval", "time", "days", "start_date", "end_date", "timezone")
+# What firing reads of a schedule (published_spec, schedule_is_firing, the ledger row).
+_FIRE_FIELDS = ("tenant_id", "flow", "active_since", "published")
 
 
 def schedule_is_firing(*, schedule: Schedule, flow: TaskFlow) -> bool:
-    """Whether beat should fire this schedule: enabled, flow published and not frozen."""
-    return bool(schedule.enabled and flow.status == FlowStatus.PUBLISHED and not flow.is_frozen)
+    """Whether beat should fire this schedule: its published copy enabled, the flow
+    published and not frozen."""
+    return bool(
+        schedule.published_enabled and flow.status == FlowStatus.PUBLISHED and not flow.is_frozen
+    )
+
+
+def _calendar(published: dict | None) -> tuple:
+    """The calendar of a published schedule (what decides its fire times), hashable."""
+    data = published or {}
+    return tuple(tuple(data.get(k) or ()) if k == "days" else data.get(k) for k in _CALENDAR_KEY)
 
 
 # --------------------------------------------------------------------------- save
@@ -82,8 +97,8 @@ def schedule_save(
     """Create or replace the flow's schedule (PUT semantics) and bring beat in step.
 
     Omitted `enabled`, `timezone` and `start_date` keep the saved values (new schedules:
-    enabled, UTC, today in the schedule's zone). Edits of a published flow's schedule
-    fire from now on; earlier fire times are not replayed.
+    enabled, UTC, today in the schedule's zone). This saves the draft: it marks the flow
+    changed, and fires once the flow is published (the published copy fires until then).
     """
     now = now or djtz.now()
     with transaction.atomic():
@@ -121,9 +136,6 @@ def schedule_save(
             for field in changed:
                 setattr(schedule, field, wanted[field])
         if changed:
-            if schedule.active_since is not None and set(changed) & set(_CALENDAR_FIELDS):
-                # A new calendar starts now: never fire its past times late.
-                schedule.active_since = now
             schedule._history_user = user
             schedule._change_reason = "schedule saved"
             schedule.full_clean(exclude=["flow", "tenant"], validate_unique=False)
@@ -169,7 +181,7 @@ def _save_task(task: PeriodicTask) -> None:
     PeriodicTasks.update_changed()
 
 
-def _crontab_for(schedule: Schedule) -> CrontabSchedule:
+def _crontab_for(schedule: ScheduleSpec) -> CrontabSchedule:
     """The CrontabSchedule row with the schedule's 5 fields and zone, reused when it exists."""
     spec = parse_cron(schedule.cron)
     fields = {
@@ -193,7 +205,8 @@ def _set_active_since(schedule: Schedule, value: datetime | None) -> None:
 
 
 def schedule_sync(*, flow: TaskFlow, now: datetime | None = None) -> PeriodicTask | None:
-    """Keep the flow's one beat entry in step with its schedule and state; idempotent.
+    """Keep the flow's published schedule and its one beat entry in step with the flow's
+    published version and state; idempotent.
 
     Called by the services that publish, unpublish, freeze, unfreeze or edit a flow or
     its schedule, inside their transaction. `flow` is taken as the caller saved it.
@@ -204,10 +217,36 @@ def schedule_sync(*, flow: TaskFlow, now: datetime | None = None) -> PeriodicTas
     return _sync_schedule(schedule=schedule, flow=flow, now=now)
 
 
+def _refresh_published(schedule: Schedule, flow: TaskFlow, now: datetime | None) -> None:
+    """Copy the schedule of the flow's published version into `schedule.published`, once
+    per published version: publishing (or making an older version the published one)
+    brings that version's schedule; an edit of the draft changes nothing that fires."""
+    version_id = flow.published_version_id
+    if schedule.published_version_id == version_id:
+        return
+    published = None
+    if version_id is not None:
+        snapshot = (
+            FlowVersion.objects.filter(pk=version_id).values_list("snapshot", flat=True).first()
+        )
+        published = (snapshot or {}).get("schedule") or None
+    fields = ["published", "published_version"]
+    if schedule.active_since is not None and _calendar(published) != _calendar(schedule.published):
+        # A new calendar starts now: never fire its past times late.
+        schedule.active_since = now or djtz.now()
+        fields.append("active_since")
+    schedule.published = published
+    schedule.published_version_id = version_id
+    # Bookkeeping (excluded from history): the version's own history records the publish.
+    schedule.save_without_historical_record(update_fields=fields)
+
+
 def _sync_schedule(
     *, schedule: Schedule, flow: TaskFlow, now: datetime | None
 ) -> PeriodicTask | None:
-    firing = schedule_is_firing(schedule=schedule, flow=flow)
+    _refresh_published(schedule, flow, now)
+    spec = published_spec(schedule)
+    firing = spec is not None and schedule_is_firing(schedule=schedule, flow=flow)
     if firing and schedule.active_since is None:
         _set_active_since(schedule, now or djtz.now())
     elif not firing and schedule.active_since is not None:
@@ -224,7 +263,7 @@ def _sync_schedule(
         "task": FIRE_TASK,
         "kwargs": json.dumps({"schedule_id": schedule.pk}),
         "args": "[]",
-        "crontab_id": _crontab_for(schedule).pk,
+        "crontab_id": _crontab_for(spec).pk,
         "interval_id": None,
         "solar_id": None,
         "clocked_id": None,
@@ -302,7 +341,7 @@ def schedule_prune_orphan_tasks() -> int:
 def _due_times(
     schedule: Schedule, *, after: datetime, until: datetime, memo: dict | None = None
 ) -> list[datetime]:
-    """Fire times in (after, until], never before the schedule became active.
+    """Fire times of the published schedule in (after, until], never before it became active.
 
     With `memo`, schedules of the same calendar share the answer (a minute's thousand
     "every minute" schedules compute it once); the list returned is not to be changed.
@@ -313,16 +352,13 @@ def _due_times(
     if after >= until:
         return []
     if memo is None:
-        return list(spec_of(schedule).fire_times(after=after, until=until))
-    # What spec_of reads, and the window.
-    key = (
-        *(getattr(schedule, name) for name in _CALENDAR_KEY),
-        tuple(schedule.days or ()),
-        after,
-        until,
-    )
+        spec = published_spec(schedule)
+        return list(spec.fire_times(after=after, until=until)) if spec else []
+    # What published_spec reads, and the window.
+    key = (*_calendar(schedule.published), after, until)
     if key not in memo:
-        memo[key] = list(spec_of(schedule).fire_times(after=after, until=until))
+        spec = published_spec(schedule)
+        memo[key] = list(spec.fire_times(after=after, until=until)) if spec else []
     return memo[key]
 
 
@@ -452,7 +488,7 @@ def plans_warm(*, seconds: float = WARM_SECONDS) -> int:
     """
     ids = (
         Schedule.objects.filter(
-            enabled=True,
+            published__enabled=True,
             flow__status=FlowStatus.PUBLISHED,
             flow__is_frozen=False,
             flow__published_version__isnull=False,
@@ -475,7 +511,7 @@ def schedule_sweep(*, now: datetime | None = None) -> int:
     # Beat entries whose schedule went with a deleted flow: cheap to find, so drop them here.
     schedule_prune_orphan_tasks()
     schedules = Schedule.objects.filter(
-        enabled=True,
+        published__enabled=True,
         active_since__isnull=False,
         active_since__lt=until,
         flow__status=FlowStatus.PUBLISHED,

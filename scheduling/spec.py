@@ -185,6 +185,32 @@ def spec_of(schedule) -> ScheduleSpec:
     )
 
 
+def spec_from_snapshot(data: dict | None) -> ScheduleSpec | None:
+    """The spec of a schedule as a published version's snapshot stores it (`as_snapshot()`),
+    or None when there is none or it cannot fire (no cron or start date)."""
+    if not isinstance(data, dict) or not data.get("cron") or not data.get("start_date"):
+        return None
+    try:
+        at = data.get("time")
+        return ScheduleSpec(
+            kind=data.get("kind") or ScheduleKind.CRON,
+            cron=data["cron"],
+            interval=data.get("interval"),
+            time=dtime.fromisoformat(at) if isinstance(at, str) and at else None,
+            days=list(data.get("days") or []),
+            start_date=date.fromisoformat(data["start_date"]),
+            end_date=date.fromisoformat(data["end_date"]) if data.get("end_date") else None,
+            timezone=data.get("timezone") or "UTC",
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def published_spec(schedule) -> ScheduleSpec | None:
+    """The spec of the schedule that fires (the published copy), or None."""
+    return spec_from_snapshot(getattr(schedule, "published", None))
+
+
 _DAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 
 

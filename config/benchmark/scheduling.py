@@ -81,8 +81,8 @@ def _create_flows(tenant, owner, count: int, *, prefix: str, enabled: bool) -> l
     for i in range(count):
         flow = flow_services.flow_create(tenant=tenant, user=owner, name=f"{prefix}-{i:05d}")
         flow_services.node_create(flow=flow, user=owner, name="noop", type="noop", config={})
-        flow_services.flow_publish(flow=flow, user=owner)
         schedule_save(flow=flow, user=owner, cron="* * * * *", enabled=enabled)
+        flow_services.flow_publish(flow=flow, user=owner)  # a schedule fires once published
         flows.append(flow)
     return flows
 
@@ -154,6 +154,7 @@ def run_scheduling_benchmark(
     """
     from accounts.choices import Role
     from accounts.models import Membership, Tenant, User
+    from flows import services as flow_services
     from operations.models import FlowRun
     from scheduling.models import ScheduleFiring
     from scheduling.services import schedule_save
@@ -247,6 +248,7 @@ def run_scheduling_benchmark(
                     if djtz.now() > boundary - timedelta(seconds=TARGET_EDIT):
                         break  # too close to the fire time to count
                     schedule_save(flow=flow, user=owner, cron="* * * * *", enabled=True)
+                    flow_services.flow_publish(flow=flow, user=owner)  # takes effect now
                     edit_times.append(djtz.now())
             deadline = time.monotonic() + max(5.0, (boundary - djtz.now()).total_seconds()) + 120
             _wait(lambda b=boundary: fired(b, flow_ids) >= schedules, until=deadline, every=0.5)

@@ -24,8 +24,28 @@ class HourMinuteField(serializers.TimeField):
         super().__init__(format="%H:%M", **kwargs)
 
 
+class PublishedScheduleSerializer(serializers.Serializer):
+    """The schedule as the published version holds it: what fires."""
+
+    enabled = serializers.BooleanField()
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices)
+    cron = serializers.CharField()
+    interval = serializers.IntegerField(allow_null=True)
+    time = serializers.CharField(allow_null=True, help_text="HH:MM in the schedule's zone")
+    days = serializers.ListField(child=serializers.JSONField())
+    start_date = serializers.DateField()
+    end_date = serializers.DateField(allow_null=True)
+    timezone = serializers.CharField()
+    description = serializers.CharField(help_text="the schedule in words")
+
+
 class ScheduleSerializer(serializers.ModelSerializer):
-    """A saved (or default, unsaved: id null) schedule with its state and next fire time."""
+    """A saved (or default, unsaved: id null) schedule with its state and next fire time.
+
+    The fields are the draft, which users edit; `published` is the schedule that fires
+    (the published version's), and `state` and `next_fire_time` are its. A draft that
+    differs (`draft_differs`) takes effect when the flow is published.
+    """
 
     # An unsaved default schedule has no id and no timestamps: the schema says so.
     id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -37,6 +57,13 @@ class ScheduleSerializer(serializers.ModelSerializer):
     next_fire_time = ZonedDateTimeField(read_only=True, allow_null=True)
     description = serializers.SerializerMethodField(help_text="the schedule in words")
     state_display = serializers.SerializerMethodField(help_text="the state in words")
+    published = serializers.SerializerMethodField(
+        help_text="the schedule that fires (the published version's); null while none is published"
+    )
+    draft_differs = serializers.SerializerMethodField(
+        help_text="true when these fields differ from `published`: the change takes effect "
+        "when the flow is published"
+    )
 
     class Meta:
         model = Schedule
@@ -56,6 +83,8 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "state_display",
             "description",
             "next_fire_time",
+            "published",
+            "draft_differs",
             "created_at",
             "updated_at",
         ]
@@ -63,6 +92,27 @@ class ScheduleSerializer(serializers.ModelSerializer):
 
     def get_description(self, obj) -> str | None:
         return spec.describe(obj) if obj.kind and (obj.cron or obj.kind != "cron") else None
+
+    @extend_schema_field(PublishedScheduleSerializer(allow_null=True))
+    def get_published(self, obj) -> dict | None:
+        fires = spec.published_spec(obj) if obj.pk else None
+        if fires is None:
+            return None
+        return {
+            "enabled": obj.published_enabled,
+            "kind": fires.kind,
+            "cron": fires.cron,
+            "interval": fires.interval,
+            "time": fires.time.strftime("%H:%M") if fires.time else None,
+            "days": list(fires.days),
+            "start_date": fires.start_date.isoformat(),
+            "end_date": fires.end_date.isoformat() if fires.end_date else None,
+            "timezone": fires.timezone,
+            "description": spec.describe(fires),
+        }
+
+    def get_draft_differs(self, obj) -> bool:
+        return bool(obj.pk) and obj.draft_differs
 
     def get_state_display(self, obj) -> str | None:
         state = getattr(obj, "state", None)

@@ -226,6 +226,7 @@
     select.addEventListener("change", function () {
       try { window.localStorage.setItem(ZONE_KEY, select.value); } catch (e) { /* private mode: this page only */ }
       refreshTimes();
+      labelInputZones();
       document.dispatchEvent(new CustomEvent("tributary:zone"));
     });
     const nav = bar.querySelector("nav");
@@ -237,8 +238,47 @@
       el.innerHTML = fmtTime(el.getAttribute("datetime"), false, el.getAttribute("data-zone") || null);
     });
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { setupZoneSwitch(); refreshTimes(); });
-  else { setupZoneSwitch(); refreshTimes(); }
+  // Date-time inputs (run dialogs, previews) are read as wall times in the zone times are
+  // shown in: the flow's schedule's zone (or the switch's choice); the page sends them with
+  // that zone's offset, so the server reads exactly that instant. Each input's label names
+  // the zone in an element marked data-input-zone.
+  let inputScheduleZone = null;
+  function inputZone() { return zoneFor(inputScheduleZone); }
+  function setInputScheduleZone(zone) { inputScheduleZone = zone || null; labelInputZones(); }
+  function labelInputZones() {
+    const zone = inputZone(), choice = zoneChoice();
+    const why = choice === "utc" ? "" : choice === "local" || !inputScheduleZone ? "your zone" : "the schedule's zone";
+    document.querySelectorAll("[data-input-zone]").forEach(function (el) {
+      el.textContent = "(" + zone + (why ? ", " + why : "") + ")";
+      el.title = "This date and time is read in " + zone + ". The switch in the top bar changes the zone.";
+    });
+  }
+  /** The UTC offset in minutes of `zone` at the instant `ms`. */
+  function zoneOffset(ms, zone) {
+    const p = parts(new Date(ms), zone);
+    const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+    return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
+  }
+  /** A datetime-local value read as a wall time in `zone` (default: inputZone()): ISO with its offset. */
+  function zonedInputToIso(value, zone) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+    if (!m) return null;
+    zone = zone || inputZone();
+    const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    // The offset at the instant that wall time names (twice: across a change, the first guess is off).
+    let off = zoneOffset(wall, zone);
+    off = zoneOffset(wall - off * 60000, zone);
+    const a = Math.abs(off), pad = function (n) { return String(n).padStart(2, "0"); };
+    return m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":" + (m[6] || "00") +
+      (off >= 0 ? "+" : "-") + pad(Math.floor(a / 60)) + ":" + pad(a % 60);
+  }
+  /** Now as a datetime-local value in `zone` (default: inputZone()). */
+  function nowInputIn(zone) {
+    const p = parts(new Date(), zone || inputZone());
+    return p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute;
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { setupZoneSwitch(); refreshTimes(); labelInputZones(); });
+  else { setupZoneSwitch(); refreshTimes(); labelInputZones(); }
 
   // A run against its deadline (API deadline_state): a badge, or "—" without a deadline.
   const DEADLINE_BADGES = { on_time: ["ok", "on time"], at_risk: ["warn", "at risk"], missed: ["bad", "missed"] };
@@ -300,6 +340,10 @@
     deadlineBadge: deadlineBadge,
     localInputToIso: localInputToIso,
     nowLocalInput: nowLocalInput,
+    inputZone: inputZone,
+    setInputScheduleZone: setInputScheduleZone,
+    zonedInputToIso: zonedInputToIso,
+    nowInputIn: nowInputIn,
   };
 
   // <select data-autosubmit> submits its form on change (no inline handlers: the CSP forbids them).

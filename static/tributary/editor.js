@@ -6,6 +6,8 @@
   "use strict";
   const T = window.Tributary, D = window.TributaryDag, SF = window.TributarySchemaForm;
   const page = T.jsonScript("page-data");
+  // Date-time inputs are read in the schedule's zone (flowpanel.js follows schedule edits).
+  T.setInputScheduleZone(page.schedule_zone);
   const nodeTypes = T.jsonScript("node-types") || [];
   const typeMap = {};
   nodeTypes.forEach(function (t) { typeMap[t.type] = t; });
@@ -609,7 +611,7 @@
 
   async function previewNode() {
     const out = document.getElementById("nd-preview-out");
-    const bt = T.localInputToIso(document.getElementById("nd-bt").value || T.nowLocalInput());
+    const bt = T.zonedInputToIso(document.getElementById("nd-bt").value || T.nowInputIn());
     const cfg = configForm.read();
     const vars = window.TributaryPanel ? window.TributaryPanel.currentVariables() : undefined;
     try {
@@ -717,10 +719,18 @@
         b.addEventListener("click", function () { renderDialogParameters(prefix); });
       });
     });
-    document.getElementById("rp-bt").value = T.nowLocalInput();
+    // "Now" in the zone the input is read in, until the user picks a time.
+    let rpDefault = T.nowInputIn();
+    document.getElementById("rp-bt").value = rpDefault;
+    document.querySelectorAll('[data-open="dlg-point"]').forEach(function (b) {
+      b.addEventListener("click", function () {
+        const input = document.getElementById("rp-bt");
+        if (!input.value || input.value === rpDefault) input.value = rpDefault = T.nowInputIn();
+      });
+    });
     document.getElementById("form-point").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      const bt = T.localInputToIso(document.getElementById("rp-bt").value);
+      const bt = T.zonedInputToIso(document.getElementById("rp-bt").value);
       if (!bt) { T.showFormErrors(ev.target, { status: 400, body: { business_time: ["Give a date and time."] } }); return; }
       startRun({
         mode: "point_in_time", business_time: bt, version: runVersion("rp"),
@@ -758,8 +768,8 @@
     rangeForm.addEventListener("input", resetRangePlan);
     rangeForm.addEventListener("change", resetRangePlan);
     function rangeBody(form) {
-      const start = T.localInputToIso(document.getElementById("rr-start").value);
-      const end = T.localInputToIso(document.getElementById("rr-end").value);
+      const start = T.zonedInputToIso(document.getElementById("rr-start").value);
+      const end = T.zonedInputToIso(document.getElementById("rr-end").value);
       const errors = {};
       if (!start) errors.start = ["Give a start."];
       if (!end) errors.end = ["Give an end."];
@@ -782,7 +792,7 @@
     }
     function showPlan(plan) {
       const rows = plan.runs.map(function (r) {
-        return "<tr><td>" + T.esc(r.flow_name) + "</td><td>" + T.fmtTime(r.business_time, false) +
+        return "<tr><td>" + T.esc(r.flow_name) + "</td><td>" + T.fmtTime(r.business_time, false, T.inputZone()) +
           "</td><td>" + T.esc(r.nodes.join(", ")) + "</td></tr>";
       }).join("");
       rangePlan.innerHTML = '<p data-testid="rr-plan-count"><strong>' + plan.count + " run(s)</strong> would start" +

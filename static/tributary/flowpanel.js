@@ -172,10 +172,10 @@
     varEditor.markErrors(T.flattenErrors((err.body && err.body.variables) || []));
   }
   document.getElementById("var-add").addEventListener("click", function () { varEditor.add(); });
-  document.getElementById("var-bt").value = T.nowLocalInput();
+  document.getElementById("var-bt").value = T.nowInputIn();
   async function variablesPreview() {
     const out = document.getElementById("var-preview-out");
-    const bt = T.localInputToIso(document.getElementById("var-bt").value);
+    const bt = T.zonedInputToIso(document.getElementById("var-bt").value);
     if (!bt) { out.innerHTML = '<p class="muted">Choose a business time.</p>'; return; }
     try {
       const res = await T.api.post(page.urls.variables_preview, { variables: currentVariables(), business_time: bt });
@@ -337,10 +337,34 @@
     sc.elements.end_date.value = s.end_date || "";
     sc.elements.timezone.value = s.timezone || browserZone;
     const state = document.getElementById("sc-state");
-    state.textContent = s.id ? "Saved: " + (s.description || s.cron) + ". " + (s.state_display ? s.state_display + "." : "") : "No schedule saved yet.";
+    state.textContent = s.id ? "Saved: " + (s.description || s.cron) + "." : "No schedule saved yet.";
+    showPublished(s);
+    // The zone business times are read and shown in: the published schedule's, else the draft's.
+    page.schedule_zone = s.id ? ((s.published && s.published.timezone) || s.timezone) : null;
+    T.setInputScheduleZone(page.schedule_zone);
     showKind();
     lock(sc, rights.edit);
     schedulePreviewSoon();
+  }
+  /** What fires: the published schedule, its state and next fire time; when the saved draft
+   * differs, say that it takes effect when the flow is published. */
+  function showPublished(s) {
+    const box = document.getElementById("sc-published");
+    const p = s.published;
+    const next = s.next_fire_time
+      ? 'Next fire: <strong data-testid="schedule-next-fire">' + fmtFire(s.next_fire_time) + " " + T.esc((p && p.timezone) || "") + "</strong>"
+      : 'Next fire: <strong data-testid="schedule-next-fire">none</strong>';
+    const published = p
+      ? "Published schedule: <strong>" + T.esc(p.enabled ? p.description : "disabled") + "</strong> in " + T.esc(p.timezone) +
+        ' <span class="mono muted small">' + T.esc(p.cron) + "</span>"
+      : "No schedule is published yet: nothing fires until the flow is published.";
+    const title = document.getElementById("sc-preview-title");
+    title.textContent = s.draft_differs ? "Next fire times of this draft, once published" : "Next fire times";
+    if (!s.id) { box.hidden = true; box.innerHTML = ""; return; }
+    box.hidden = false;
+    box.innerHTML = (s.draft_differs
+      ? '<div class="banner warning" role="status" data-testid="schedule-pending"><strong>Changes to the schedule take effect when the flow is published.</strong> Until then it fires as published.</div>'
+      : "") + '<p class="help">' + published + (s.state_display ? " · " + T.esc(s.state_display) : "") + "<br>" + next + "</p>";
   }
   function scheduleBody() {
     const kind = sc.elements.kind.value;

@@ -233,3 +233,20 @@ def test_a_versions_lineage_is_shown_read_only_in_admin(client, staff_admin, flo
     before = LineageEntry.objects.count()
     client.post(f"/admin/flows/flowversion/{version.pk}/change/", {"lineage-TOTAL_FORMS": "0"})
     assert LineageEntry.objects.count() == before == 2
+
+
+def test_admin_history_names_published_versions_in_words(client, staff_admin, flow, owner):
+    # Given a flow published twice
+    services.node_create(flow=flow, user=owner, name="a", type="noop")
+    services.flow_publish(flow=flow, user=owner)
+    services.node_create(flow=flow, user=owner, name="b", type="noop")
+    services.flow_publish(flow=flow, user=owner)
+    client.force_login(staff_admin)
+
+    # When its history is shown in the admin
+    body = client.get(f"/admin/flows/taskflow/{flow.pk}/history/").content.decode()
+
+    # Then the published version changes read in words, with the flow's name and numbers
+    assert "pk=None" not in body and "Deleted flow version" not in body
+    assert f"version 1 of “{flow.name}”" in body
+    assert f"version 2 of “{flow.name}”" in body

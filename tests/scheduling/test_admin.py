@@ -32,6 +32,11 @@ def test_superuser_adds_a_schedule_and_beat_gets_its_entry(client, superuser, pu
     assert res.status_code == 302, res.content.decode()[:2000]
     schedule = Schedule.objects.get(flow=published_flow)
     assert (schedule.cron, schedule.timezone) == ("0 6 * * *", "Europe/Berlin")
+    # Saved as the draft: beat gets it when the flow is published.
+    assert not PeriodicTask.objects.filter(name=f"flow-schedule:{schedule.pk}", enabled=True)
+    from flows import services as flow_services
+
+    flow_services.flow_publish(flow=published_flow, user=superuser)
     assert PeriodicTask.objects.get(name=f"flow-schedule:{schedule.pk}").enabled
     assert schedule.history.first().history_user == superuser
 

@@ -370,3 +370,53 @@ def test_options_describes_the_put_body(api, member_user, flow):
 
     assert res.status_code == 200
     assert "cron" in res.json()["actions"]["PUT"]
+
+
+# --------------------------------------------------------------------------- draft and published
+
+
+def test_a_schedule_edit_takes_effect_when_the_flow_is_published(api, member_user, published_flow):
+    client = api(member_user)
+    put(client, published_flow, cron="0 6 * * *", start_date="2024-01-01", timezone="UTC")
+    flow_services.flow_publish(flow=published_flow, user=member_user)
+    before = client.get(url(published_flow)).json()
+    assert before["draft_differs"] is False
+    assert before["published"]["cron"] == "0 6 * * *"
+    assert before["next_fire_time"].endswith("06:00:00+00:00")
+
+    edited = put(client, published_flow, cron="30 7 * * *", timezone="Asia/Shanghai").json()
+
+    # The draft is what was saved; what fires (state, next fire time) is still the published.
+    assert (edited["cron"], edited["timezone"]) == ("30 7 * * *", "Asia/Shanghai")
+    assert edited["draft_differs"] is True
+    assert edited["published"] == {
+        "enabled": True,
+        "kind": "cron",
+        "cron": "0 6 * * *",
+        "interval": None,
+        "time": None,
+        "days": [],
+        "start_date": "2024-01-01",
+        "end_date": None,
+        "timezone": "UTC",
+        "description": "cron 0 6 * * *",
+    }
+    assert edited["next_fire_time"] == before["next_fire_time"]
+    assert client.get(url(published_flow)).json()["next_fire_time"] == before["next_fire_time"]
+    # ... and the publish diff shows the schedule change.
+    latest = published_flow.versions.order_by("-number").first().number
+    diff = client.get(
+        f"/api/v1/flows/{published_flow.pk}/versions/{latest}/diff/?against=editing"
+    ).json()
+    [change] = [c for c in diff["configuration"] if c["field"] == "schedule"]
+    assert (change["old"]["cron"], change["new"]["cron"]) == ("0 6 * * *", "30 7 * * *")
+
+    flow_services.flow_publish(flow=published_flow, user=member_user)
+
+    after = client.get(url(published_flow)).json()
+    assert after["draft_differs"] is False
+    assert (after["published"]["cron"], after["published"]["timezone"]) == (
+        "30 7 * * *",
+        "Asia/Shanghai",
+    )
+    assert after["next_fire_time"].endswith("07:30:00+08:00")

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from flows import services as flow_services
 from operations.models import FlowRun
 from scheduling import services
 from scheduling.models import ScheduleFiring
@@ -24,10 +25,14 @@ def test_two_beats_and_a_worker_fire_each_minute_once_even_when_the_task_is_sent
 ):
     # Given a published flow scheduled every minute (and a second one due with it, so the
     # minute's runs start their nodes through the relay)
-    flow = make_flow("every-minute", publish=True)
+    flow = make_flow("every-minute")
     schedule = services.schedule_save(flow=flow, user=member_user, cron="* * * * *")
-    other = make_flow("every-minute-too", publish=True)
+    other = make_flow("every-minute-too")
     services.schedule_save(flow=other, user=member_user, cron="* * * * *")
+    for published in (flow, other):  # a schedule fires once its flow is published
+        flow_services.flow_publish(flow=published, user=member_user)
+        published.refresh_from_db()
+    schedule.refresh_from_db()
     boundary = next_minute(schedule.active_since)
 
     # (two beat processes at once: a misconfiguration every fire time must survive)

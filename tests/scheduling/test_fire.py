@@ -13,6 +13,7 @@ from operations.models import FlowRun
 from scheduling import selectors, services
 from scheduling.models import Schedule, ScheduleFiring
 from scheduling.tasks import fire_schedule
+from tests.scheduling.helpers import publish_at
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +25,14 @@ def utc(*args):
 
 
 def schedule_on(flow, user, *, cron="0 10 * * *", zone="UTC", **fields):
+    """Save the schedule and, on a published flow, publish it (active since T0)."""
     fields.setdefault("start_date", T0.date())
-    return services.schedule_save(flow=flow, user=user, cron=cron, timezone=zone, now=T0, **fields)
+    schedule = services.schedule_save(
+        flow=flow, user=user, cron=cron, timezone=zone, now=T0, **fields
+    )
+    if flow.published_version_id is not None:
+        schedule = publish_at(flow, user, T0)
+    return schedule
 
 
 def backdate(schedule, flow):
@@ -154,14 +161,15 @@ def test_a_never_published_flow_never_fires(flow, member_user):
 
 
 def test_times_before_the_schedule_became_active_are_not_fired_late(published_flow, member_user):
-    # Published (or edited) at 10:02: the 10:00 fire time is not fired 2 minutes late.
-    schedule = services.schedule_save(
+    # Published at 10:02: the 10:00 fire time is not fired 2 minutes late.
+    services.schedule_save(
         flow=published_flow,
         user=member_user,
         cron="0 10 * * *",
         start_date=T0.date(),
         now=utc(2024, 3, 5, 10, 2),
     )
+    schedule = publish_at(published_flow, member_user, utc(2024, 3, 5, 10, 2))
 
     assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 5, 10, 2, 30)) is None
     assert services.schedule_sweep(now=utc(2024, 3, 5, 10, 3)) == 0
@@ -213,7 +221,7 @@ def test_beat_in_the_repeated_hour_does_not_fire_a_second_time(published_flow, m
     assert [r.fire_time for r in scheduled_runs(published_flow)] == [utc(2024, 11, 3, 5, 30)]
 
 
-def test_schedule_edit_of_a_published_flow_fires_at_once(published_flow, member_user):
+def test_a_schedule_edit_fires_only_once_the_flow_is_published(published_flow, member_user):
     schedule = schedule_on(published_flow, member_user, cron="0 10 * * *")
 
     services.schedule_save(
@@ -221,11 +229,59 @@ def test_schedule_edit_of_a_published_flow_fires_at_once(published_flow, member_
         user=member_user,
         cron="0 11 * * *",
         start_date=T0.date(),
-        now=utc(2024, 3, 5, 10, 30),
+        now=utc(2024, 3, 5, 9, 30),
     )
 
-    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 5, 11, 0, 1))
-    assert [r.fire_time for r in scheduled_runs(published_flow)] == [utc(2024, 3, 5, 11)]
+    # The draft is saved; the published schedule fires, the draft's time does not.
+    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 5, 10, 0, 1))
+    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 5, 11, 0, 1)) is None
+    assert services.schedule_sweep(now=utc(2024, 3, 5, 11, 1)) == 0
+
+    publish_at(published_flow, member_user, utc(2024, 3, 5, 11, 30))
+
+    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 6, 10, 0, 1)) is None
+    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 6, 11, 0, 1))
+    assert [r.fire_time for r in scheduled_runs(published_flow)] == [
+        utc(2024, 3, 5, 10),
+        utc(2024, 3, 6, 11),
+    ]
+
+
+def test_a_schedule_edit_leaves_the_next_fire_time_until_published(published_flow, member_user):
+    schedule_on(published_flow, member_user, cron="0 10 * * *")
+    now = utc(2024, 3, 5, 9)
+
+    schedule = services.schedule_save(
+        flow=published_flow, user=member_user, cron="30 8 * * *", timezone="Asia/Shanghai"
+    )
+
+    assert schedule.draft_differs
+    assert selectors.schedule_state(schedule=schedule, flow=published_flow, now=now) == (
+        "active",
+        utc(2024, 3, 5, 10),
+    )
+    published_flow.refresh_from_db()
+    assert published_flow.has_unpublished_changes
+
+    schedule = publish_at(published_flow, member_user)
+
+    assert not schedule.draft_differs
+    state, next_fire = selectors.schedule_state(schedule=schedule, flow=published_flow, now=now)
+    assert (state, next_fire) == ("active", utc(2024, 3, 6, 0, 30))
+    assert str(next_fire.tzinfo) == "Asia/Shanghai"
+
+
+def test_a_schedule_saved_after_publishing_fires_once_published(published_flow, member_user):
+    schedule = services.schedule_save(
+        flow=published_flow, user=member_user, cron="0 10 * * *", start_date=T0.date(), now=T0
+    )
+
+    assert selectors.schedule_state(schedule=schedule, flow=published_flow)[0] == "not_published"
+    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 5, 10, 0, 1)) is None
+
+    publish_at(published_flow, member_user, T0)
+
+    assert services.schedule_fire(schedule_id=schedule.pk, now=utc(2024, 3, 5, 10, 0, 1))
 
 
 # --------------------------------------------------------------------------- missed and ranges

@@ -13,9 +13,15 @@ from scheduling.models import Schedule
 pytestmark = pytest.mark.django_db
 
 
-def save(flow, user, **fields):
+def save(flow, user, *, publish=False, **fields):
+    """Save the schedule (the draft); with `publish`, publish the flow (and so the schedule)."""
     fields.setdefault("start_date", None)
-    return services.schedule_save(flow=flow, user=user, **fields)
+    schedule = services.schedule_save(flow=flow, user=user, **fields)
+    if publish:
+        flow_services.flow_publish(flow=flow, user=user)
+        flow.refresh_from_db()
+        schedule.refresh_from_db()
+    return schedule
 
 
 def entry(schedule):
@@ -72,12 +78,18 @@ def test_sync_twice_changes_nothing(published_flow, member_user):
     assert beat_state() == before
 
 
-def test_editing_the_schedule_updates_the_same_entry(published_flow, member_user):
-    schedule = save(published_flow, member_user, cron="0 * * * *")
+def test_editing_the_schedule_updates_the_same_entry_once_published(published_flow, member_user):
+    schedule = save(published_flow, member_user, cron="0 * * * *", publish=True)
     task_id = entry(schedule).pk
-    changed_before = PeriodicTasks.last_change()
+    before = beat_state()
 
     save(published_flow, member_user, cron="*/10 * * * *", timezone="America/New_York")
+
+    # The draft changed, beat did not: it fires what was published.
+    assert beat_state() == before
+    changed_before = PeriodicTasks.last_change()
+
+    flow_services.flow_publish(flow=published_flow, user=member_user)
 
     task = entry(schedule)
     assert task.pk == task_id
@@ -87,15 +99,15 @@ def test_editing_the_schedule_updates_the_same_entry(published_flow, member_user
 
 
 def test_schedules_with_the_same_calendar_share_a_crontab_row(make_flow, member_user):
-    first = save(make_flow("a", publish=True), member_user, cron="0 5 * * *")
-    second = save(make_flow("b", publish=True), member_user, cron="0 5 * * *")
+    first = save(make_flow("a", publish=True), member_user, cron="0 5 * * *", publish=True)
+    second = save(make_flow("b", publish=True), member_user, cron="0 5 * * *", publish=True)
 
     assert entry(first).crontab_id == entry(second).crontab_id
 
 
 @pytest.mark.parametrize("action", ["unpublish", "freeze", "disable"])
 def test_unpublish_freeze_and_disable_turn_the_entry_off(published_flow, member_user, action):
-    schedule = save(published_flow, member_user, cron="0 * * * *")
+    schedule = save(published_flow, member_user, cron="0 * * * *", publish=True)
 
     if action == "unpublish":
         flow_services.flow_unpublish(flow=published_flow, user=member_user)
@@ -103,6 +115,8 @@ def test_unpublish_freeze_and_disable_turn_the_entry_off(published_flow, member_
         flow_services.flow_freeze(flow=published_flow, user=member_user)
     else:
         save(published_flow, member_user, cron="0 * * * *", enabled=False)
+        assert entry(schedule).enabled  # disabling is an edit: it takes effect when published
+        flow_services.flow_publish(flow=published_flow, user=member_user)
 
     task = entry(schedule)
     assert task is not None and not task.enabled
@@ -111,7 +125,7 @@ def test_unpublish_freeze_and_disable_turn_the_entry_off(published_flow, member_
 
 
 def test_unfreeze_and_republish_turn_it_back_on(published_flow, member_user):
-    schedule = save(published_flow, member_user, cron="0 * * * *")
+    schedule = save(published_flow, member_user, cron="0 * * * *", publish=True)
     flow_services.flow_freeze(flow=published_flow, user=member_user)
 
     flow_services.flow_unfreeze(flow=published_flow, user=member_user)
@@ -155,3 +169,51 @@ def test_schedule_delete_for_flow_after_the_cascade_prunes_orphans(published_flo
     services.schedule_delete_for_flow(flow=published_flow)
 
     assert entry(schedule) is None
+
+
+def test_the_migration_keeps_existing_published_flows_firing_their_saved_schedule(
+    published_flow, member_user
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("scheduling.migrations.0003_schedule_published_copy")
+    schedule = save(published_flow, member_user, cron="0 3 * * *", publish=True)
+    never = save(
+        flow_services.flow_create(tenant=published_flow.tenant, user=member_user, name="draft"),
+        member_user,
+        cron="0 4 * * *",
+    )
+    # Before the copy existed, the saved schedule (edited after publishing) fired.
+    Schedule.objects.filter(pk=schedule.pk).update(
+        cron="0 5 * * *", published=None, published_version=None
+    )
+
+    migration.copy_saved_schedules(apps, None)
+
+    schedule.refresh_from_db()
+    never.refresh_from_db()
+    assert schedule.published["cron"] == "0 5 * * *" and not schedule.draft_differs
+    assert schedule.published_version_id == published_flow.published_version_id
+    assert never.published is None
+    services.schedule_sync(flow=published_flow)
+    assert entry(schedule).crontab.hour == "5"
+
+
+def test_the_published_schedule_is_the_published_versions_own(published_flow, member_user):
+    # (what a rollback to an older version would rely on: the fired schedule follows the
+    # version that is published, not the draft)
+    save(published_flow, member_user, cron="0 3 * * *", publish=True)
+    older = published_flow.published_version
+    schedule = save(published_flow, member_user, cron="0 4 * * *", publish=True)
+    assert schedule.published["cron"] == "0 4 * * *"
+
+    published_flow.published_version = older
+    published_flow.save()
+    services.schedule_sync(flow=published_flow)
+
+    schedule.refresh_from_db()
+    assert schedule.published["cron"] == "0 3 * * *" and schedule.cron == "0 4 * * *"
+    assert schedule.draft_differs
+    assert entry(schedule).crontab.hour == "3"
