@@ -76,6 +76,9 @@ def _run_graph(run: FlowRun) -> dict:
             "name": n.get("name"),
             "type": n.get("type"),
             "position": n.get("position") or {"x": 0, "y": 0},
+            # The control fields, for the node's mark (older snapshots lack them: defaults).
+            "trigger_rule": n.get("trigger_rule") or "all_success",
+            "enabled": n.get("enabled", True) is not False,
         }
         for n in snap.get("nodes", [])
     ]

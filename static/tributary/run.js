@@ -30,7 +30,8 @@
     return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
   }
   graph.nodes.forEach(function (n) {
-    cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled)) }, position: n.position || { x: 0, y: 0 } });
+    const added = cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, trigger_rule: n.trigger_rule, color: D.typeColor(n.type), stripe: D.stripe(n.type) }, position: n.position || { x: 0, y: 0 } });
+    D.labelNode(added, n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled));
   });
   graph.edges.forEach(function (e, i) {
     const data = { id: "e" + i, source: "n" + e.upstream, target: "n" + e.downstream };
@@ -65,8 +66,8 @@
       if (!id) return;
       const n = cy.getElementById(id);
       n.addClass("st-" + nr.status);
-      // Name and status: the colour stripe already tells the type.
-      n.data("label", D.shortName(n.data("name")) + "\n" + shortStatus(nr));
+      // Name and status (the colour stripe already tells the type), and its trigger rule's mark.
+      D.labelNode(n, n.data("name"), shortStatus(nr), D.controlMark(n.data("trigger_rule"), true));
       n.data("status", nr.status);
     });
   }
