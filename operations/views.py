@@ -19,6 +19,7 @@ from .choices import RUN_TERMINAL, NodeStatus, RunMode, RunStatus, RunTrigger, W
 from .dashboard import dashboard_stats
 from .models import FlowRun
 from .selectors import run_get
+from .selectors import run_list as runs_visible
 
 
 @tenant_required
@@ -93,6 +94,27 @@ def _run_graph(run: FlowRun) -> dict:
     return {"nodes": nodes, "edges": edges}
 
 
+def _parent_of(ctx, run: FlowRun) -> dict | None:
+    """The run whose sub-flow or loop node started this one, as the page names it: its flow,
+    the node and the loop's item. Only what the user may see (else just the run's id)."""
+    if not run.parent_run_id:
+        return None
+    parent = runs_visible(ctx=ctx).filter(pk=run.parent_run_id).select_related("flow").first()
+    if parent is None:
+        return {"run": run.parent_run_id}
+    node = (
+        parent.node_runs.filter(pk=run.parent_node_run_id).values("node_name", "node_type").first()
+        or {}
+    )
+    return {
+        "run": parent.pk,
+        "flow_name": parent.flow.name,
+        "node_name": node.get("node_name"),
+        "node_type": node.get("node_type"),
+        "key": run.parent_key,
+    }
+
+
 @tenant_required
 @require_GET
 def run_detail(request, pk: int, *, ctx):
@@ -113,6 +135,7 @@ def run_detail(request, pk: int, *, ctx):
                 "flow_id": flow.pk,
                 "can_operate": rights.operate,
                 "graph": _run_graph(run),
+                "parent": _parent_of(ctx, run),
                 "type_labels": {t["type"]: t["label"] for t in node_type_catalog()},
                 "modes": dict(RunMode.choices),
                 "triggers": dict(RunTrigger.choices),

@@ -26,8 +26,12 @@
   function shortStatus(nr) {
     return nr.status === "deferred" ? "running · waiting" : nr.status.replace("_", " ");
   }
-  function badge(nr, attrs) {
-    return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
+  // The node table's narrow column: a state whose label explains itself at length reads
+  // short there (the whole label is the badge's tooltip and in the node panel).
+  const SHORT_LABELS = { not_run: "Not run" };
+  function badge(nr, attrs, short) {
+    const text = short && SHORT_LABELS[nr.status] ? SHORT_LABELS[nr.status] : statusText(nr);
+    return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(text) + "</span>";
   }
   graph.nodes.forEach(function (n) {
     const added = cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, trigger_rule: n.trigger_rule, color: D.typeColor(n.type), stripe: D.stripe(n.type) }, position: n.position || { x: 0, y: 0 } });
@@ -40,6 +44,34 @@
   });
   if (D.needsLayout(graph.nodes)) D.layout(cy, false); else D.fit(cy);
   cy.on("tap", "node", function (ev) { select(ev.target.id(), true); });
+
+  // ------------------------------------------------------------------ sub-flows and loops
+  function runBadge(status) { return '<span class="badge ' + T.esc(status) + '">' + T.esc(status.replace(/_/g, " ")) + "</span>"; }
+  /** A loop's item key (its index from 0) as users count it. */
+  function itemWords(key) { return /^\d+$/.test(key || "") ? "item " + (Number(key) + 1) : key ? "item " + key : ""; }
+  /** A child run in words: "item 2 · run #41 of daily load" for a loop's, "run #40 of …" for a sub-flow's. */
+  function childName(c) {
+    const item = itemWords(c.parent_key);
+    return (item ? item + " · " : "") + "run #" + c.id + " of " + c.flow_name;
+  }
+  /** The run that started this one: its flow, the node and the item, as far as the user may see it. */
+  function parentLink() {
+    const p = page.parent || { run: run.parent_run };
+    let text = "run #" + p.run + (p.flow_name ? " of " + p.flow_name : "");
+    if (p.node_name) text += ", node “" + p.node_name + "”" + (p.key ? " (" + itemWords(p.key) + ")" : "");
+    return '<a data-testid="parent-run" href="/runs/' + T.esc(p.run) + '/">' + T.esc(text) + "</a>";
+  }
+  /** Under a sub-flow or loop node: the runs it started (any attempt's), with their status. */
+  function renderChildren(node) {
+    const box = document.getElementById("np-children");
+    const ref = node && node.nonempty() ? Number(node.id().slice(1)) : null;
+    const mine = (run.child_runs || []).filter(function (c) { return c.parent_node != null && c.parent_node === ref; });
+    if (!mine.length) { box.hidden = true; box.innerHTML = ""; return; }
+    const loop = mine.some(function (c) { return c.parent_key !== ""; });
+    box.hidden = false;
+    box.innerHTML = "<h3>" + (loop ? "Item runs (" + mine.length + ")" : "Child run") + '</h3><ul class="child-runs" data-testid="node-child-runs">' +
+      mine.map(function (c) { return '<li><a href="/runs/' + T.esc(c.id) + '/">' + T.esc(childName(c)) + "</a> " + runBadge(c.status) + "</li>"; }).join("") + "</ul>";
+  }
 
   // ------------------------------------------------------------------ rendering
   function latestByNode() {
@@ -109,11 +141,10 @@
     if (run.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(run.error) + "</span>"]);
     if (run.skip_reason) kv.push(["Skipped", T.esc(run.skip_reason)]);
     // Sub-flows and loops: the run that started this one, and the runs this one started.
-    if (run.parent_run) kv.push(["Parent run", '<a data-testid="parent-run" href="/runs/' + T.esc(run.parent_run) + '/">run ' + T.esc(run.parent_run) + "</a>"]);
+    if (run.parent_run) kv.push(["Started by", parentLink()]);
     if (run.child_runs && run.child_runs.length) {
       kv.push(["Child runs", run.child_runs.map(function (c) {
-        return '<a data-testid="child-run" href="/runs/' + T.esc(c.id) + '/">' + T.esc(c.flow_name) + (c.parent_key ? " #" + T.esc(c.parent_key) : "") +
-          '</a> <span class="badge ' + T.esc(c.status) + '">' + T.esc(c.status) + "</span>";
+        return '<a data-testid="child-run" href="/runs/' + T.esc(c.id) + '/">' + T.esc(childName(c)) + "</a> " + runBadge(c.status);
       }).join("<br>")]);
     }
     document.getElementById("run-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
@@ -128,7 +159,7 @@
     document.getElementById("node-rows").innerHTML = list.map(function (nr) {
       const id = nodeKeyFor(nr) || "";
       return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td class="node-name"><span class="truncate" title="' + T.esc(nr.node_name) + '">' + T.esc(nr.node_name) + "</span>" +
-        "</td><td>" + badge(nr, ' data-testid="node-status-' + T.esc(nr.node_name) + '"') + "</td><td>" +
+        "</td><td>" + badge(nr, ' data-testid="node-status-' + T.esc(nr.node_name) + '"', true) + "</td><td>" +
         T.esc(nr.attempt || 1) + '</td><td class="nowrap">' + T.fmtDuration(nr.started_at, nr.finished_at) + "</td></tr>";
     }).join("") || '<tr><td colspan="4" class="empty">No node has been scheduled yet.</td></tr>';
   }
@@ -162,6 +193,7 @@
     const node = cy.getElementById(selected);
     panel.hidden = false;
     document.getElementById("np-title").textContent = node.nonempty() ? node.data("name") : "Node";
+    renderChildren(node);
     if (!nr) {
       document.getElementById("np-kv").innerHTML = "<dt>Status</dt><dd>not scheduled</dd>";
       document.getElementById("np-output").textContent = "—";
