@@ -18,20 +18,37 @@
   const typeLabel = function (type) { return (page.type_labels || {})[type] || type; };
   // How a node's state reads: a deferred node has started and waits, without a worker, for
   // its next check (running to the user); a waiting node says what holds it back.
+  function heldBy(nr) {
+    if (!nr.waiting_reason) return "";
+    // The pool's detail names the pool; the tenant's limit reads best as its label.
+    const words = (nr.waiting_reason !== "tenant_limit" && nr.waiting_detail) || (page.waiting_reasons || {})[nr.waiting_reason] || nr.waiting_detail;
+    return words ? "held by " + words.charAt(0).toLowerCase() + words.slice(1) : "";
+  }
   function statusText(nr) {
-    const label = (page.node_statuses || {})[nr.status] || nr.status.replace("_", " ");
-    const reason = nr.waiting_reason && (nr.waiting_detail || (page.waiting_reasons || {})[nr.waiting_reason]);
-    return reason ? label + ": held by " + reason.charAt(0).toLowerCase() + reason.slice(1) : label;
+    const label = (page.node_statuses || {})[nr.status] || nr.status.replace(/_/g, " ");
+    const held = heldBy(nr);
+    return held ? label + ": " + held : label;
   }
+  // On the canvas (a node is 168px wide): the state and, for a held node, what holds it.
+  const SHORT_REASONS = { tenant_limit: "tenant limit", pool: "pool full", concurrency_policy: "concurrency policy" };
   function shortStatus(nr) {
-    return nr.status === "deferred" ? "running · waiting" : nr.status.replace("_", " ");
+    if (nr.status === "deferred") return "running · waiting";
+    if (nr.status === "waiting" && SHORT_REASONS[nr.waiting_reason]) return "waiting: " + SHORT_REASONS[nr.waiting_reason];
+    return nr.status.replace(/_/g, " ");
   }
-  // The node table's narrow column: a state whose label explains itself at length reads
-  // short there (the whole label is the badge's tooltip and in the node panel).
-  const SHORT_LABELS = { not_run: "Not run" };
-  function badge(nr, attrs, short) {
-    const text = short && SHORT_LABELS[nr.status] ? SHORT_LABELS[nr.status] : statusText(nr);
-    return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(text) + "</span>";
+  // The node table's narrow column: the state in a short badge, and what a long label
+  // explains (held by what, waiting for a check) on a line under it; the whole label is
+  // the badge's tooltip and in the node panel.
+  const SHORT_LABELS = { not_run: "Not run", deferred: "Running", waiting: "Waiting" };
+  const NOTES = { deferred: "waiting for its next check", not_run: "outside the test run's nodes" };
+  function badge(nr, attrs) {
+    return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
+  }
+  function statusCell(nr) {
+    const note = nr.status === "waiting" ? heldBy(nr) : NOTES[nr.status] || "";
+    const text = SHORT_LABELS[nr.status] || statusText(nr);
+    return '<span class="node-state" data-testid="node-status-' + T.esc(nr.node_name) + '"><span class="badge ' + T.esc(nr.status) + '" title="' + T.esc(statusText(nr)) + '">' + T.esc(text) + "</span>" +
+      (note ? '<span class="note">' + T.esc(note) + "</span>" : "") + "</span>";
   }
   graph.nodes.forEach(function (n) {
     const added = cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, trigger_rule: n.trigger_rule, color: D.typeColor(n.type), stripe: D.stripe(n.type) }, position: n.position || { x: 0, y: 0 } });
@@ -159,7 +176,7 @@
     document.getElementById("node-rows").innerHTML = list.map(function (nr) {
       const id = nodeKeyFor(nr) || "";
       return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td class="node-name"><span class="truncate" title="' + T.esc(nr.node_name) + '">' + T.esc(nr.node_name) + "</span>" +
-        "</td><td>" + badge(nr, ' data-testid="node-status-' + T.esc(nr.node_name) + '"', true) + "</td><td>" +
+        "</td><td>" + statusCell(nr) + "</td><td>" +
         T.esc(nr.attempt || 1) + '</td><td class="nowrap">' + T.fmtDuration(nr.started_at, nr.finished_at) + "</td></tr>";
     }).join("") || '<tr><td colspan="4" class="empty">No node has been scheduled yet.</td></tr>';
   }

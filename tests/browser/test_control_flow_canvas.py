@@ -193,7 +193,9 @@ def test_node_menu_test_runs_and_a_disabled_node_on_real_workers(
     wait_editor(page, 4)
     open_node(page, "load")
     page.click("[data-testid=run-from-node]")
-    page.wait_for_url(lambda url: re.search(r"/runs/\d+/$", url) and str(run.pk) not in url)
+    page.wait_for_url(
+        lambda url: (m := re.search(r"/runs/(\d+)/$", url)) is not None and int(m[1]) != run.pk
+    )
     # Then load and what follows it ran, extract did not, and the switched-off archive
     # reads "disabled", greyed
     run_page_settled(page, {"load": "succeeded", "report": "succeeded", "archive": "disabled"})
