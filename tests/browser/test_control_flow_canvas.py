@@ -120,6 +120,7 @@ def test_trigger_rule_and_enabled_switch_on_the_canvas(page, tenant, owner, api,
     page.screenshot(path=str(artifacts / "canvas-control-fields.png"))
     open_node(page, "cleanup")
     assert page.locator("#nd-trigger-rule").input_value() == "one_failed"
+    page.screenshot(path=str(artifacts / "canvas-node-form.png"))
     assert page.locator("#nd-enabled").is_checked()
     page.click("#nd-cancel")
     open_node(page, "load")
