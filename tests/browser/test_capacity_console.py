@@ -91,6 +91,8 @@ def test_tenant_limit_holds_a_node_and_the_capacity_card_shows_it(
     root = context.new_page()
     try:
         sign_in(root, superuser)
+        root.goto("/runs/")
+        assert root.locator("[data-testid=choose-tenant]").is_visible()
         root.select_option(".tenant-switch select", tenant.slug)
         root.locator("[data-testid=who]", has_text="admin").wait_for()
         root.goto("/runs/")
@@ -126,7 +128,7 @@ def pool_cell(page, name) -> str:
 
 
 def test_data_source_pool_is_set_in_its_form(
-    page, tenant, admin_user, member_user, api, sqlite_dir
+    page, tenant, admin_user, member_user, api, sqlite_dir, artifacts
 ):
     # Given: a data source with no pool
     ds = DataSource.objects.create(
@@ -167,6 +169,7 @@ def test_data_source_pool_is_set_in_its_form(
     error = page.locator("[data-field=max_concurrency] .field-error")
     error.wait_for()
     assert "1" in error.inner_text()
+    page.screenshot(path=str(artifacts / "datasource-pool-form.png"))
     ds.refresh_from_db()
     assert ds.max_concurrency == 2
 
