@@ -5,8 +5,11 @@ workers); and a data source's pool is set in its form by those the API lets set 
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from flows.models import DataSource
-from operations.models import NodeRun
+from flows.snapshot import flow_snapshot
+from operations.models import FlowRun, NodeRun
 from operations.services import run_start
 from tests.browser.conftest import sign_in
 from tests.factories import build_flow
@@ -212,3 +215,81 @@ def test_a_dba_sets_the_pool(page, tenant, dba_user, sqlite_dir):
     page.locator("#ds-dialog").wait_for(state="hidden")
     ds.refresh_from_db()
     assert ds.max_concurrency == 4
+
+
+def test_a_node_held_by_a_full_pool_names_the_pool(page, tenant, admin_user, sqlite_dir):
+    # Given: a pool of one on the warehouse, one SQL node running on it and one held back,
+    # as the claim records them (the page only reads them)
+    ds = DataSource.objects.create(
+        tenant=tenant,
+        name="warehouse",
+        engine="sqlite",
+        database=str(sqlite_dir / "wh.sqlite3"),
+        max_concurrency=1,
+    )
+    flow, _ = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        name="two loads",
+        nodes=[
+            {"name": n, "type": "sql", "config": {"datasource": ds.pk, "sql": "select 1"}}
+            for n in ("orders", "customers")
+        ],
+    )
+    flow.refresh_from_db()
+    now = timezone.now()
+    run = FlowRun.objects.create(
+        tenant=tenant,
+        flow=flow,
+        snapshot=flow_snapshot(flow),
+        mode="try",
+        trigger="manual",
+        business_time=now,
+        status="running",
+        triggered_by=admin_user,
+        error_policy=flow.error_policy,
+        concurrency_policy=flow.concurrency_policy,
+        started_at=now,
+        activated_at=now,
+    )
+    ids = dict(flow.nodes.values_list("name", "pk"))
+    pools = f",{ds.pk},"
+    NodeRun.objects.create(
+        tenant=tenant,
+        run=run,
+        node_id=ids["orders"],
+        node_name="orders",
+        node_type="sql",
+        status="running",
+        started_at=now,
+        pools=pools,
+    )
+    NodeRun.objects.create(
+        tenant=tenant,
+        run=run,
+        node_id=ids["customers"],
+        node_name="customers",
+        node_type="sql",
+        status="waiting",
+        waiting_reason="pool",
+        waiting_detail="pool warehouse full (1 running)",
+        pools=pools,
+    )
+
+    # Then: the run page names the pool, in words, in the table and on the canvas
+    sign_in(page, admin_user)
+    page.goto(f"/runs/{run.pk}/")
+    state = page.locator("[data-testid='node-status-customers']")
+    state.wait_for()
+    assert state.locator(".badge").inner_text() == "Waiting"
+    assert "held by pool warehouse full (1 running)" in state.inner_text()
+    label = page.evaluate(
+        "() => window.tributaryRun.cy.nodes().filter(n => n.data('name') === 'customers')[0].style('label')"
+    )
+    assert label.endswith("waiting: pool full"), label
+    # ... and the capacity card's pool table counts them against the cap
+    page.goto("/runs/")
+    pools_table = page.locator("[data-testid=capacity-pools]")
+    pools_table.wait_for()
+    row = pools_table.locator("tr", has_text="warehouse").inner_text()
+    assert "1 of 1" in row and row.rstrip().endswith("1"), row

@@ -94,7 +94,16 @@ def test_trigger_rule_and_enabled_switch_on_the_canvas(page, tenant, owner, api,
     open_node(page, "load")
     assert page.locator("#nd-enabled").is_checked()
     page.uncheck("#nd-enabled")
-    apply_and_save(page)
+    page.click("[data-testid=node-apply]")
+    page.locator("#node-drawer").wait_for(state="hidden")
+    assert canvas_node(page, "load")["opacity"] < 1
+    # ... undo brings it back as it was, redo switches it off again, greyed each time
+    page.click("#btn-undo")
+    assert canvas_node(page, "load")["opacity"] == 1
+    assert "disabled" not in canvas_node(page, "load")["label"]
+    page.click("#btn-redo")
+    page.click("[data-testid=save]")
+    page.locator("#dirty-flag").wait_for(state="hidden")
     # Then it is greyed and says so; the others are not
     load = canvas_node(page, "load")
     assert load["opacity"] < 1 and load["border"] == "dashed"
@@ -156,12 +165,17 @@ def run_node(page, name) -> dict:
 def test_node_menu_test_runs_and_a_disabled_node_on_real_workers(
     page, tenant, owner, celery_workers, artifacts
 ):
-    # Given: extract -> load -> report, and load -> archive, which is switched off
+    # Given: extract -> load -> report (runs when none failed), and load -> archive, switched off
     flow, _ = build_flow(
         tenant=tenant,
         owner=owner,
         name="scoped",
-        nodes=["extract", "load", "report", {"name": "archive", "enabled": False}],
+        nodes=[
+            "extract",
+            "load",
+            {"name": "report", "trigger_rule": "none_failed"},
+            {"name": "archive", "enabled": False},
+        ],
         edges=[("extract", "load"), ("load", "report"), ("load", "archive")],
     )
     sign_in(page, owner)
@@ -204,7 +218,10 @@ def test_node_menu_test_runs_and_a_disabled_node_on_real_workers(
     archive = run_node(page, "archive")
     assert archive["words"].lower() == "disabled"
     assert "disabled" in archive["label"] and archive["opacity"] < 1
-    assert run_node(page, "report")["opacity"] == 1
+    report = run_node(page, "report")
+    assert report["opacity"] == 1
+    # ... and report's trigger rule is marked on it, in words, as in the editor
+    assert report["label"].endswith("⚑ when none failed"), report
     page.screenshot(path=str(artifacts / "run-from-here.png"), full_page=True)
 
 
