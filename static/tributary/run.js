@@ -40,7 +40,7 @@
   // explains (held by what, waiting for a check) on a line under it; the whole label is
   // the badge's tooltip and in the node panel.
   const SHORT_LABELS = { not_run: "Not run", deferred: "Running", waiting: "Waiting" };
-  const NOTES = { deferred: "waiting for its next check", not_run: "outside the test run's nodes" };
+  const NOTES = { deferred: "waiting for its next check" };
   function badge(nr, attrs) {
     return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
   }
