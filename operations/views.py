@@ -19,6 +19,7 @@ from .choices import RUN_TERMINAL, NodeStatus, RunMode, RunStatus, RunTrigger, W
 from .dashboard import dashboard_stats
 from .models import FlowRun
 from .selectors import run_get
+from .selectors import run_list as runs_visible
 
 
 @tenant_required
@@ -76,6 +77,9 @@ def _run_graph(run: FlowRun) -> dict:
             "name": n.get("name"),
             "type": n.get("type"),
             "position": n.get("position") or {"x": 0, "y": 0},
+            # The control fields, for the node's mark (older snapshots lack them: defaults).
+            "trigger_rule": n.get("trigger_rule") or "all_success",
+            "enabled": n.get("enabled", True) is not False,
         }
         for n in snap.get("nodes", [])
     ]
@@ -88,6 +92,27 @@ def _run_graph(run: FlowRun) -> dict:
         for e in snap.get("edges", [])
     ]
     return {"nodes": nodes, "edges": edges}
+
+
+def _parent_of(ctx, run: FlowRun) -> dict | None:
+    """The run whose sub-flow or loop node started this one, as the page names it: its flow,
+    the node and the loop's item. Only what the user may see (else just the run's id)."""
+    if not run.parent_run_id:
+        return None
+    parent = runs_visible(ctx=ctx).filter(pk=run.parent_run_id).select_related("flow").first()
+    if parent is None:
+        return {"run": run.parent_run_id}
+    node = (
+        parent.node_runs.filter(pk=run.parent_node_run_id).values("node_name", "node_type").first()
+        or {}
+    )
+    return {
+        "run": parent.pk,
+        "flow_name": parent.flow.name,
+        "node_name": node.get("node_name"),
+        "node_type": node.get("node_type"),
+        "key": run.parent_key,
+    }
 
 
 @tenant_required
@@ -110,6 +135,7 @@ def run_detail(request, pk: int, *, ctx):
                 "flow_id": flow.pk,
                 "can_operate": rights.operate,
                 "graph": _run_graph(run),
+                "parent": _parent_of(ctx, run),
                 "type_labels": {t["type"]: t["label"] for t in node_type_catalog()},
                 "modes": dict(RunMode.choices),
                 "triggers": dict(RunTrigger.choices),

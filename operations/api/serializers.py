@@ -1,5 +1,6 @@
 """Shapes of runs and node runs in the API (no business rules: those live in services)."""
 
+from django.db.models import F
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -288,6 +289,8 @@ class ChildRunSerializer(serializers.Serializer):
     flow_name = serializers.CharField(source="flow.name")
     status = serializers.CharField()
     parent_node_run = serializers.IntegerField(source="parent_node_run_id")
+    # The node (of any attempt) that started it: the run page lists a node's children under it.
+    parent_node = serializers.IntegerField(allow_null=True)
     parent_key = serializers.CharField()
 
 
@@ -309,7 +312,11 @@ class RunDetailSerializer(RunSerializer):
     @extend_schema_field(ChildRunSerializer(many=True))
     def get_child_runs(self, run) -> list[dict]:
         """The runs its sub-flow and loop nodes started (one query)."""
-        children = run.child_runs.select_related("flow").order_by("pk")
+        children = (
+            run.child_runs.select_related("flow")
+            .annotate(parent_node=F("parent_node_run__node_id"))
+            .order_by("pk")
+        )
         return ChildRunSerializer(children, many=True).data
 
     def _node_runs(self, run) -> list[NodeRun]:

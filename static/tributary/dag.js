@@ -69,6 +69,7 @@
     });
     s.push({ selector: "node[color].st-pending, node[color].st-waiting, node[color].st-queued, node[color].st-running, node[color].st-deferred, node[color].st-succeeded, node[color].st-failed, node[color].st-upstream_failed, node[color].st-skipped, node[color].st-stopped, node[color].st-disabled, node[color].st-not_run, node[color].added, node[color].removed, node[color].changed, node[color].refused", style: { "background-fill": "solid" } });
     s.push({ selector: "node.st-running", style: { "border-style": "double", "border-width": 5 } });
+    s.push({ selector: "node.marked", style: { height: 64 } });
     // A disabled node (editor: enabled off; run page: its row says disabled) is greyed.
     s.push({ selector: "node.off, node.st-disabled, node.st-not_run", style: { opacity: 0.5, "border-style": "dashed" } });
     return s;
@@ -80,13 +81,24 @@
     return shortName(name) + "\n" + typeLabel + (extra ? " · " + extra : "");
   }
 
-  /** The mark a node's control fields put on its label: its trigger rule unless the
-   * default, and "off" when disabled. */
+  /** A trigger rule as the node's mark says it (the node form's select has the long words). */
+  const RULE_MARKS = {
+    all_done: "when all done", one_success: "when one succeeded", one_failed: "when one failed",
+    all_failed: "when all failed", none_failed: "when none failed",
+  };
+  /** The mark a node's control fields put on its label, in words: its trigger rule unless
+   * the default, and "disabled" when switched off. */
   function controlMark(rule, enabled) {
     const parts = [];
-    if (rule && rule !== "all_success") parts.push("⚑ " + rule);
-    if (enabled === false) parts.push("off");
+    if (rule && rule !== "all_success") parts.push("⚑ " + (RULE_MARKS[rule] || rule.replace(/_/g, " ")));
+    if (enabled === false) parts.push("disabled");
     return parts.join(" · ");
+  }
+  /** Label a node with its name, a second line and, when it has one, its mark on a third
+   * line (the node grows to hold it: a mark beside the type overflowed the node). */
+  function labelNode(node, name, second, mark) {
+    node.data("label", shortName(name) + "\n" + second + (mark ? "\n" + mark : ""));
+    node.toggleClass("marked", !!mark);
   }
 
   /** A Cytoscape instance in `container` with the console's look; `opts.readOnly` locks it. */
@@ -164,6 +176,6 @@
 
   window.TributaryDag = {
     create: create, layout: layout, fit: fit, needsLayout: needsLayout, pathBetween: pathBetween,
-    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, controlMark: controlMark, shortName: shortName, STATUS_COLORS: STATUS_COLORS,
+    typeColor: typeColor, stripe: stripe, nodeLabel: nodeLabel, labelNode: labelNode, controlMark: controlMark, shortName: shortName, STATUS_COLORS: STATUS_COLORS,
   };
 })();

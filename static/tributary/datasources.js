@@ -28,7 +28,7 @@
       rows.innerHTML = list.map(function (ds) {
         return "<tr data-id=\"" + ds.id + "\"><td><strong>" + T.esc(ds.name) + "</strong></td><td>" + T.esc(ds.engine) + "</td><td>" + where(ds) +
           "</td><td>" + T.esc(ds.username || "—") + "</td><td>" + (ds.has_password ? "set" : '<span class="muted">none</span>') +
-          "</td><td>" + (ds.max_concurrency == null ? '<span class="muted">no cap</span>' : T.esc(String(ds.max_concurrency))) +
+          "</td><td>" + (ds.max_concurrency == null ? '<span class="muted">no cap</span>' : T.esc(ds.max_concurrency + " at once")) +
           '</td><td class="nowrap"><button type="button" class="small" data-act="test">Test</button> ' +
           (page.can_manage ? '<button type="button" class="small" data-act="edit">Edit</button> <button type="button" class="small danger" data-act="delete">Delete</button>' : "") +
           ' <span data-result class="small"></span></td></tr>';

@@ -68,7 +68,7 @@
     restoring = true;
     try {
       cy.elements().remove();
-      cy.add(JSON.parse(JSON.stringify(undo.states[i])));
+      cy.add(JSON.parse(JSON.stringify(undo.states[i]))).nodes().forEach(showControl);
       setDirty(i !== undo.saved);
     } finally {
       restoring = false;
@@ -102,14 +102,21 @@
       variables: n.variables || [],
       trigger_rule: n.trigger_rule || "all_success", enabled: n.enabled !== false,
       color: D.typeColor(n.type), stripe: D.stripe(n.type),
-      label: D.nodeLabel(n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled)),
     };
+  }
+
+  /** The node's label and look from its data: the trigger rule's mark, greyed when disabled.
+   * (Classes are not part of the undo states: restoring one calls this again.) */
+  function showControl(node) {
+    const d = node.data();
+    D.labelNode(node, d.name, typeLabel(d.type), D.controlMark(d.trigger_rule, d.enabled));
+    node.toggleClass("off", d.enabled === false);
   }
 
   function addNode(n, position) {
     const id = n.id == null ? "k" + (++tmpCounter) : "n" + n.id;
     const added = cy.add({ group: "nodes", data: nodeData(n, id), position: position || n.position || { x: 0, y: 0 } });
-    added.toggleClass("off", n.enabled === false);
+    showControl(added);
     return added;
   }
 
@@ -600,10 +607,9 @@
     const rule = nodeForm.elements.trigger_rule.value, enabled = nodeForm.elements.enabled.checked;
     drawerNode.data({
       name: name, retries: retries, retry_interval: retryInterval, timeout: timeout, config: cfg.value,
-      variables: nodeVars.read(), trigger_rule: rule, enabled: enabled,
-      label: D.nodeLabel(name, typeLabel(drawerNode.data("type")), D.controlMark(rule, enabled)), problems: null,
+      variables: nodeVars.read(), trigger_rule: rule, enabled: enabled, problems: null,
     });
-    drawerNode.toggleClass("off", !enabled);
+    showControl(drawerNode);
     drawerNode.removeClass("problem");
     setDirty(true);
     closeDrawer();

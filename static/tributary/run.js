@@ -18,19 +18,41 @@
   const typeLabel = function (type) { return (page.type_labels || {})[type] || type; };
   // How a node's state reads: a deferred node has started and waits, without a worker, for
   // its next check (running to the user); a waiting node says what holds it back.
+  function heldBy(nr) {
+    if (!nr.waiting_reason) return "";
+    // The pool's detail names the pool; the tenant's limit reads best as its label.
+    const words = (nr.waiting_reason !== "tenant_limit" && nr.waiting_detail) || (page.waiting_reasons || {})[nr.waiting_reason] || nr.waiting_detail;
+    return words ? "held by " + words.charAt(0).toLowerCase() + words.slice(1) : "";
+  }
   function statusText(nr) {
-    const label = (page.node_statuses || {})[nr.status] || nr.status.replace("_", " ");
-    const reason = nr.waiting_reason && (nr.waiting_detail || (page.waiting_reasons || {})[nr.waiting_reason]);
-    return reason ? label + ": held by " + reason.charAt(0).toLowerCase() + reason.slice(1) : label;
+    const label = (page.node_statuses || {})[nr.status] || nr.status.replace(/_/g, " ");
+    const held = heldBy(nr);
+    return held ? label + ": " + held : label;
   }
+  // On the canvas (a node is 168px wide): the state and, for a held node, what holds it.
+  const SHORT_REASONS = { tenant_limit: "tenant limit", pool: "pool full", concurrency_policy: "concurrency policy" };
   function shortStatus(nr) {
-    return nr.status === "deferred" ? "running · waiting" : nr.status.replace("_", " ");
+    if (nr.status === "deferred") return "running · waiting";
+    if (nr.status === "waiting" && SHORT_REASONS[nr.waiting_reason]) return "waiting: " + SHORT_REASONS[nr.waiting_reason];
+    return nr.status.replace(/_/g, " ");
   }
+  // The node table's narrow column: the state in a short badge, and what a long label
+  // explains (held by what, waiting for a check) on a line under it; the whole label is
+  // the badge's tooltip and in the node panel.
+  const SHORT_LABELS = { not_run: "Not run", deferred: "Running", waiting: "Waiting" };
+  const NOTES = { deferred: "waiting for its next check" };
   function badge(nr, attrs) {
     return '<span class="badge ' + T.esc(nr.status) + '"' + (attrs || "") + ' title="' + T.esc(statusText(nr)) + '">' + T.esc(statusText(nr)) + "</span>";
   }
+  function statusCell(nr) {
+    const note = nr.status === "waiting" ? heldBy(nr) : NOTES[nr.status] || "";
+    const text = SHORT_LABELS[nr.status] || statusText(nr);
+    return '<span class="node-state" data-testid="node-status-' + T.esc(nr.node_name) + '"><span class="badge ' + T.esc(nr.status) + '" title="' + T.esc(statusText(nr)) + '">' + T.esc(text) + "</span>" +
+      (note ? '<span class="note">' + T.esc(note) + "</span>" : "") + "</span>";
+  }
   graph.nodes.forEach(function (n) {
-    cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, color: D.typeColor(n.type), stripe: D.stripe(n.type), label: D.nodeLabel(n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled)) }, position: n.position || { x: 0, y: 0 } });
+    const added = cy.add({ group: "nodes", data: { id: "n" + n.id, name: n.name, type: n.type, trigger_rule: n.trigger_rule, color: D.typeColor(n.type), stripe: D.stripe(n.type) }, position: n.position || { x: 0, y: 0 } });
+    D.labelNode(added, n.name, typeLabel(n.type), D.controlMark(n.trigger_rule, n.enabled));
   });
   graph.edges.forEach(function (e, i) {
     const data = { id: "e" + i, source: "n" + e.upstream, target: "n" + e.downstream };
@@ -39,6 +61,34 @@
   });
   if (D.needsLayout(graph.nodes)) D.layout(cy, false); else D.fit(cy);
   cy.on("tap", "node", function (ev) { select(ev.target.id(), true); });
+
+  // ------------------------------------------------------------------ sub-flows and loops
+  function runBadge(status) { return '<span class="badge ' + T.esc(status) + '">' + T.esc(status.replace(/_/g, " ")) + "</span>"; }
+  /** A loop's item key (its index from 0) as users count it. */
+  function itemWords(key) { return /^\d+$/.test(key || "") ? "item " + (Number(key) + 1) : key ? "item " + key : ""; }
+  /** A child run in words: "item 2 · run #41 of daily load" for a loop's, "run #40 of …" for a sub-flow's. */
+  function childName(c) {
+    const item = itemWords(c.parent_key);
+    return (item ? item + " · " : "") + "run #" + c.id + " of " + c.flow_name;
+  }
+  /** The run that started this one: its flow, the node and the item, as far as the user may see it. */
+  function parentLink() {
+    const p = page.parent || { run: run.parent_run };
+    let text = "run #" + p.run + (p.flow_name ? " of " + p.flow_name : "");
+    if (p.node_name) text += ", node “" + p.node_name + "”" + (p.key ? " (" + itemWords(p.key) + ")" : "");
+    return '<a data-testid="parent-run" href="/runs/' + T.esc(p.run) + '/">' + T.esc(text) + "</a>";
+  }
+  /** Under a sub-flow or loop node: the runs it started (any attempt's), with their status. */
+  function renderChildren(node) {
+    const box = document.getElementById("np-children");
+    const ref = node && node.nonempty() ? Number(node.id().slice(1)) : null;
+    const mine = (run.child_runs || []).filter(function (c) { return c.parent_node != null && c.parent_node === ref; });
+    if (!mine.length) { box.hidden = true; box.innerHTML = ""; return; }
+    const loop = mine.some(function (c) { return c.parent_key !== ""; });
+    box.hidden = false;
+    box.innerHTML = "<h3>" + (loop ? "Item runs (" + mine.length + ")" : "Child run") + '</h3><ul class="child-runs" data-testid="node-child-runs">' +
+      mine.map(function (c) { return '<li><a href="/runs/' + T.esc(c.id) + '/">' + T.esc(childName(c)) + "</a> " + runBadge(c.status) + "</li>"; }).join("") + "</ul>";
+  }
 
   // ------------------------------------------------------------------ rendering
   function latestByNode() {
@@ -65,8 +115,8 @@
       if (!id) return;
       const n = cy.getElementById(id);
       n.addClass("st-" + nr.status);
-      // Name and status: the colour stripe already tells the type.
-      n.data("label", D.shortName(n.data("name")) + "\n" + shortStatus(nr));
+      // Name and status (the colour stripe already tells the type), and its trigger rule's mark.
+      D.labelNode(n, n.data("name"), shortStatus(nr), D.controlMark(n.data("trigger_rule"), true));
       n.data("status", nr.status);
     });
   }
@@ -108,11 +158,10 @@
     if (run.error) kv.push(["Error", '<span style="color:var(--bad)">' + T.esc(run.error) + "</span>"]);
     if (run.skip_reason) kv.push(["Skipped", T.esc(run.skip_reason)]);
     // Sub-flows and loops: the run that started this one, and the runs this one started.
-    if (run.parent_run) kv.push(["Parent run", '<a data-testid="parent-run" href="/runs/' + T.esc(run.parent_run) + '/">run ' + T.esc(run.parent_run) + "</a>"]);
+    if (run.parent_run) kv.push(["Started by", parentLink()]);
     if (run.child_runs && run.child_runs.length) {
       kv.push(["Child runs", run.child_runs.map(function (c) {
-        return '<a data-testid="child-run" href="/runs/' + T.esc(c.id) + '/">' + T.esc(c.flow_name) + (c.parent_key ? " #" + T.esc(c.parent_key) : "") +
-          '</a> <span class="badge ' + T.esc(c.status) + '">' + T.esc(c.status) + "</span>";
+        return '<a data-testid="child-run" href="/runs/' + T.esc(c.id) + '/">' + T.esc(childName(c)) + "</a> " + runBadge(c.status);
       }).join("<br>")]);
     }
     document.getElementById("run-kv").innerHTML = kv.map(function (p) { return "<dt>" + p[0] + "</dt><dd>" + p[1] + "</dd>"; }).join("");
@@ -127,7 +176,7 @@
     document.getElementById("node-rows").innerHTML = list.map(function (nr) {
       const id = nodeKeyFor(nr) || "";
       return '<tr data-node="' + T.esc(id) + '" class="' + (id === selected ? "selected" : "") + '" style="cursor:pointer"><td class="node-name"><span class="truncate" title="' + T.esc(nr.node_name) + '">' + T.esc(nr.node_name) + "</span>" +
-        "</td><td>" + badge(nr, ' data-testid="node-status-' + T.esc(nr.node_name) + '"') + "</td><td>" +
+        "</td><td>" + statusCell(nr) + "</td><td>" +
         T.esc(nr.attempt || 1) + '</td><td class="nowrap">' + T.fmtDuration(nr.started_at, nr.finished_at) + "</td></tr>";
     }).join("") || '<tr><td colspan="4" class="empty">No node has been scheduled yet.</td></tr>';
   }
@@ -161,6 +210,7 @@
     const node = cy.getElementById(selected);
     panel.hidden = false;
     document.getElementById("np-title").textContent = node.nonempty() ? node.data("name") : "Node";
+    renderChildren(node);
     if (!nr) {
       document.getElementById("np-kv").innerHTML = "<dt>Status</dt><dd>not scheduled</dd>";
       document.getElementById("np-output").textContent = "—";

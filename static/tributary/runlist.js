@@ -121,11 +121,17 @@
     try {
       const c = await T.api.get("/api/v1/capacity/");
       const t = c.tenant || {};
-      const use = t.use || {}, eff = t.effective || {};
-      let html = '<div data-testid="capacity-tenant">Running nodes: <b>' + T.esc(limitText(use.running_nodes, eff.running_nodes)) + "</b>" +
-        " · waiting for a slot: <b>" + T.esc(String(use.waiting_nodes || 0)) + "</b>" +
-        " · active runs: <b>" + T.esc(limitText(use.active_runs, eff.active_runs)) + "</b>" +
-        ' <span class="muted">(worker slots up: ' + T.esc(String(t.worker_slots || 0)) + ")</span></div>";
+      const use = t.use || {}, eff = t.effective || {}, own = t.limits || {};
+      // Where each limit comes from, in words: the tenant's own, or the platform's default share.
+      const nodesFrom = own.running_nodes != null ? "the tenant's own limit"
+        : eff.running_nodes != null ? "the default: a share of the " + (t.worker_slots || 0) + " worker slots up" : "";
+      const runsFrom = own.active_runs != null ? "the tenant's own limit" : "";
+      const from = function (words) { return words ? ' <span class="muted">(' + T.esc(words) + ")</span>" : ""; };
+      let html = '<div data-testid="capacity-tenant">' +
+        "<div>Running nodes: <b>" + T.esc(limitText(use.running_nodes, eff.running_nodes)) + "</b>" + from(nodesFrom) +
+        " · waiting for a slot: <b>" + T.esc(String(use.waiting_nodes || 0)) + "</b></div>" +
+        "<div>Active runs: <b>" + T.esc(limitText(use.active_runs, eff.active_runs)) + "</b>" + from(runsFrom) + "</div>" +
+        '<div class="muted">Worker slots up: ' + T.esc(String(t.worker_slots || 0)) + "</div></div>";
       const pools = (c.pools || []).filter(function (p) { return p.max_concurrency !== null || p.running || p.waiting; });
       if (pools.length) {
         html += '<table class="small" data-testid="capacity-pools"><thead><tr><th>Pool (data source)</th><th>Running</th><th>Waiting</th></tr></thead><tbody>' +

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories.accounts import PASSWORD
+from tests.integration.httpserver import http_server  # noqa: F401 - fixture
 from tests.integration.workers import WorkerPool
 
 CHROMIUM = Path("/usr/bin/chromium")

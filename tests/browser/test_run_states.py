@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _colour(page, name: str) -> str:
-    return page.locator(f"[data-testid='node-status-{name}']").evaluate(
+    return page.locator(f"[data-testid='node-status-{name}'] .badge").evaluate(
         "el => getComputedStyle(el).backgroundColor"
     )
 
