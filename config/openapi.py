@@ -129,7 +129,9 @@ def add_links(result, generator, request, public):
 # and a write that conflicts with the object's state or other data (409).
 ERROR_SCHEMA = "Error"
 STANDARD_ERRORS = {
-    "400": "The input is invalid; the body names each field and what is wrong with it.",
+    # Query parameters too: an empty, repeated or ill-typed one (accounts/api/query.py).
+    "400": "The input is invalid; the body names each field or query parameter and what is "
+    "wrong with it.",
     "401": "Not authenticated (no, or an expired or revoked, token).",
     "403": "Not allowed: the token lacks the route's scope, or the role or right is missing.",
 }
@@ -156,7 +158,7 @@ def add_error_responses(result, generator, request, public):
             if PARAM.search(path):
                 codes["404"] = "No such object, or one the caller may not see."
             elif any(p.get("name") == "page" for p in operation.get("parameters", [])):
-                codes["404"] = "No such page (`page` past the last one, or not a page number)."
+                codes["404"] = "No such page (`page` past the last one)."
             if "requestBody" in operation:
                 codes["413"] = "The request body is too large."
                 codes["415"] = "The body's media type is not one this route reads."

@@ -121,6 +121,11 @@ def tenant_sources(tenant_id: int) -> list[Source]:
     return sources
 
 
+def audit_object_types() -> list[str]:
+    """The `object_type` values of the tenant audit trail (its sources' tags, hooks' included)."""
+    return [source.tag for source in tenant_sources(0)]
+
+
 def timeline_queryset(
     sources: list[Source],
     *,

@@ -337,7 +337,7 @@ def _audit_query(request, ctx):
     if not query.is_valid():
         return None, query.errors
     q = query.validated_data
-    types = {t.strip() for t in q.get("object_type", "").split(",") if t.strip()} or None
+    types = q.get("object_type")
     rows, sources = selectors.tenant_audit(
         ctx=ctx,
         user_id=q.get("user"),

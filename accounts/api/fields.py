@@ -11,14 +11,3 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-class StrictDateTimeField(serializers.DateTimeField):
-    """A query parameter given empty (`?since=`) is a 400 naming it, not "not given": DRF
-    reads an empty optional form value as absent, which the schema (format: date-time)
-    rules out."""
-
-    def get_value(self, dictionary):
-        if self.field_name in dictionary and dictionary.get(self.field_name) == "":
-            return ""
-        return super().get_value(dictionary)

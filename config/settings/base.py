@@ -204,11 +204,14 @@ REST_FRAMEWORK = {
     # Form encodings would turn "" into "omitted" and a bare value into a field name.
     "DEFAULT_PARSER_CLASSES": ["accounts.api.parsers.JSONParser"],
     "PAGE_SIZE": 50,
+    # Query parameters are read strictly, in one place (accounts/api/query.py): an empty,
+    # repeated or ill-typed filter is a 400 naming it, never "no filter".
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "accounts.api.query.StrictFilterBackend",
+        "accounts.api.query.StrictSearchFilter",
+        "accounts.api.query.StrictOrderingFilter",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "accounts.api.query.StrictContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TOKEN_THROTTLE_RATE", "20/min")},

@@ -4,8 +4,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.fields import StrictCharField, StrictDateTimeField
-from flows import selectors
+from accounts.api.fields import StrictCharField
+from accounts.api.query import QuerySerializer
+from flows import selectors, timeline
 from flows.choices import Branch, ConcurrencyPolicy, ErrorPolicy
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
 from flows.services import MAX_EDGES, MAX_NODES
@@ -354,17 +355,38 @@ class VersionDiffSerializer(serializers.Serializer):
         return fields
 
 
-class HistoryQuerySerializer(serializers.Serializer):
+class VersionDiffQuerySerializer(QuerySerializer):
+    against = StrictCharField(
+        required=False, default="editing", help_text="A version number or 'editing' (default)."
+    )
+
+
+class HistoryQuerySerializer(QuerySerializer):
     user = IdField(required=False)
-    since = StrictDateTimeField(required=False)
-    until = StrictDateTimeField(required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
 
 
 class AuditQuerySerializer(HistoryQuerySerializer):
-    object_type = StrictCharField(required=False, help_text="Comma-separated object types.")
+    object_type = StrictCharField(
+        required=False,
+        help_text="Comma-separated object types, as the entries name them (flow, node, "
+        "datasource, run, …); an unknown one is a 400 that lists them all.",
+    )
     flow = IdField(
         required=False, help_text="Only what concerns this flow (its nodes, versions …)."
     )
+
+    def validate_object_type(self, value) -> set[str]:
+        known = timeline.audit_object_types()
+        wanted = {t.strip() for t in value.split(",") if t.strip()}
+        unknown = sorted(wanted - set(known))
+        if unknown or not wanted:
+            raise serializers.ValidationError(
+                f"Unknown object type {', '.join(unknown) or repr(value)}; "
+                f"use one or more of: {', '.join(known)} (comma-separated)."
+            )
+        return wanted
 
 
 class HistoryEntrySerializer(serializers.Serializer):

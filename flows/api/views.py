@@ -1,7 +1,6 @@
 """Thin API views for flows: parse, call a selector or service, shape the answer."""
 
 import django_filters
-from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -27,29 +26,6 @@ PROBLEMS = OpenApiResponse(
 )
 
 
-class StrictNullBooleanField(forms.NullBooleanField):
-    """true/false (or 1/0); anything else is a 400 naming the parameter, not "no filter"."""
-
-    # NullBooleanSelect would turn an unknown value into None before to_python sees it.
-    widget = forms.TextInput
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        if value in (True, "true", "True", "1"):
-            return True
-        if value in (False, "false", "False", "0"):
-            return False
-        raise forms.ValidationError("Use true or false.", code="invalid")
-
-    def validate(self, value):
-        pass
-
-
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictNullBooleanField
-
-
 class FlowFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     scenario = django_filters.CharFilter(field_name="business_scenario", lookup_expr="iexact")
@@ -58,7 +34,7 @@ class FlowFilter(django_filters.FilterSet):
         field_name="owner_id", min_value=-s.MAX_ID, max_value=s.MAX_ID
     )
     status = django_filters.ChoiceFilter(choices=FlowStatus.choices)
-    is_public = StrictBooleanFilter()
+    is_public = django_filters.BooleanFilter()  # true or false (accounts/api/query.py)
 
     class Meta:
         model = TaskFlow
@@ -418,13 +394,12 @@ class FlowVersionViewSet(FlowScopedMixin, mixins.ListModelMixin, TenantViewSet):
         return Response(s.FlowVersionDetailSerializer(version).data)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("against", str, description="A version number or 'editing' (default).")
-        ],
-        responses={200: s.VersionDiffSerializer},
+        parameters=[s.VersionDiffQuerySerializer], responses={200: s.VersionDiffSerializer}
     )
     def diff(self, request, flow_id=None, number=None):
-        against = request.query_params.get("against", "editing")
+        query = s.VersionDiffQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        against = query.validated_data["against"]
         return Response(
             selectors.version_diff(ctx=self.ctx, flow_id=flow_id, number=number, against=against)
         )
@@ -452,11 +427,7 @@ class AuditViewSet(TenantViewSet):
         query = s.AuditQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
-        types = (
-            {t.strip() for t in q["object_type"].split(",") if t.strip()}
-            if q.get("object_type")
-            else None
-        )
+        types = q.get("object_type")
         rows, sources = selectors.tenant_audit(
             ctx=self.ctx,
             user_id=q.get("user"),

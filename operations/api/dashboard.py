@@ -7,11 +7,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.base import IsTenantMember, resolve_request_tenant
+from accounts.api.query import QuerySerializer
 from operations.choices import RunStatus
 from operations.dashboard import dashboard_runs, dashboard_stats
 
 
-class DashboardQuery(serializers.Serializer):
+class DashboardQuery(QuerySerializer):
     days = serializers.IntegerField(min_value=1, max_value=90, default=7)
 
 

@@ -9,13 +9,14 @@ from rest_framework.views import APIView
 from accounts.api.base import IsTenantMember, resolve_request_tenant
 from accounts.api.fields import StrictCharField
 from accounts.api.pagination import Pagination
+from accounts.api.query import QuerySerializer
 from operations import grid
 from operations.choices import RunStatus
 
 from .serializers import MAX_ID
 
 
-class GridQuerySerializer(serializers.Serializer):
+class GridQuerySerializer(QuerySerializer):
     """Query parameters; `from` is a Python keyword, hence get_fields."""
 
     to = serializers.DateField(required=False)

@@ -4,7 +4,8 @@ from django.db.models import F
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.fields import StrictCharField, StrictDateTimeField
+from accounts.api.fields import StrictCharField
+from accounts.api.query import QuerySerializer
 from operations.choices import (
     BULK_ACTIONS,
     USER_MODE_CHOICES,
@@ -143,15 +144,15 @@ class RunCreateSerializer(serializers.Serializer):
 MAX_ID = 2**63 - 1
 
 
-class RunFilterSerializer(serializers.Serializer):
+class RunFilterSerializer(QuerySerializer):
     """Query parameters of GET /runs/."""
 
     flow = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     mode = serializers.ChoiceField(choices=RunMode.choices, required=False)
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
-    business_time_after = StrictDateTimeField(required=False)
-    business_time_before = StrictDateTimeField(required=False)
+    business_time_after = serializers.DateTimeField(required=False)
+    business_time_before = serializers.DateTimeField(required=False)
     triggered_by = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     batch = serializers.UUIDField(required=False)
 

@@ -7,12 +7,13 @@ from rest_framework.views import APIView
 
 from accounts.api.base import IsTenantMember, resolve_request_tenant
 from accounts.api.fields import StrictCharField
+from accounts.api.query import QuerySerializer
 from flows.selectors import flow_get
 from operations import stats
 from operations.choices import RunMode
 
 
-class StatsQuerySerializer(serializers.Serializer):
+class StatsQuerySerializer(QuerySerializer):
     last = serializers.IntegerField(
         required=False, min_value=1, max_value=stats.MAX_LAST, default=stats.DEFAULT_LAST
     )

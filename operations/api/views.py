@@ -38,15 +38,12 @@ def reason_of(request) -> str | None:
 
 
 def _filters(request) -> dict:
-    params = {k: v for k, v in request.query_params.items() if k in RunFilterSerializer().fields}
-    serializer = RunFilterSerializer(data=params)
+    serializer = RunFilterSerializer(data=request.query_params)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
-RUN_FILTER_PARAMETERS = [
-    OpenApiParameter(name, str, required=False) for name in RunFilterSerializer().fields
-]
+RUN_FILTER_PARAMETERS = [RunFilterSerializer]
 
 
 class FlowRunViewSet(mixins.ListModelMixin, TenantViewSet):

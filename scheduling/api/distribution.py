@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.api.base import IsTenantMember, resolve_request_tenant
 from accounts.api.fields import StrictCharField
+from accounts.api.query import QuerySerializer
 from scheduling import cron
 from scheduling.distribution import schedule_distribution
 
@@ -18,7 +19,7 @@ from scheduling.distribution import schedule_distribution
 EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 
-class DistributionQuerySerializer(serializers.Serializer):
+class DistributionQuerySerializer(QuerySerializer):
     date = serializers.DateField(required=False)
     timezone = StrictCharField(required=False, max_length=64)
 

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.fields import StrictCharField
+from accounts.api.query import QuerySerializer
 from scheduling import spec
 from scheduling.choices import ScheduleKind, ScheduleState
 from scheduling.models import Schedule
@@ -142,8 +143,10 @@ class ScheduleInputSerializer(serializers.Serializer):
     )
 
 
-class SchedulePreviewQuerySerializer(serializers.Serializer):
+class SchedulePreviewQuerySerializer(QuerySerializer):
     """Preview query: how many and after when; schedule fields preview unsaved input."""
+
+    repeatable = ("days",)
 
     count = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
     after = StrictCharField(
@@ -167,7 +170,7 @@ class FireTimesSerializer(serializers.Serializer):
     timezone = StrictCharField()
 
 
-class MissedQuerySerializer(serializers.Serializer):
+class MissedQuerySerializer(QuerySerializer):
     since = StrictCharField(
         required=False,
         help_text="ISO 8601 (default: 7 days before `until`); no offset: schedule's zone",

@@ -102,8 +102,7 @@ class ScheduleViewSet(TenantViewSet):
     )
     def preview(self, request, flow_id=None):
         flow = self._flow(flow_id, permissions.VIEW)
-        # A plain dict: an empty `?after=` is refused like any blank value, not "omitted".
-        query = SchedulePreviewQuerySerializer(data=request.query_params.dict())
+        query = SchedulePreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         saved = self._schedule(flow) or selectors.schedule_default(flow=flow)
         fields = {
@@ -156,7 +155,7 @@ class ScheduleViewSet(TenantViewSet):
     )
     def missed(self, request, flow_id=None):
         flow = self._flow(flow_id, permissions.VIEW)
-        query = MissedQuerySerializer(data=request.query_params.dict())
+        query = MissedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         schedule = self._schedule(flow)
         zone = schedule.timezone if schedule is not None else "UTC"

@@ -53,15 +53,6 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Tenant-admin endpoints are fuzzed as the tenant's admin, the rest as the flows' owner.
-ADMIN_PREFIXES = (
-    "/api/v1/members/",
-    "/api/v1/datasources/",
-    "/api/v1/secrets/",
-    "/api/v1/audit/",
-    "/api/v1/service-accounts/",
-    "/api/v1/webhooks/",
-)
 
 
 def live_schema():
@@ -97,10 +88,6 @@ def has_negatable_input(operation) -> bool:
     return bool(len(operation.body) or len(operation.query) or len(operation.headers))
 
 
-def who_calls(path: str) -> str:
-    return "admin" if path.startswith(ADMIN_PREFIXES) else "owner"
-
-
 @pytest.fixture
 def keep_connection():
     """The WSGI handler closes the connection after each request, as Django's test client
@@ -129,7 +116,7 @@ def test_every_operation_is_fuzzed():
 def test_fuzz_operation(label, seeded):
     victim, tokens = seeded
     operation = OPERATIONS[label]
-    who = who_calls(operation.path)
+    who = world.who_calls(operation.path)
     headers = {"Authorization": f"Token {tokens[who]}", "X-Tenant": victim.tenant.slug}
     real = real_path_parameters(operation, victim.ids)
     strategies = [operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real)]
@@ -180,7 +167,7 @@ def test_fuzz_stateful(seeded):
             self.atomic.__exit__(None, None, None)
 
         def get_call_kwargs(self, case):
-            token = tokens[who_calls(case.operation.path)]
+            token = tokens[world.who_calls(case.operation.path)]
             return {"headers": {"Authorization": f"Token {token}", "X-Tenant": victim.tenant.slug}}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):

@@ -52,6 +52,22 @@ class Prober:
     ids: dict[str, int]
 
 
+# Tenant-admin endpoints are called as the tenant's admin, the rest as the flows' owner.
+ADMIN_PREFIXES = (
+    "/api/v1/members/",
+    "/api/v1/datasources/",
+    "/api/v1/secrets/",
+    "/api/v1/audit/",
+    "/api/v1/service-accounts/",
+    "/api/v1/webhooks/",
+)
+
+
+def who_calls(path: str) -> str:
+    """Which of the victim's users ("admin" or "owner") reaches past `path`'s access check."""
+    return "admin" if path.startswith(ADMIN_PREFIXES) else "owner"
+
+
 def _ds(tenant, name, host) -> DataSource:
     ds = DataSource(
         tenant=tenant, name=name, engine="sqlite", database=f"/tmp/{name}.sqlite3", host=host

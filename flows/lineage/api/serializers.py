@@ -3,13 +3,14 @@
 from rest_framework import serializers
 
 from accounts.api.fields import StrictCharField
+from accounts.api.query import QuerySerializer
 from flows.choices import LineageAccess
 from flows.lineage import selectors
 
 MAX_ID = 2**63 - 1
 
 
-class TableQuerySerializer(serializers.Serializer):
+class TableQuerySerializer(QuerySerializer):
     table = StrictCharField(max_length=511, help_text="`name` or `schema.name`.")
     datasource = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
