@@ -120,3 +120,45 @@ def test_rerunning_a_loop_that_succeeded_runs_every_item_again(tenant, admin_use
     latest_children = FlowRun.objects.filter(parent_node_run=latest(run)["each"])
     assert latest_children.count() == 2
     assert not first & set(latest_children.values_list("pk", flat=True))
+
+
+def test_a_child_that_finished_during_the_parents_check_brings_the_next_check_forward(
+    tenant, admin_user, engine
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from operations.models import NodeRun
+    from operations.services.lifecycle import Deferred
+    from operations.services.lifecycle.retry import node_defer
+
+    # Given a parent node in the middle of a check (running), whose child run finished
+    # after the check began: the child's wake-up found the node running, not deferred ...
+    child_flow, _ = build_flow(tenant=tenant, owner=admin_user, name="child", nodes=["c"])
+    parent, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["sub"])
+    run = engine.call(run_start, flow=parent, mode="try", user=admin_user)
+    node = NodeRun.objects.get(run=run, node_name="sub")
+    NodeRun.objects.filter(pk=node.pk).update(status="running")
+    checked_at = timezone.now() - dt.timedelta(seconds=1)
+    child = engine.call(run_start, flow=child_flow, mode="try", user=admin_user)
+    FlowRun.objects.filter(pk=child.pk).update(
+        parent_run=run, parent_node_run=node, status="succeeded", finished_at=timezone.now()
+    )
+    engine.sent.clear()
+    # ... when the check defers for its usual 10 s poll, the next check is sent now instead.
+    engine.call(
+        node_defer, node.pk, Deferred(seconds=10, state={}, checked_at=checked_at), "", 3600
+    )
+    assert engine.sent == [(node.pk, 0.0)]
+    # A child that finished before the check began was seen by it: the poll keeps its delay.
+    NodeRun.objects.filter(pk=node.pk).update(status="running")
+    engine.sent.clear()
+    engine.call(
+        node_defer,
+        node.pk,
+        Deferred(seconds=10, state={}, checked_at=timezone.now()),
+        "",
+        3600,
+    )
+    assert engine.sent == [(node.pk, 10)]

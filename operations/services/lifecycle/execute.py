@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
 
 from flows.secrets.runtime import (
     NO_SECRETS,
@@ -49,6 +52,8 @@ class Deferred:
     seconds: float
     state: dict
     message: str = ""
+    # When the check that deferred began (what it saw of its child runs is from then on).
+    checked_at: datetime | None = None
 
 
 def node_run_claimed(claim):
@@ -238,6 +243,7 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
         child_run=child_run_lookup(row["run_id"], row["id"]),
     )
     monitor.track(tracked)
+    checked_at = timezone.now()
     try:
         result = node_type.execute(ctx)
         outcome = Success(
@@ -245,7 +251,12 @@ def _execute(row: dict, spec, rendered: dict, tracked: Tracked, zone, *, redact=
             branch=getattr(result, "branch", None),
         )
     except nodes.NodeDeferred as exc:
-        outcome = Deferred(seconds=max(0.0, float(exc.seconds)), state=exc.state, message=str(exc))
+        outcome = Deferred(
+            seconds=max(0.0, float(exc.seconds)),
+            state=exc.state,
+            message=str(exc),
+            checked_at=checked_at,
+        )
     except nodes.NodeFailed as exc:
         outcome = Failure(str(exc) or "failed")
     except SoftTimeLimitExceeded:

@@ -95,12 +95,17 @@ def node_defer(
     halt of complete_running or a pause lets it finish its wait, a stop stops it.
     """
     now = timezone.now()
-    due = now + timedelta(seconds=outcome.seconds)
-    countdown = outcome.seconds <= conf.get("TRIBUTARY_MAX_COUNTDOWN")
+    seconds = outcome.seconds
     with transaction.atomic():
         nr = lock_node_run(node_run_id, "id", "status", "log", "defer_count", "node_id", "run_id")
         if nr is None or nr.status != RUNNING:
             return
+        if seconds > 0 and _child_finished_since(nr.pk, outcome.checked_at):
+            # A child run (sub-flow, loop item) finished while this check ran: its wake-up
+            # found the node still running, so the next check is now, not a poll later.
+            seconds = 0.0
+        due = now + timedelta(seconds=seconds)
+        countdown = seconds <= conf.get("TRIBUTARY_MAX_COUNTDOWN")
         nr.status = DEFERRED
         nr.defer_state = outcome.state
         nr.defer_count += 1
@@ -117,7 +122,14 @@ def node_defer(
             fields.append("rendered_config")
         nr.save(update_fields=fields)
         if countdown:
-            dispatch.send_nodes([(nr.pk, nr.queued_at, outcome.seconds, timeout)])
+            dispatch.send_nodes([(nr.pk, nr.queued_at, seconds, timeout)])
+
+
+def _child_finished_since(node_run_id: int, since) -> bool:
+    """Whether a child run this node run started has finished since `since`."""
+    if since is None:
+        return False
+    return FlowRun.objects.filter(parent_node_run_id=node_run_id, finished_at__gte=since).exists()
 
 
 def node_lost(node_run_id: int, reason: str, *, stale_before=None) -> bool:
