@@ -211,7 +211,7 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
         if reason == WaitingReason.POOL:
             detail = f"pool {state.names.get(pool, pool)} full ({caps[pool]} running)"
         else:
-            detail = f"tenant limit ({limit} running nodes)"
+            detail = limit_detail(limit)
         parked = store.park(node_run_id, reason=reason, detail=detail, pools=text)
     if parked:
         # Committed: if a slot was released meanwhile, its releaser's admission may have
@@ -241,7 +241,12 @@ def queue_allowance(tenant_id: int, wanted: int) -> tuple[int, str]:
     if limit is None or wanted <= 0:
         return wanted, ""
     in_flight = NodeRun.objects.filter(tenant_id=tenant_id, status__in=(RUNNING, QUEUED)).count()
-    return max(0, min(wanted, limit - in_flight)), f"tenant limit ({limit} running nodes)"
+    return max(0, min(wanted, limit - in_flight)), limit_detail(limit)
+
+
+def limit_detail(limit: int) -> str:
+    """A node held by its tenant's limit, in words."""
+    return f"tenant limit ({limit} running node{'' if limit == 1 else 's'})"
 
 
 def hand_off_allowed(spec) -> bool:
