@@ -5,12 +5,14 @@ workers); and a data source's pool is set in its form by those the API lets set 
 
 from __future__ import annotations
 
+import re
+
 from django.utils import timezone
 
 from flows.models import DataSource
 from flows.snapshot import flow_snapshot
 from operations.models import FlowRun, NodeRun
-from operations.services import run_start
+from operations.services import run_start, slots
 from tests.browser.conftest import sign_in
 from tests.factories import build_flow
 from tests.integration.workers import wait_for
@@ -293,3 +295,28 @@ def test_a_node_held_by_a_full_pool_names_the_pool(page, tenant, admin_user, sql
     pools_table.wait_for()
     row = pools_table.locator("tr", has_text="warehouse").inner_text()
     assert "1 of 1" in row and row.rstrip().endswith("1"), row
+
+
+def test_capacity_card_names_the_default_share(page, tenant, other_tenant, admin_user, outsider):
+    # Given: two tenants with flows, no limit of their own, and four worker slots reported
+    build_flow(tenant=tenant, owner=admin_user, nodes=["a"])
+    build_flow(tenant=other_tenant, owner=outsider, nodes=["b"])
+    slots.worker_report(name="browser-test-worker", concurrency=4)
+
+    # Then: the card shows the default limit, where it comes from, and the slots it is a share of
+    sign_in(page, admin_user)
+    page.goto("/runs/")
+    try:
+        text = capacity_text(page)
+    finally:
+        # The process caches the fair-share numbers: later tests start from the database.
+        slots.worker_gone(name="browser-test-worker")
+        slots.forget_state()
+    match = re.search(
+        r"Running nodes: 0 of (\d+) \(the default: a share of the (\d+) worker slots up\)", text
+    )
+    assert match, text
+    limit, up = int(match[1]), int(match[2])
+    assert up >= 4 and 1 <= limit < up
+    assert f"Worker slots up: {up}" in text
+    assert "Active runs: 0 (no limit)" in text
