@@ -186,7 +186,7 @@ class StrictContentNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         name = self.settings.URL_FORMAT_OVERRIDE
         if name and not format_suffix and name in request.query_params:
-            formats = [r.format for r in renderers]
+            formats = list(dict.fromkeys(r.format for r in renderers))
             found = problems(request.query_params, [Param(name)])
             if not found and request.query_params[name] not in formats:
                 found = {name: [f"Use one of: {', '.join(formats)}."]}
