@@ -31,7 +31,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 
 # What the schema's `type: boolean` allows, as JSON and Python clients spell it.
-BOOLEANS = {"true": True, "false": False, "True": True, "False": False}
+BOOLEANS = frozenset({"true", "false", "True", "False"})
 
 
 @dataclass(frozen=True)
