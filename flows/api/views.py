@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from accounts.api.base import TenantViewSet
 from accounts.api.pagination import Pagination
 from accounts.api.parsers import FormParser, JSONParser, MultiPartParser
+from accounts.api.query import IdFilter
 from flows import exporting, permissions, selectors, services
 from flows.choices import FlowStatus
 from flows.models import Edge, FlowVersion, TaskFlow, TaskNode
@@ -30,9 +31,7 @@ class FlowFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     scenario = django_filters.CharFilter(field_name="business_scenario", lookup_expr="iexact")
     business_scenario = django_filters.CharFilter(lookup_expr="iexact")
-    owner = django_filters.NumberFilter(
-        field_name="owner_id", min_value=-s.MAX_ID, max_value=s.MAX_ID
-    )
+    owner = IdFilter(field_name="owner_id")
     status = django_filters.ChoiceFilter(choices=FlowStatus.choices)
     is_public = django_filters.BooleanFilter()  # true or false (accounts/api/query.py)
 

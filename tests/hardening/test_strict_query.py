@@ -143,15 +143,15 @@ def call(victim):
     clients = {}
 
     def get(path, operation, query: list[tuple[str, str]]):
+        names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
         route = routes.Route(
             template=path,
             name=operation["operationId"],
-            kwargs=tuple(routes._ROUTE_PARAM.findall(path) and ()),
+            kwargs=tuple(names),
             methods=("get",),
             namespace="",
             callback=None,
         )
-        names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
         url = path.format(**{n: victim.ids[routes.object_of(route, n)] for n in names})
         who = "root" if path.startswith("/api/v1/tenants/") else world.who_calls(path)
         if who not in clients:

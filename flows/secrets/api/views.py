@@ -10,7 +10,8 @@ from rest_framework.response import Response
 
 from accounts.api.base import TenantViewSet
 from accounts.api.pagination import Pagination
-from flows.api.serializers import MAX_ID, HistoryEntrySerializer
+from accounts.api.query import IdFilter
+from flows.api.serializers import HistoryEntrySerializer
 from flows.models import Secret
 from flows.timeline import timeline_entries
 
@@ -20,7 +21,7 @@ from .serializers import SecretSerializer
 
 class SecretFilter(django_filters.FilterSet):
     # By id (never a choice of flows): another tenant's flow id answers like a missing one.
-    flow = django_filters.NumberFilter(field_name="flow_id", min_value=-MAX_ID, max_value=MAX_ID)
+    flow = IdFilter(field_name="flow_id")
     tenant_wide = django_filters.BooleanFilter(field_name="flow", lookup_expr="isnull")
     name = django_filters.CharFilter(lookup_expr="icontains")
 
