@@ -111,16 +111,41 @@ def schedule_preview(
     return list(spec.fire_times(after=after or djtz.now(), limit=count))
 
 
+class TooManyFireTimes(ValueError):
+    """A range holds more fire times than its caller takes (one message for every caller)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} fire times fall in this range; shorten it")
+        self.limit = limit
+
+
+def fire_times_between(
+    spec: ScheduleSpec, *, start: datetime, end: datetime, limit: int, include_end: bool = True
+) -> list[datetime]:
+    """The schedule's fire times from `start` to `end` (`end` included unless told not),
+    oldest first: the one walk over a calendar that missed fire times, time-range runs and
+    dependency windows share. TooManyFireTimes beyond `limit`; a ValueError for times
+    beyond what the calendar can hold.
+    """
+    try:
+        times = list(
+            islice(spec.fire_times(after=start - timedelta(microseconds=1), until=end), limit + 1)
+        )
+    except OverflowError as exc:
+        raise ValueError("times must lie between years 1 and 9999") from exc
+    if not include_end:
+        times = [t for t in times if t < end]
+    if len(times) > limit:
+        raise TooManyFireTimes(limit)
+    return times
+
+
 def _walk(spec: ScheduleSpec, *, start: datetime, end: datetime, field: str) -> list[datetime]:
     """Fire times in [start, end]; a ValidationError on `field` when there are too many."""
-    times = list(
-        islice(spec.fire_times(after=start - timedelta(microseconds=1), until=end), MAX_WALK + 1)
-    )
-    if len(times) > MAX_WALK:
-        raise ValidationError(
-            {field: [f"the window holds more than {MAX_WALK} fire times; narrow it"]}
-        )
-    return times
+    try:
+        return fire_times_between(spec, start=start, end=end, limit=MAX_WALK)
+    except ValueError as exc:
+        raise ValidationError({field: [str(exc)]}) from exc
 
 
 def missed_fire_times(
@@ -182,22 +207,11 @@ def fire_times_in_range(*, flow: TaskFlow, start: datetime, end: datetime) -> li
             }
         )
     try:
-        times = list(
-            islice(
-                spec.fire_times(after=start - timedelta(microseconds=1), until=end),
-                MAX_RANGE_RUNS + 1,
-            )
-        )
-    except OverflowError as exc:
-        raise ValidationError(
-            {"start": ["start and end must lie between years 1 and 9999."]}
-        ) from exc
+        times = fire_times_between(spec, start=start, end=end, limit=MAX_RANGE_RUNS)
+    except TooManyFireTimes as exc:
+        raise ValidationError({"end": [str(exc)]}) from exc
     except (CronError, ValueError, TypeError) as exc:
         raise ValidationError({"start": [f"The flow's schedule cannot be used: {exc}"]}) from exc
-    if len(times) > MAX_RANGE_RUNS:
-        raise ValidationError(
-            {"end": [f"The range holds more than {MAX_RANGE_RUNS} fire times: shorten it."]}
-        )
     if not times:
         raise ValidationError(
             {"start": ["No fire time of the flow's schedule falls between start and end."]}
@@ -209,28 +223,19 @@ def fire_times_window(*, flow_id: int, start: datetime, end: datetime) -> list[d
     """Fire times of the flow's enabled schedule in [start, end), oldest first (the
     `fire_times_window` hook: a dependency check's window); None without an enabled schedule.
 
-    A ValueError when the window holds more than MAX_WALK fire times (a month of an
-    every-minute schedule): such a window is too wide to check fire time by fire time.
+    TooManyFireTimes (a ValueError) when the window holds more than MAX_WALK fire times (a
+    month of an every-minute schedule): too wide to check fire time by fire time.
     """
     schedule = Schedule.objects.filter(flow_id=flow_id).first()
     spec = schedule_working_spec(schedule)
     if spec is None or not _working_enabled(schedule):
         return None
     try:
-        times = list(
-            islice(
-                spec.fire_times(after=start - timedelta(microseconds=1), until=end),
-                MAX_WALK + 1,
-            )
-        )
-    except (CronError, OverflowError, TypeError) as exc:
+        return fire_times_between(spec, start=start, end=end, limit=MAX_WALK, include_end=False)
+    except TooManyFireTimes:
+        raise
+    except (CronError, ValueError, TypeError) as exc:
         raise ValueError(f"the flow's schedule cannot be used: {exc}") from exc
-    times = [t for t in times if t < end]
-    if len(times) > MAX_WALK:
-        raise ValueError(
-            f"its schedule fires more than {MAX_WALK} times in the window; choose a shorter cycle"
-        )
-    return times
 
 
 def schedule_summary(*, flow: TaskFlow) -> dict | None:

@@ -184,3 +184,33 @@ def test_bulk_actions_are_not_offered_to_whoever_may_not_change(tenant, member_u
     assert res.status_code == 200
     assert 'name="action"' not in res.content.decode()
     assert User.objects.filter(pk=member_user.pk).exists()
+
+
+def test_inline_rows_follow_the_parents_rights(tenant, admin_user, member_user):
+    # Given a staff member of the tenant (may read the admin, not write), viewing a flow
+    from tests.factories import build_flow
+
+    member_user.is_staff = True
+    member_user.save()
+    flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["a"], is_public=True)
+    client = _signed_in(member_user)
+    url = f"/admin/flows/taskflow/{flow.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    # The node and edge inlines are shown without add, change or delete ...
+    for formset in page.context["inline_admin_formsets"]:
+        assert not formset.has_add_permission and not formset.has_change_permission
+        assert not formset.has_delete_permission
+    # ... and a hand-made POST adding a node through the inline changes nothing.
+    data = {
+        "name": flow.name,
+        "nodes-TOTAL_FORMS": "1",
+        "nodes-INITIAL_FORMS": "0",
+        "nodes-0-name": "smuggled",
+        "nodes-0-type": "noop",
+        "nodes-0-config": "{}",
+        "edges-TOTAL_FORMS": "0",
+        "edges-INITIAL_FORMS": "0",
+    }
+    assert client.post(url, data).status_code == 403
+    assert not TaskNode.objects.filter(flow=flow, name="smuggled").exists()

@@ -116,6 +116,31 @@ def test_settings_broker_and_result_backend_are_protected():
     assert netpolicy.check("127.0.0.1", 6390) == ["127.0.0.1"]
 
 
+@override_settings(
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6381/2",
+        },
+        "sessions": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": ["127.0.0.1:11211", "localhost:11212"],
+        },
+    }
+)
+def test_the_platforms_cache_servers_are_refused():
+    labels = [e.label for e in netpolicy.platform_endpoints()]
+    assert labels.count("the platform's cache") == 3
+    # Loopback is allowed by the test settings, yet the cache's port stays refused ...
+    with pytest.raises(NetworkPolicyError, match="cache"):
+        netpolicy.check("127.0.0.1", 6381)
+    # ... and each memcached server of a list, on its own port only.
+    for host, port in (("127.0.0.1", 11211), ("localhost", 11212)):
+        with pytest.raises(NetworkPolicyError, match="cache"):
+            netpolicy.check(host, port)
+    assert netpolicy.check("127.0.0.1", 6382) == ["127.0.0.1"]
+
+
 @pytest.mark.django_db
 def test_a_data_source_on_the_platform_database_is_refused(tenant):
     """Whatever the platform runs on, a data source pointing at its database cannot connect."""

@@ -146,11 +146,13 @@ def test_the_default_limit_keeps_a_slot_for_another_tenant(
     wait_for(lambda: running(tenant) == 3, what="tenant A to hold its three slots")
     wait_for(lambda: len(waiting_for(tenant, "tenant_limit")) == 3, what="A's other nodes held")
     # When tenant B starts a run while A's nodes block, B's run goes through at once.
-    started = timezone.now()
+    # (What must hold is that B does not wait for A: A's nodes block until the test
+    # releases them, so B finishing while they still block shows it; how fast is the
+    # fairness benchmark's figure.)
     run_b = run_start(flow=quick, mode="try", user=outsider)
-    assert finished(run_b, timeout=10).status == "succeeded", celery_workers.log_tail()
-    assert (run_b.finished_at - started).total_seconds() < 5
+    assert finished(run_b).status == "succeeded", celery_workers.log_tail()
     assert running(tenant) == 3
+    assert len(waiting_for(tenant, "tenant_limit")) == 3
     for i in range(6):
         http_server.release(f"a{i}")
     assert finished(run_a).status == "succeeded", (statuses(run_a), celery_workers.log_tail())

@@ -162,3 +162,70 @@ def test_a_child_that_finished_during_the_parents_check_brings_the_next_check_fo
         3600,
     )
     assert engine.sent == [(node.pk, 10)]
+
+
+def test_a_sub_flow_runs_only_a_flow_its_owner_may_run(tenant, admin_user, member_user, engine):
+    from flows.services import FlowProblems, flow_stakeholders_set
+
+    # Given another person's published flow, and a member's flow that runs it as a sub-flow
+    target, _ = build_flow(tenant=tenant, owner=admin_user, name="target", nodes=["t"])
+    flow_publish(flow=target, user=admin_user)
+    parent, _ = build_flow(
+        tenant=tenant,
+        owner=member_user,
+        name="parent",
+        nodes=[{"name": "sub", "type": "subflow", "config": {"flow": target.pk}}],
+    )
+    # When the member may not operate the target, publishing names the node and the flow
+    with pytest.raises(FlowProblems) as err:
+        flow_publish(flow=parent, user=member_user)
+    assert "the flow's owner may not run flow 'target'" in str(err.value.problems["sub"])
+    # Once the target's owner makes the member a stakeholder, it publishes and runs
+    flow_stakeholders_set(flow=target, user=admin_user, users=[member_user.pk])
+    flow_publish(flow=parent, user=member_user)
+    run = engine.call(run_start, flow=parent, mode="try", user=member_user)
+    engine.drain()
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert FlowRun.objects.get(parent_run=run).status == "succeeded"
+    # When the right is withdrawn later, the node fails saying why, and no child starts
+    flow_stakeholders_set(flow=target, user=admin_user, users=[])
+    again = engine.call(run_start, flow=parent, mode="try", user=member_user)
+    engine.drain()
+    again.refresh_from_db()
+    assert again.status == "failed"
+    assert "the flow's owner may not run flow 'target'" in latest(again)["sub"].error
+    assert not FlowRun.objects.filter(parent_run=again).exists()
+
+
+def test_a_sub_flows_parameters_take_the_parents_variables(tenant, admin_user, engine):
+    # Given a child declaring `region`, and a parent whose run parameter `area` feeds it
+    child_flow, _ = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        name="child",
+        parameters=[{"name": "region", "type": "string", "required": True}],
+        nodes=[script("c")],
+    )
+    flow_publish(flow=child_flow, user=admin_user)
+    parent, _ = build_flow(
+        tenant=tenant,
+        owner=admin_user,
+        parameters=[{"name": "area", "type": "string", "required": True}],
+        nodes=[
+            {
+                "name": "sub",
+                "type": "subflow",
+                "config": {"flow": child_flow.pk, "parameters": {"region": "${area}-west"}},
+            }
+        ],
+    )
+    # When the parent runs with area=eu, the child gets region=eu-west
+    run = engine.call(
+        run_start, flow=parent, mode="try", user=admin_user, parameters={"area": "eu"}
+    )
+    engine.drain()
+    run.refresh_from_db()
+    child = FlowRun.objects.get(parent_run=run)
+    assert (run.status, child.status) == ("succeeded", "succeeded")
+    assert child.parameters == {"region": "eu-west"}

@@ -346,7 +346,7 @@ def test_fire_times_in_range_has_one_limit_with_one_message(published_flow, memb
             end=start + timedelta(minutes=selectors.MAX_RANGE_RUNS),
         )
     assert exc.value.message_dict == {
-        "end": [f"The range holds more than {selectors.MAX_RANGE_RUNS} fire times: shorten it."]
+        "end": [f"more than {selectors.MAX_RANGE_RUNS} fire times fall in this range; shorten it"]
     }
 
 
