@@ -203,8 +203,9 @@ class FairnessBenchmark:
                     flow_services.node_create(
                         flow=flow, user=b_user, name="noop", type="noop", config={}
                     )
-                    flow_services.flow_publish(flow=flow, user=b_user)
                     schedule_save(flow=flow, user=b_user, cron="* * * * *", enabled=True)
+                    # A schedule fires once published (the published version holds it).
+                    flow_services.flow_publish(flow=flow, user=b_user)
                     scheduled.append(flow.pk)
             _quiet_start(scheduled)
 
