@@ -558,7 +558,9 @@
     ["name", "retries", "retry_interval", "timeout", "trigger_rule", "enabled"].forEach(function (n) { nodeForm.elements[n].disabled = !canEdit; });
     T.clearFormErrors(nodeForm);
     configForm = SF.render(document.getElementById("nd-config"), type.schema, d.config, {
-      datasources: datasources, flows: page.flows || [], selfFlowId: page.flow_id, readOnly: !canEdit, idPrefix: "cfg",
+      datasources: datasources, flows: page.flows || [], selfFlowId: page.flow_id,
+      // Only a dependency check may name its own flow (its earlier cycle); a sub-flow or loop may not.
+      selfFlowNote: d.type === "dependency_check" ? "an earlier cycle, with a negative offset" : null, readOnly: !canEdit, idPrefix: "cfg",
     });
     nodeVars.fill(d.variables);
     document.getElementById("nd-preview-out").innerHTML = "";
@@ -576,7 +578,13 @@
       if (rest.length) nodeForm.querySelector("[data-errors]").innerHTML = '<div class="banner error">' + rest.map(T.esc).join("<br>") + "</div>";
     }
     drawer.hidden = false;
-    if (canEdit) nodeForm.elements.name.focus();
+    // A node opened to fix a problem shows the field at fault (it may be far down the form).
+    const wrong = nodeForm.querySelector(".has-error");
+    if (wrong) {
+      const input = wrong.querySelector("input, select, textarea");
+      if (canEdit && input && !input.disabled) input.focus({ preventScroll: true });
+      wrong.scrollIntoView({ block: "center" });
+    } else if (canEdit) nodeForm.elements.name.focus();
   }
   function closeDrawer() { drawer.hidden = true; drawerNode = null; }
 
@@ -602,6 +610,8 @@
     if (Object.keys(errors).length || Object.keys(cfg.errors).length) {
       if (Object.keys(errors).length) T.showFormErrors(nodeForm, { status: 400, body: errors });
       configForm.showErrors(cfg.errors);
+      const wrong = nodeForm.querySelector(".has-error");
+      if (wrong) wrong.scrollIntoView({ block: "center" });
       return;
     }
     const rule = nodeForm.elements.trigger_rule.value, enabled = nodeForm.elements.enabled.checked;

@@ -91,9 +91,13 @@
               options.push([String(current), "Data source #" + current + " (missing)"]);
             }
           } else if (widget === "flow") {
-            // This flow itself is a choice only for waiting on its own earlier cycle: say so.
+            // This flow itself is offered only with ctx.selfFlowNote saying what choosing it
+            // means (a dependency waits on its own earlier cycle); otherwise (a sub-flow or a
+            // loop cannot run its own flow) it is left out, unless it is the saved value.
             (ctx.flows || []).forEach(function (f) {
-              options.push([String(f.id), String(f.id) === String(ctx.selfFlowId) ? f.name + " (this flow: an earlier cycle, with a negative offset)" : f.name]);
+              const self = String(f.id) === String(ctx.selfFlowId);
+              if (self && !ctx.selfFlowNote && String(current) !== String(f.id)) return;
+              options.push([String(f.id), self ? f.name + " (this flow" + (ctx.selfFlowNote ? ": " + ctx.selfFlowNote : "") + ")" : f.name]);
             });
             if (current != null && current !== "" && !(ctx.flows || []).some(function (f) { return String(f.id) === String(current); })) {
               options.push([String(current), "Flow #" + current + " (not visible)"]);
@@ -140,7 +144,15 @@
       }
       input.name = "config." + name;
       input.disabled = !!ctx.readOnly;
-      const helpText = prop.description || (widget === "lines" ? "One item per line." : widget === "json" ? "JSON." : "");
+      if (widget === "json" && !input.placeholder) {
+        // Say what shape of JSON is expected (a parameters object, a list of objects).
+        const shape = Array.isArray(prop.type) ? prop.type.filter(function (t) { return t !== "null"; })[0] : prop.type;
+        if (shape === "object") input.placeholder = 'e.g. {"name": "value"}';
+        else if (shape === "array" && prop.items && prop.items.type === "object") input.placeholder = 'e.g. [{"name": "value"}, {"name": "other"}]';
+      }
+      const helpText = widget === "json"
+        ? (prop.description ? prop.description + " " : "") + "Written as JSON."
+        : prop.description || (widget === "lines" ? "One item per line." : "");
       if (helpText) {
         const help = document.createElement("div");
         help.className = "help";
@@ -163,6 +175,15 @@
     }
     function applyVisibility() { fields.forEach(function (f) { f.wrap.hidden = !shown(f); }); }
     fields.forEach(function (f) { f.input.addEventListener("change", applyVisibility); });
+    // A field's error goes once the field is edited (it no longer describes what is there).
+    function clearField(f) {
+      f.wrap.classList.remove("has-error");
+      f.wrap.querySelectorAll(".field-error").forEach(function (e) { e.remove(); });
+    }
+    fields.forEach(function (f) {
+      f.input.addEventListener("input", function () { clearField(f); });
+      f.input.addEventListener("change", function () { clearField(f); });
+    });
     applyVisibility();
 
     function read() {
@@ -215,12 +236,7 @@
       return { value: out, errors: errors };
     }
 
-    function clear() {
-      fields.forEach(function (f) {
-        f.wrap.classList.remove("has-error");
-        f.wrap.querySelectorAll(".field-error").forEach(function (e) { e.remove(); });
-      });
-    }
+    function clear() { fields.forEach(clearField); }
 
     /** errors: {fieldName: message | [messages]}; returns the messages that matched no field. */
     function showErrors(errors) {
