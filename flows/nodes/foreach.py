@@ -89,7 +89,7 @@ class Foreach(NodeType):
         "title": "Loop (for each)",
         "description": (
             "Runs a sub-flow once per row of a query (or per item of a list), with "
-            "${item.<column>} in its parameters, at most max_parallel at once."
+            '${item.<column>} in its parameters; "At most at once" caps how many run together.'
         ),
         "properties": {
             "flow": {"type": "integer", "minimum": 1, "title": "Flow", "x-widget": "flow"},
