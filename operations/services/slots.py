@@ -175,7 +175,10 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
     """
     state = fair_state()
     if not state.active:
-        return store.claim(node_run_id, now, worker), False
+        got = store.claim(node_run_id, now, worker)
+        if got is None:
+            return None, False
+        return _checked_after_claim(got, state)
     row = NodeRun.objects.filter(pk=node_run_id).values("run_id", "tenant_id", "node_id", "status")
     row = row.first()
     if row is None or row["status"] not in (QUEUED, DEFERRED):
@@ -229,6 +232,47 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
     return None, False
 
 
+def _checked_after_claim(got: dict, state: FairState) -> tuple[dict | None, bool]:
+    """A node claimed while this process saw no limit and no cap: a node on data sources
+    checks the caps as they are now (one set by another process a moment ago, or by the
+    admin, would otherwise not hold until this process re-reads its state), and records its
+    pools so the claims after it count it. Nodes on no data source cost nothing more."""
+    info = store.run_info(got["run_id"])
+    if not info:
+        return got, False
+    plan = plan_for(run_id=got["run_id"], version_id=info["version_id"], stamp=info["stamp"])
+    pools = node_pools(plan.nodes.get(got["node_id"]))
+    if not pools:
+        return got, False
+    text = pools_text(pools)
+    with transaction.atomic():
+        lock_slots(tenant_id=got["tenant_id"], pools=pools, relaxed=True)
+        store.record_pools(got["id"], text)
+        # This node is running now: it counts itself.
+        running, on_pools, own, caps = store.slots_and_limits(got["tenant_id"], pools)
+        verdict = fair.blocked(
+            tenant_running=running - 1,
+            limit=fair.effective_limit(own, state.default),
+            pools=[p for p in pools if p in caps],
+            pool_running={p: n - 1 for p, n in on_pools.items()},
+            caps=caps,
+        )
+        if verdict is None:
+            return got, False
+        reason, pool = verdict
+        if reason == WaitingReason.POOL:
+            detail = f"pool {pool_name(pool)} full ({caps[pool]} running)"
+        else:
+            detail = limit_detail(fair.effective_limit(own, state.default))
+        store.unclaim_park(got["id"], reason=reason, detail=detail, pools=text)
+    forget_state()  # a limit or cap this process did not know of: read them at the next claim
+    return None, False
+
+
+def pool_name(pool: int) -> str:
+    return DataSource.objects.filter(pk=pool).values_list("name", flat=True).first() or str(pool)
+
+
 def queue_allowance(tenant_id: int, wanted: int) -> tuple[int, str]:
     """How many of `wanted` ready nodes of the tenant to send now, and the detail for the rest.
 
@@ -252,12 +296,10 @@ def limit_detail(limit: int) -> str:
 def hand_off_allowed(spec) -> bool:
     """Whether a worker may go on with this node itself (it keeps the slot its node held).
 
-    Not onto a capped pool: that slot is another count, taken by a claim.
+    Not onto a node on a data source: its pool's slot is another count, taken (and its
+    pools recorded) by a claim, which reads the caps as they are now.
     """
-    state = fair_state()
-    if not state.caps:
-        return True
-    return not any(p in state.caps for p in node_pools(spec))
+    return not node_pools(spec)
 
 
 def tenant_may_keep(tenant_id: int) -> bool:

@@ -214,6 +214,25 @@ def park(node_run_id: int, *, reason: str, detail: str, pools: str) -> bool:
         return cursor.rowcount == 1
 
 
+def unclaim_park(node_run_id: int, *, reason: str, detail: str, pools: str) -> bool:
+    """running -> waiting for a node this worker has just claimed without seeing a limit or
+    cap set a moment ago (slots.claim_fair): as if it had been parked instead."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_q(NR)} SET status = %s, started_at = NULL, heartbeat_at = NULL,"
+            " worker = '', waiting_reason = %s, waiting_detail = %s, pools = %s,"
+            " queued_at = NULL WHERE id = %s AND status = %s",
+            [WAITING, reason, detail[:200], pools, node_run_id, RUNNING],
+        )
+        return cursor.rowcount == 1
+
+
+def record_pools(node_run_id: int, pools: str) -> None:
+    """The data sources a running node runs on (fair share counts them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {_q(NR)} SET pools = %s WHERE id = %s", [pools, node_run_id])
+
+
 def run_info(run_id: int) -> dict:
     """The run's columns as a node's claim reads them; cached per process on PostgreSQL.
 

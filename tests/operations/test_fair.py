@@ -207,3 +207,48 @@ def test_runs_over_the_active_run_limit_wait_and_join_best_first(
     assert runs[0].pk == running.pk
     for before, after in zip(runs, runs[1:], strict=False):
         assert before.finished_at <= after.activated_at
+
+
+@pytest.mark.django_db
+def test_a_cap_set_by_another_process_holds_at_the_next_claim(engine, tenant, admin_user, settings):
+    from django.utils import timezone
+
+    from flows.models import DataSource
+    from operations.models import NodeRun
+    from operations.services import run_start, slots
+    from tests.factories import build_flow
+    from tests.factories.datasources import DataSourceFactory
+
+    # Given a worker that read the fair-share state when nothing was capped (and keeps it
+    # for an hour), and a data source capped to 1 afterwards by another process ...
+    settings.TRIBUTARY_FAIR_REFRESH_SECONDS = 3600
+    ds = DataSourceFactory(tenant=tenant, name="warehouse")
+    slots.forget_state()
+    assert not slots.fair_state().active
+    DataSource.objects.filter(pk=ds.pk).update(max_concurrency=1)
+
+    def sql_run(name):
+        flow, _ = build_flow(
+            tenant=tenant,
+            owner=admin_user,
+            name=name,
+            nodes=[
+                {"name": "q", "type": "sql", "config": {"datasource": ds.pk, "sql": "SELECT 1"}}
+            ],
+        )
+        run = engine.call(run_start, flow=flow, mode="try", user=admin_user)
+        return NodeRun.objects.get(run=run, node_name="q")
+
+    first, second = sql_run("first"), sql_run("second")
+    # ... the first claim takes the pool's slot and records the pool ...
+    got, _ = slots.claim_fair(first.pk, timezone.now(), "w1")
+    assert got is not None
+    first.refresh_from_db()
+    assert (first.status, first.pools) == ("running", f",{ds.pk},")
+    # ... and the second, on the same stale state, is parked naming the pool.
+    got, _ = slots.claim_fair(second.pk, timezone.now(), "w2")
+    assert got is None
+    second.refresh_from_db()
+    assert (second.status, second.waiting_reason) == ("waiting", "pool")
+    assert second.waiting_detail == "pool warehouse full (1 running)"
+    assert second.started_at is None and second.worker == ""
