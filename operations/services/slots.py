@@ -190,11 +190,12 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
     pools = node_pools(plan.nodes.get(row["node_id"]))
     text = pools_text(pools)
     limit = state.limit(row["tenant_id"])
-    capped = [p for p in pools if p in state.caps]
-    if row["status"] == DEFERRED or (limit is None and not capped):
+    # A node on a data source always counts its pools' caps as they are now (a cap set a
+    # moment ago by another process is not in this process's state yet).
+    if row["status"] == DEFERRED or (limit is None and not pools):
         return store.claim(node_run_id, now, worker, pools=text), False
     with transaction.atomic():
-        lock_slots(tenant_id=row["tenant_id"], pools=capped, relaxed=True)
+        lock_slots(tenant_id=row["tenant_id"], pools=pools, relaxed=True)
         # The tenant's own limit and the pools' caps as they are now, not as this process
         # last read them: a limit lowered a moment ago holds at the next claim (another
         # process's cache may be up to TRIBUTARY_FAIR_REFRESH_SECONDS old).
@@ -212,7 +213,7 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
             return store.claim(node_run_id, now, worker, pools=text), False
         reason, pool = verdict
         if reason == WaitingReason.POOL:
-            detail = f"pool {state.names.get(pool, pool)} full ({caps[pool]} running)"
+            detail = f"pool {state.names.get(pool) or pool_name(pool)} full ({caps[pool]} running)"
         else:
             detail = limit_detail(limit)
         parked = store.park(node_run_id, reason=reason, detail=detail, pools=text)

@@ -210,7 +210,10 @@ def test_runs_over_the_active_run_limit_wait_and_join_best_first(
 
 
 @pytest.mark.django_db
-def test_a_cap_set_by_another_process_holds_at_the_next_claim(engine, tenant, admin_user, settings):
+@pytest.mark.parametrize("shared", [False, True], ids=["tenant-alone", "two-tenants"])
+def test_a_cap_set_by_another_process_holds_at_the_next_claim(
+    engine, tenant, admin_user, other_tenant, outsider, settings, shared
+):
     from django.utils import timezone
 
     from flows.models import DataSource
@@ -223,8 +226,15 @@ def test_a_cap_set_by_another_process_holds_at_the_next_claim(engine, tenant, ad
     # for an hour), and a data source capped to 1 afterwards by another process ...
     settings.TRIBUTARY_FAIR_REFRESH_SECONDS = 3600
     ds = DataSourceFactory(tenant=tenant, name="warehouse")
+    if shared:  # fair share active: a second tenant with flows and worker slots reported
+        from operations.models import WorkerSlots
+
+        build_flow(tenant=other_tenant, owner=outsider, nodes=["x"])
+        build_flow(tenant=tenant, owner=admin_user, nodes=["y"], name="before")
+        WorkerSlots.objects.create(name="w", concurrency=8, seen_at=timezone.now())
     slots.forget_state()
-    assert not slots.fair_state().active
+    assert slots.fair_state().active == shared
+    assert not slots.fair_state().caps
     DataSource.objects.filter(pk=ds.pk).update(max_concurrency=1)
 
     def sql_run(name):
