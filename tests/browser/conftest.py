@@ -124,6 +124,21 @@ def node_center(page, name: str) -> dict:
     return center
 
 
+def open_node(page, name: str) -> None:
+    """Open a node's drawer (double-click it on the canvas)."""
+    center = node_center(page, name)
+    page.mouse.dblclick(center["x"], center["y"])
+    page.locator("#node-drawer").wait_for()
+
+
+def apply_and_save(page) -> None:
+    """Apply the node drawer and save the flow (waits until nothing is unsaved)."""
+    page.click("[data-testid=node-apply]")
+    page.locator("#node-drawer").wait_for(state="hidden")
+    page.click("[data-testid=save]")
+    page.locator("#dirty-flag").wait_for(state="hidden")
+
+
 def drag_type_onto_canvas(page, node_type: str, x: float, y: float) -> None:
     """Press on the palette entry, move onto the canvas, release at (x, y) inside it."""
     item = page.locator(f"[data-testid=palette-{node_type}]").bounding_box()

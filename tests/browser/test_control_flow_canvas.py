@@ -11,7 +11,7 @@ import pytest
 
 from flows.services import flow_publish
 from operations.models import FlowRun
-from tests.browser.conftest import node_center, sign_in
+from tests.browser.conftest import open_node, sign_in
 from tests.factories import MembershipFactory, UserFactory, build_flow
 
 RUN_DEADLINE_MS = 60_000
@@ -22,19 +22,6 @@ def owner(tenant):
     user = UserFactory(username="olivia-owner")
     MembershipFactory(user=user, tenant=tenant, role="member")
     return user
-
-
-def open_node(page, name):
-    center = node_center(page, name)
-    page.mouse.dblclick(center["x"], center["y"])
-    page.locator("#node-drawer").wait_for()
-
-
-def apply_and_save(page):
-    page.click("[data-testid=node-apply]")
-    page.locator("#node-drawer").wait_for(state="hidden")
-    page.click("[data-testid=save]")
-    page.locator("#dirty-flag").wait_for(state="hidden")
 
 
 def canvas_node(page, name) -> dict:

@@ -8,7 +8,7 @@ import pytest
 
 from flows import services
 from flows.models import DataSource
-from tests.browser.conftest import node_center, sign_in
+from tests.browser.conftest import apply_and_save, open_node, sign_in
 from tests.factories import MembershipFactory, UserFactory
 
 
@@ -17,19 +17,6 @@ def owner(tenant):
     user = UserFactory(username="olivia-owner")
     MembershipFactory(user=user, tenant=tenant, role="member")
     return user
-
-
-def open_node(page, name):
-    center = node_center(page, name)
-    page.mouse.dblclick(center["x"], center["y"])
-    page.locator("#node-drawer").wait_for()
-
-
-def apply_and_save(page):
-    page.click("[data-testid=node-apply]")
-    page.locator("#node-drawer").wait_for(state="hidden")
-    page.click("[data-testid=save]")
-    page.locator("#dirty-flag").wait_for(state="hidden")
 
 
 def option_words(page, selector):

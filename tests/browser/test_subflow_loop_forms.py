@@ -11,7 +11,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import drag_type_onto_canvas, node_center, sign_in
+from tests.browser.conftest import drag_type_onto_canvas, open_node, sign_in
 from tests.factories import MembershipFactory, UserFactory, build_flow
 
 
@@ -28,12 +28,6 @@ def wait_editor(page, count):
         " && window.tributaryEditor.cy.nodes().length === n",
         arg=count,
     )
-
-
-def open_node(page, name):
-    center = node_center(page, name)
-    page.mouse.dblclick(center["x"], center["y"])
-    page.locator("#node-drawer").wait_for()
 
 
 def add_from_palette(page, node_type, x, y) -> str:
