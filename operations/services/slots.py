@@ -212,10 +212,7 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
         if verdict is None:
             return store.claim(node_run_id, now, worker, pools=text), False
         reason, pool = verdict
-        if reason == WaitingReason.POOL:
-            detail = f"pool {state.names.get(pool) or pool_name(pool)} full ({caps[pool]} running)"
-        else:
-            detail = limit_detail(limit)
+        detail = held_detail(reason, pool, caps=caps, limit=limit, state=state)
         parked = store.park(node_run_id, reason=reason, detail=detail, pools=text)
     if parked:
         # Committed: if a slot was released meanwhile, its releaser's admission may have
@@ -251,9 +248,10 @@ def _checked_after_claim(got: dict, state: FairState) -> tuple[dict | None, bool
         store.record_pools(got["id"], text)
         # This node is running now: it counts itself.
         running, on_pools, own, caps = store.slots_and_limits(got["tenant_id"], pools)
+        limit = fair.effective_limit(own, state.default)
         verdict = fair.blocked(
             tenant_running=running - 1,
-            limit=fair.effective_limit(own, state.default),
+            limit=limit,
             pools=[p for p in pools if p in caps],
             pool_running={p: n - 1 for p, n in on_pools.items()},
             caps=caps,
@@ -261,17 +259,20 @@ def _checked_after_claim(got: dict, state: FairState) -> tuple[dict | None, bool
         if verdict is None:
             return got, False
         reason, pool = verdict
-        if reason == WaitingReason.POOL:
-            detail = f"pool {pool_name(pool)} full ({caps[pool]} running)"
-        else:
-            detail = limit_detail(fair.effective_limit(own, state.default))
+        detail = held_detail(reason, pool, caps=caps, limit=limit, state=state)
         store.unclaim_park(got["id"], reason=reason, detail=detail, pools=text)
     forget_state()  # a limit or cap this process did not know of: read them at the next claim
     return None, False
 
 
-def pool_name(pool: int) -> str:
-    return DataSource.objects.filter(pk=pool).values_list("name", flat=True).first() or str(pool)
+def held_detail(reason: str, pool, *, caps: dict, limit, state: FairState) -> str:
+    """Why a node is held, in words (its waiting_detail)."""
+    if reason == WaitingReason.POOL:
+        name = state.names.get(pool) or (
+            DataSource.objects.filter(pk=pool).values_list("name", flat=True).first() or pool
+        )
+        return f"pool {name} full ({caps[pool]} running)"
+    return limit_detail(limit)
 
 
 def queue_allowance(tenant_id: int, wanted: int) -> tuple[int, str]:
