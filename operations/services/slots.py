@@ -62,7 +62,8 @@ class FairState:
     caps: dict = field(default_factory=dict)  # data source id -> max_concurrency
     names: dict = field(default_factory=dict)  # data source id -> name (capped ones)
     default: int | None = None
-    read_at: float = 0.0
+    # Never read: older than any refresh period (the monotonic clock starts near 0 at boot).
+    read_at: float = float("-inf")
 
     @property
     def active(self) -> bool:
