@@ -32,6 +32,10 @@ DEFAULTS = {
     # itself when its task's time limit still covers that node's timeout (a chain then
     # skips the broker); the others go through the broker. 0: every node goes through it.
     "TRIBUTARY_HAND_OFF_TO_SELF": 1.0,
+    # 1: the statements on every node's path are prepared on PostgreSQL (planned once per
+    # connection). 0 behind a pooler that cannot keep prepared statements (PgBouncer in
+    # transaction mode before 1.21).
+    "TRIBUTARY_PREPARED_STATEMENTS": 1.0,
     # Fair share (operations.engine.fair): workers report their pool size at start and this
     # often; a worker not heard from for TRIBUTARY_WORKER_STALE_SECONDS no longer counts.
     "TRIBUTARY_WORKER_REPORT_SECONDS": 15.0,

@@ -68,3 +68,29 @@ def test_fair_share_adds_its_slot_check_and_nothing_more(
     assert len(locks) == CHAIN
     per_node = 2 + 4  # claim, complete; its row, lock, slots and limits, admission check
     assert len(statements) == per_node * CHAIN + 10, "\n".join(s[:120] for s in statements)
+
+
+def _prepared() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "turned-off"])
+def test_the_claim_and_the_recording_are_planned_once_per_connection(
+    engine, tenant, admin_user, settings, prepared
+):
+    # Given prepared statements on (the default) or turned off for a pooler that cannot keep
+    # them, a chain's claims and recordings are prepared on the connection, or nothing is.
+    settings.TRIBUTARY_PREPARED_STATEMENTS = 1 if prepared else 0
+    slots.forget_state()
+    statements = _run_chain(engine, tenant, admin_user)
+    on_connection = _prepared()
+    claims = [s for s in on_connection if "FOR UPDATE" in s and "clock_timestamp()" in s]
+    recordings = [s for s in on_connection if s.startswith("WITH r AS (UPDATE")]
+    if prepared:
+        assert len(claims) == 1 and len(recordings) >= 1, on_connection
+        # ... and Django's query log still shows each execution with its statement.
+        assert len([s for s in statements if s.startswith("WITH r AS (UPDATE")]) == CHAIN
+    else:
+        assert on_connection == []
