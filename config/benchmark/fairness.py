@@ -142,7 +142,7 @@ class FairnessBenchmark:
 
     def b_latencies(self, flow, user, seconds: float) -> list[float]:
         """Start B's chain every `every` seconds for `seconds`; their latencies."""
-        from operations.models import FlowRun
+        from operations.models import FlowRun, NodeRun
 
         ids = []
         until = time.monotonic() + seconds
@@ -164,6 +164,22 @@ class FairnessBenchmark:
         for r in runs:
             self.breakdown["to_first_node_s"].append((r.started_at - r.created_at).total_seconds())
             self.breakdown["chain_s"].append((r.finished_at - r.started_at).total_seconds())
+        # The slowest three, node by node, in ms after the run was created: when the first
+        # node's claim began (the run's start), and each node's start and finish.
+        self.slowest = []
+        for r in sorted(runs, key=lambda r: r.finished_at - r.created_at)[-3:]:
+
+            def ms(t, r=r):
+                return round((t - r.created_at).total_seconds() * 1000, 1)
+
+            nodes = NodeRun.objects.filter(run=r).order_by("started_at")
+            self.slowest.append(
+                {
+                    "total_ms": ms(r.finished_at),
+                    "run_started_ms": ms(r.started_at),
+                    "nodes_ms": [[ms(n.started_at), ms(n.finished_at)] for n in nodes],
+                }
+            )
         return [(r.finished_at - r.created_at).total_seconds() for r in runs]
 
     def run(self) -> dict:
@@ -262,6 +278,7 @@ class FairnessBenchmark:
             alone = self.b_latencies(b_chain, b_user, self.alone_s)
             out["b_alone_s"] = _summary(alone)
             out["b_alone_parts_s"] = {k: _summary(v) for k, v in self.breakdown.items()}
+            out["b_alone_slowest"] = self.slowest
             self.say(f"  B alone: {out['b_alone_s']} {out['b_alone_parts_s']}")
 
             # 2. A floods; B goes on, and B's schedules fire.
@@ -285,6 +302,8 @@ class FairnessBenchmark:
             flood_end = timezone.now()
             out["b_flooded_s"] = _summary(loaded)
             out["b_flooded_parts_s"] = {k: _summary(v) for k, v in self.breakdown.items()}
+            out["b_flooded_slowest"] = self.slowest
+            self.say(f"  B's slowest under the flood: {self.slowest}")
             self.say(f"  B while A floods: {out['b_flooded_s']} {out['b_flooded_parts_s']}")
             lateness = list(
                 ScheduleFiring.objects.filter(

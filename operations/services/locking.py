@@ -71,6 +71,36 @@ def lock_tenant_runs(tenant_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_TENANT_RUNS, int(tenant_id)])
 
 
+# Requests for an admission (migrations/0012_admission_wanted.py).
+ADMISSION_WANTED = "operations_admission_wanted"
+
+
+def admission_coalesces() -> bool:
+    """Whether an admission may leave its work to the one under way (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
+def want_admission() -> None:
+    """Say that a slot was freed and committed: the admission under way, if any, looks again
+    when it ends (outside any transaction: the request is seen at once)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(%s)", [ADMISSION_WANTED])
+
+
+def admissions_wanted() -> int:
+    """How many admissions were requested so far (compare before and after one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_value FROM {ADMISSION_WANTED}")
+        return cursor.fetchone()[0]
+
+
+def try_lock_admission() -> bool:
+    """The admission's slot lock until commit, if nobody holds it (else False at once)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_ADMISSION, 0])
+        return bool(cursor.fetchone()[0])
+
+
 def lock_slots(
     *, tenant_id: int | None = None, pools=(), admission: bool = False, relaxed: bool = False
 ) -> None:

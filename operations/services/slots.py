@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -42,7 +42,13 @@ from operations.models import FlowRun, NodeRun, WorkerSlots
 from operations.plan import plan_for
 
 from . import store
-from .locking import lock_slots
+from .locking import (
+    admission_coalesces,
+    admissions_wanted,
+    lock_slots,
+    try_lock_admission,
+    want_admission,
+)
 
 logger = logging.getLogger("tributary.engine")
 
@@ -334,76 +340,94 @@ def _candidates(limit: int) -> list[dict]:
 def admit(*, fresh: bool = False) -> int:
     """Send parked nodes that fit now, best first; returns how many were sent.
 
-    `fresh`: read the limits now rather than from this process's cache (a limit changed).
+    `fresh`: read the limits now rather than from this process's cache (a limit changed);
+    such an admission waits for the one under way. A worker that merely freed a slot does
+    not wait (PostgreSQL): if another admission holds the lock, it asks that one to look
+    again once it ends, and returns, so worker threads never queue behind each other's
+    admissions. The one under way compares the requests before and after its own: any
+    made meanwhile, by a releaser that committed before asking, makes it go round again.
     """
     if not _candidates(1):
         return 0
-    state = fair_state(fresh=fresh)
+    coalesce = admission_coalesces() and not connection.in_atomic_block
+    if coalesce and not fresh:
+        want_admission()
     sent = 0
-    with transaction.atomic():
-        lock_slots(admission=True)
-        rows = _candidates(ADMIT_WINDOW)
-        if not rows:
-            return 0
-        tenants = {r["tenant_id"] for r in rows}
-        pools = sorted({p for r in rows for p in pools_of(r["pools"]) if p in state.caps})
-        in_flight = dict(
-            NodeRun.objects.filter(tenant_id__in=tenants, status__in=(RUNNING, QUEUED))
-            .order_by()
-            .values_list("tenant_id")
-            .annotate(n=Count("pk"))
-        )
-        pool_in_flight = {}
-        for pool in pools:
-            pool_in_flight[pool] = NodeRun.objects.filter(
-                status__in=(RUNNING, QUEUED), pools__contains=f",{pool},"
-            ).count()
-        free = None
-        if state.slots:
-            busy = NodeRun.objects.filter(status__in=(RUNNING, QUEUED)).count()
-            free = max(0, state.slots - busy)
-        by_key = {r["pk"]: r for r in rows}
-        chosen = fair.admit(
-            [
-                fair.Candidate(
-                    key=r["pk"],
-                    tenant=r["tenant_id"],
-                    rank=fair.rank(r["run__mode"]),
-                    age=(r["run__created_at"], r["pk"]),
-                    pools=tuple(p for p in pools_of(r["pools"]) if p in state.caps),
-                )
-                for r in rows
-            ],
-            in_flight=in_flight,
-            limits={t: state.limit(t) for t in tenants},
-            pool_in_flight=pool_in_flight,
-            caps=state.caps,
-            free=free,
-        )
-        if not chosen:
-            return 0
-        now = timezone.now()
-        moved = set(
-            NodeRun.objects.filter(pk__in=chosen, status=WAITING).values_list("pk", flat=True)
-        )
-        NodeRun.objects.filter(pk__in=moved, status=WAITING).update(
-            status=QUEUED,
-            queued_at=now,
-            waiting_reason=WaitingReason.NONE,
-            waiting_detail="",
-        )
-        items = []
-        for pk in chosen:
-            if pk not in moved:
-                continue
-            r = by_key[pk]
-            info = store.run_info(r["run_id"])
-            plan = plan_for(run_id=r["run_id"], version_id=info["version_id"], stamp=info["stamp"])
-            spec = plan.nodes.get(r["node_id"])
-            items.append((pk, now, None, spec.timeout if spec else 3600))
-        dispatch.send_nodes(items)
-        sent = len(items)
-    return sent
+    while True:
+        state = fair_state(fresh=fresh)
+        with transaction.atomic():
+            if fresh or not coalesce:
+                lock_slots(admission=True)
+            elif not try_lock_admission():
+                return sent  # the admission under way looks again when it ends
+            seen = admissions_wanted() if coalesce else None
+            sent += _admit_locked(state)
+        if not coalesce or admissions_wanted() == seen:
+            return sent
+        fresh = False
+
+
+def _admit_locked(state: FairState) -> int:
+    """The admission itself, under the admission's lock; how many nodes it sent."""
+    rows = _candidates(ADMIT_WINDOW)
+    if not rows:
+        return 0
+    tenants = {r["tenant_id"] for r in rows}
+    pools = sorted({p for r in rows for p in pools_of(r["pools"]) if p in state.caps})
+    in_flight = dict(
+        NodeRun.objects.filter(tenant_id__in=tenants, status__in=(RUNNING, QUEUED))
+        .order_by()
+        .values_list("tenant_id")
+        .annotate(n=Count("pk"))
+    )
+    pool_in_flight = {}
+    for pool in pools:
+        pool_in_flight[pool] = NodeRun.objects.filter(
+            status__in=(RUNNING, QUEUED), pools__contains=f",{pool},"
+        ).count()
+    free = None
+    if state.slots:
+        busy = NodeRun.objects.filter(status__in=(RUNNING, QUEUED)).count()
+        free = max(0, state.slots - busy)
+    by_key = {r["pk"]: r for r in rows}
+    chosen = fair.admit(
+        [
+            fair.Candidate(
+                key=r["pk"],
+                tenant=r["tenant_id"],
+                rank=fair.rank(r["run__mode"]),
+                age=(r["run__created_at"], r["pk"]),
+                pools=tuple(p for p in pools_of(r["pools"]) if p in state.caps),
+            )
+            for r in rows
+        ],
+        in_flight=in_flight,
+        limits={t: state.limit(t) for t in tenants},
+        pool_in_flight=pool_in_flight,
+        caps=state.caps,
+        free=free,
+    )
+    if not chosen:
+        return 0
+    now = timezone.now()
+    moved = set(NodeRun.objects.filter(pk__in=chosen, status=WAITING).values_list("pk", flat=True))
+    NodeRun.objects.filter(pk__in=moved, status=WAITING).update(
+        status=QUEUED,
+        queued_at=now,
+        waiting_reason=WaitingReason.NONE,
+        waiting_detail="",
+    )
+    items = []
+    for pk in chosen:
+        if pk not in moved:
+            continue
+        r = by_key[pk]
+        info = store.run_info(r["run_id"])
+        plan = plan_for(run_id=r["run_id"], version_id=info["version_id"], stamp=info["stamp"])
+        spec = plan.nodes.get(r["node_id"])
+        items.append((pk, now, None, spec.timeout if spec else 3600))
+    dispatch.send_nodes(items)
+    return len(items)
 
 
 def admit_quietly(*, fresh: bool = False) -> None:
