@@ -88,9 +88,12 @@ def want_admission() -> None:
 
 
 def admissions_wanted() -> int:
-    """How many admissions were requested so far (compare before and after one)."""
+    """How many admissions were requested so far (compare before and after one); 0 until
+    the first request (a new sequence's last_value is already 1)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT last_value FROM {ADMISSION_WANTED}")
+        cursor.execute(
+            f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {ADMISSION_WANTED}"
+        )
         return cursor.fetchone()[0]
 
 

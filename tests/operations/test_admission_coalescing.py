@@ -77,3 +77,18 @@ def test_a_slot_freed_during_an_admission_is_admitted_by_it_and_nobody_waits(
     assert NodeRun.objects.get(pk=b.pk).status == "queued"
     assert sent == [b.pk]
     assert calls == ["holder", "holder"]
+
+
+@pytest.mark.django_db
+def test_the_first_request_for_an_admission_is_seen_as_one():
+    if connection.vendor != "postgresql":
+        pytest.skip("the request sequence is PostgreSQL's")
+    from operations.services import locking
+
+    # Given a request sequence never used (a new database) ...
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER SEQUENCE {locking.ADMISSION_WANTED} RESTART")
+    before = locking.admissions_wanted()
+    # ... the first request still changes what an admission under way compares.
+    locking.want_admission()
+    assert locking.admissions_wanted() != before
