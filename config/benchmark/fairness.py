@@ -1,8 +1,11 @@
 """Fairness benchmark: a noisy neighbour (tenant A) against a quiet tenant (B), real workers.
 
-`run_fairness_benchmark()` starts its own worker (threads pool: the blocking nodes are http
-calls that wait on a local server, holding a slot and no CPU) and a celery beat, creates two
-scratch tenants, measures, and removes them. Phases:
+`run_fairness_benchmark()` starts its own worker (prefork, 12 processes: the blocking nodes
+are http calls that wait on a local server, holding a slot and no CPU; in a threads pool
+the tenants' nodes share one interpreter lock, and A's Python work delayed the statements
+of B's throughout the flood) and a celery beat, creates two scratch tenants, measures, and
+removes them.
+Phases:
 
 1. B alone on the idle platform: a 3-node chain started every `every` seconds; its run
    latency (created -> finished) p50/p99 is the baseline.
@@ -175,6 +178,7 @@ class FairnessBenchmark:
             nodes = NodeRun.objects.filter(run=r).order_by("started_at")
             self.slowest.append(
                 {
+                    "created": r.created_at.isoformat(timespec="milliseconds"),
                     "total_ms": ms(r.finished_at),
                     "run_started_ms": ms(r.started_at),
                     "nodes_ms": [[ms(n.started_at), ms(n.finished_at)] for n in nodes],
@@ -190,7 +194,7 @@ class FairnessBenchmark:
         from scheduling.services import schedule_save
 
         out: dict = {
-            "worker": f"threads x {self.concurrency}",
+            "worker": f"prefork x {self.concurrency}",
             "block_s": self.block,
             "flood_runs": self.flood_runs,
             "backfill_runs": self.backfill_runs,
@@ -236,7 +240,7 @@ class FairnessBenchmark:
             worker = CeleryProcess(
                 "worker",
                 [
-                    "--pool=threads",
+                    "--pool=prefork",
                     f"--concurrency={self.concurrency}",
                     "--loglevel=WARNING",
                     "--without-gossip",
