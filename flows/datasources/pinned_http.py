@@ -55,6 +55,14 @@ def _tls_context() -> ssl.SSLContext:
         return _tls[0]
 
 
+def prepare() -> None:
+    """Build what every client needs once per process: the TLS context, and httpx's
+    transport modules (imported by a client's first construction)."""
+    _tls_context()
+    with httpx.Client(trust_env=False, verify=_tls_context()):
+        pass
+
+
 class PinnedClient:
     """One httpx client for a request and its redirects; `url` names the hop in progress."""
 

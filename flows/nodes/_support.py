@@ -115,6 +115,14 @@ def datasource_problems(ctx: ValidationContext, config: dict, field: str) -> Pro
     return []
 
 
+class OnDataSources:
+    """Mixin of the types that run on a data source: `prepare` loads the connectors (and
+    their database drivers)."""
+
+    def prepare(self) -> None:
+        from flows.datasources import connectors  # noqa: F401
+
+
 def load_datasource(ctx: ExecutionContext, value, field: str):
     """The tenant's data source for an execution, or NodeFailed."""
     from flows.models import DataSource

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from ._support import (
     DATASOURCE_PROPERTY,
     SQL_PROPERTY,
+    OnDataSources,
     datasource_problems,
     load_datasource,
     open_connection,
@@ -28,7 +29,7 @@ from .base import (
 
 
 @register
-class DataSync(NodeType):
+class DataSync(OnDataSources, NodeType):
     type = "data_sync"
     label = "Data sync"
     schema = {

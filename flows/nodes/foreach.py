@@ -15,6 +15,7 @@ from flows.variables import REF_RE
 from ._support import (
     DATASOURCE_PROPERTY,
     SQL_PROPERTY,
+    OnDataSources,
     datasource_problems,
     run_single_read,
     schema_problems,
@@ -81,7 +82,7 @@ def _text(value) -> str:
 
 
 @register
-class Foreach(NodeType):
+class Foreach(OnDataSources, NodeType):
     type = "foreach"
     label = "Loop (for each)"
     schema = {

@@ -101,6 +101,11 @@ class Http(NodeType):
     def output_names(self, config: dict) -> list[str]:
         return ["status", "body"]
 
+    def prepare(self) -> None:
+        from flows.datasources import pinned_http
+
+        pinned_http.prepare()
+
     def execute(self, ctx: ExecutionContext) -> NodeResult:
         import httpx
 

@@ -7,6 +7,7 @@ import time
 from ._support import (
     DATASOURCE_PROPERTY,
     SQL_PROPERTY,
+    OnDataSources,
     datasource_problems,
     load_datasource,
     open_connection,
@@ -30,7 +31,7 @@ MAX_STATEMENTS = 500
 
 
 @register
-class Sql(NodeType):
+class Sql(OnDataSources, NodeType):
     type = "sql"
     label = "SQL"
     schema = {

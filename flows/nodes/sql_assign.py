@@ -16,6 +16,7 @@ from sqlparse import tokens as T
 from ._support import (
     DATASOURCE_PROPERTY,
     SQL_PROPERTY,
+    OnDataSources,
     datasource_problems,
     parsed_statement,
     run_single_read,
@@ -46,7 +47,7 @@ def shape(config) -> tuple[str, str]:
 
 
 @register
-class SqlAssign(NodeType):
+class SqlAssign(OnDataSources, NodeType):
     type = "sql_assign"
     label = "SQL assignment"
     schema = {
