@@ -186,8 +186,7 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
         if got is None:
             return None, False
         return _checked_after_claim(got, state)
-    row = NodeRun.objects.filter(pk=node_run_id).values("run_id", "tenant_id", "node_id", "status")
-    row = row.first()
+    row = _claim_target(node_run_id)
     if row is None or row["status"] not in (QUEUED, DEFERRED):
         return None, False
     info = store.run_info(row["run_id"])
@@ -235,6 +234,25 @@ def claim_fair(node_run_id: int, now, worker: str) -> tuple[dict | None, bool]:
         )
         return None, still is None
     return None, False
+
+
+def _claim_target(node_run_id: int) -> dict | None:
+    """The node's run, tenant, node and status as last committed, for a claim.
+
+    A node's message may arrive before the transaction that queued it commits (the
+    recording sends just before its commit, lifecycle.record): a plain read then still sees
+    the node pending, and the message would be dropped with the node left queued until the
+    watchdog re-sends it. So a node not seen claimable is read again behind its row's lock
+    (PostgreSQL; SQLite's immediate transaction waits for the writer), which waits for that
+    commit, as the claim statement itself does.
+    """
+    fields = ("run_id", "tenant_id", "node_id", "status")
+    rows = NodeRun.objects.filter(pk=node_run_id)
+    row = rows.values(*fields).first()
+    if row is not None and row["status"] not in (QUEUED, DEFERRED):
+        with transaction.atomic():
+            row = rows.select_for_update().values(*fields).first()
+    return row
 
 
 def _checked_after_claim(got: dict, state: FairState) -> tuple[dict | None, bool]:
