@@ -325,6 +325,8 @@ def run_engine_benchmark(
 def _with_workers(bench, pool, concurrency, workers, no_worker, keep, sizes, env=None) -> dict:
     """Start a set of workers (unless told not to), measure in a scratch tenant of its own,
     stop them and remove the tenant."""
+    from operations.services import slots
+
     tenant, user = bench.scratch()
     started: list[CeleryProcess] = []
     try:
@@ -335,7 +337,12 @@ def _with_workers(bench, pool, concurrency, workers, no_worker, keep, sizes, env
                 started.append(start_worker(pool, concurrency, name, env))
             for worker in started:
                 wait_ready(worker)
-        return bench.measure(tenant, user, sizes)
+        out = bench.measure(tenant, user, sizes)
+        # Whether fair share applied (another tenant has flows, or a limit or pool is set):
+        # its claims cost a statement or two more per node.
+        out["fair_share"] = slots.read_state().active
+        bench.say(f"fair share: {'on' if out['fair_share'] else 'off'}")
+        return out
     finally:
         for worker in started:
             worker.stop(group=False)
