@@ -92,10 +92,25 @@ def _hot_cursor():
 def _prepared_cursor_class():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    import psycopg
+    from psycopg import postgres
+
+    timestamptz = postgres.types["timestamptz"].oid
+    # psycopg's own loader (compiled, in psycopg[binary]). Django registers a Python
+    # subclass of it on every connection, which parsed the run's four times in about a
+    # tenth of a node's time on the hot path. Both give the same instant, in the
+    # connection's time zone (UTC, which Django sets).
+    loader = psycopg.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
+
     class PreparedCursor(ServerBindingCursor):
         """Django's server-binding cursor, whose executions of a prepared statement still
         show in Django's query log (it reads `_query`, which psycopg 3.3 sets only when it
-        sends the statement's text; tests/operations/test_hot_path_queries.py reads it)."""
+        sends the statement's text; tests/operations/test_hot_path_queries.py reads it),
+        and which reads times with psycopg's own loader."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.adapters.register_loader(timestamptz, loader)
 
         def _send_query_prepared(self, name, pgq, *, binary=None):
             self._query = pgq
