@@ -90,9 +90,8 @@ def _hot_cursor():
 
 @functools.cache
 def _prepared_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
     import psycopg
+    from django.db.backends.postgresql.base import ServerBindingCursor
     from psycopg import postgres
 
     timestamptz = postgres.types["timestamptz"].oid
