@@ -391,7 +391,21 @@ def _admit_locked(state: FairState) -> int:
     if not rows:
         return 0
     tenants = {r["tenant_id"] for r in rows}
-    pools = sorted({p for r in rows for p in pools_of(r["pools"]) if p in state.caps})
+    # The candidates' own limits and their pools' caps as they are now, as the claim reads
+    # them: with this process's cached ones (up to TRIBUTARY_FAIR_REFRESH_SECONDS old) an
+    # admission just after a limit was set sent more nodes than it allows, whose claims
+    # then raced for the slots in any order instead of the priority order.
+    own = dict(
+        Tenant.objects.filter(pk__in=tenants)
+        .exclude(max_running_nodes=None)
+        .values_list("pk", "max_running_nodes")
+    )
+    caps = dict(
+        DataSource.objects.filter(pk__in={p for r in rows for p in pools_of(r["pools"])})
+        .exclude(max_concurrency=None)
+        .values_list("pk", "max_concurrency")
+    )
+    pools = sorted({p for r in rows for p in pools_of(r["pools"]) if p in caps})
     in_flight = dict(
         NodeRun.objects.filter(tenant_id__in=tenants, status__in=(RUNNING, QUEUED))
         .order_by()
@@ -415,14 +429,14 @@ def _admit_locked(state: FairState) -> int:
                 tenant=r["tenant_id"],
                 rank=fair.rank(r["run__mode"]),
                 age=(r["run__created_at"], r["pk"]),
-                pools=tuple(p for p in pools_of(r["pools"]) if p in state.caps),
+                pools=tuple(p for p in pools_of(r["pools"]) if p in caps),
             )
             for r in rows
         ],
         in_flight=in_flight,
-        limits={t: state.limit(t) for t in tenants},
+        limits={t: fair.effective_limit(own.get(t), state.default) for t in tenants},
         pool_in_flight=pool_in_flight,
-        caps=state.caps,
+        caps=caps,
         free=free,
     )
     if not chosen:

@@ -262,3 +262,40 @@ def test_a_cap_set_by_another_process_holds_at_the_next_claim(
     assert (second.status, second.waiting_reason) == ("waiting", "pool")
     assert second.waiting_detail == "pool warehouse full (1 running)"
     assert second.started_at is None and second.worker == ""
+
+
+@pytest.mark.django_db
+def test_a_limit_set_by_another_process_holds_in_the_next_admission_best_first(
+    tenant, admin_user, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from accounts.models import Tenant
+    from operations import dispatch
+    from operations.services import run_start, slots
+    from tests.factories import build_flow
+
+    sent: list = []
+    monkeypatch.setattr(dispatch, "publisher", lambda items: sent.extend(i[0] for i in items))
+    # Given a worker that read the fair-share state before the tenant had a limit (and keeps
+    # it for an hour) ...
+    settings.TRIBUTARY_FAIR_REFRESH_SECONDS = 3600
+    slots.forget_state()
+    assert slots.fair_state().limit(tenant.pk) is None
+    # ... two parked nodes, the older run's first, and a limit of one set since by another
+    # process, with no node running ...
+    nodes = []
+    for name in ("older", "newer"):
+        flow, _ = build_flow(tenant=tenant, owner=admin_user, nodes=["n"], name=name)
+        run = run_start(flow=flow, mode="try", user=admin_user)
+        nodes.append(NodeRun.objects.get(run=run))
+    NodeRun.objects.filter(pk__in=[n.pk for n in nodes]).update(
+        status="waiting", waiting_reason="tenant_limit", queued_at=None
+    )
+    Tenant.objects.filter(pk=tenant.pk).update(max_running_nodes=1)
+    sent.clear()
+    # ... the next admission sends one node, the best, not both.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert slots.admit() == 1
+    assert sent == [nodes[0].pk]
+    assert list(
+        NodeRun.objects.filter(pk__in=[n.pk for n in nodes]).order_by("pk").values_list("status")
+    ) == [("queued",), ("waiting",)]
