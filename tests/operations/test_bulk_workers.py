@@ -32,9 +32,13 @@ def test_bulk_pause_resume_and_stop_on_running_runs(
     slow = [run_start(flow=flow, mode="try", user=member_user) for _ in range(2)]
     done = run_start(flow=quick, mode="try", user=member_user)
     for run in slow:
+        # Started: running, or (after its first check, a few ms in) deferred until the
+        # minute is up, which the API shows as running.
         wait_for(
             lambda run=run: (
-                NodeRun.objects.filter(run=run, node_name="hold", status="running")
+                NodeRun.objects.filter(
+                    run=run, node_name="hold", status__in=("running", "deferred")
+                )
                 .exclude(started_at=None)
                 .exists()
             ),
