@@ -136,7 +136,10 @@ def prepare_worker(sender=None, **_kwargs) -> None:
     fresh pool spent that in every process at once, and other tenants' nodes waited)."""
     from flows.nodes import base as nodes
 
-    nodes.prepare_all()
+    try:
+        nodes.prepare_all()
+    except Exception:  # noqa: BLE001 - a node then prepares at its first execution
+        logger.warning("could not prepare the node types before the pool", exc_info=True)
 
 
 @worker_ready.connect(weak=False)
