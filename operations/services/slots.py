@@ -358,8 +358,9 @@ def _candidates(limit: int) -> list[dict]:
 def admit(*, fresh: bool = False) -> int:
     """Send parked nodes that fit now, best first; returns how many were sent.
 
-    `fresh`: read the limits now rather than from this process's cache (a limit changed);
-    such an admission waits for the one under way. A worker that merely freed a slot does
+    `fresh`: read the default share and the worker slots now rather than from this
+    process's cache (a limit changed; the candidates' own limits and caps are always read
+    now, in `_admit_locked`); such an admission waits for the one under way. A worker that merely freed a slot does
     not wait (PostgreSQL): if another admission holds the lock, it asks that one to look
     again once it ends, and returns, so worker threads never queue behind each other's
     admissions. The one under way compares the requests before and after its own: any
@@ -391,6 +392,7 @@ def _admit_locked(state: FairState) -> int:
     if not rows:
         return 0
     tenants = {r["tenant_id"] for r in rows}
+    on = {r["pk"]: pools_of(r["pools"]) for r in rows}
     # The candidates' own limits and their pools' caps as they are now, as the claim reads
     # them: with this process's cached ones (up to TRIBUTARY_FAIR_REFRESH_SECONDS old) an
     # admission just after a limit was set sent more nodes than it allows, whose claims
@@ -401,11 +403,11 @@ def _admit_locked(state: FairState) -> int:
         .values_list("pk", "max_running_nodes")
     )
     caps = dict(
-        DataSource.objects.filter(pk__in={p for r in rows for p in pools_of(r["pools"])})
+        DataSource.objects.filter(pk__in={p for named in on.values() for p in named})
         .exclude(max_concurrency=None)
         .values_list("pk", "max_concurrency")
     )
-    pools = sorted({p for r in rows for p in pools_of(r["pools"]) if p in caps})
+    pools = sorted({p for named in on.values() for p in named if p in caps})
     in_flight = dict(
         NodeRun.objects.filter(tenant_id__in=tenants, status__in=(RUNNING, QUEUED))
         .order_by()
@@ -429,7 +431,7 @@ def _admit_locked(state: FairState) -> int:
                 tenant=r["tenant_id"],
                 rank=fair.rank(r["run__mode"]),
                 age=(r["run__created_at"], r["pk"]),
-                pools=tuple(p for p in pools_of(r["pools"]) if p in caps),
+                pools=tuple(p for p in on[r["pk"]] if p in caps),
             )
             for r in rows
         ],
